@@ -1,0 +1,237 @@
+"""Density: kernel-density scores of embeddings, the coverage side of data selection.
+
+Sachdeva et al. 2024, "How to Train Data-Efficient LLMs" (https://arxiv.org/abs/2402.09668),
+score each document by the kernel sum of its embedding over the corpus and sample with
+inverse propensity, so rare regions are kept and redundant ones thinned. The kernel sums come
+from a RACE sketch: Coleman & Shrivastava, "A One-Pass Distributed and Private Sketch for Kernel
+Sums with Applications to Machine Learning at Scale" (CCS 2021) and "Sub-linear RACE Sketches
+for Approximate Kernel Density Estimation on Streaming Data" (WWW 2020,
+https://arxiv.org/abs/1912.02283). Each of `n_hashes` rows holds `n_buckets` counters; a vector
+bumps one counter per row, chosen by `hashes_per_row` concatenated p-stable (Euclidean) LSH
+functions (Datar et al. 2004). Two vectors share a counter with probability k(d) = p(d/w)^K, a
+kernel of their distance d, so counter / n averaged over rows estimates (1/n) sum_i k(q, x_i).
+
+The same code runs on NumPy arrays (device "cpu") or torch tensors (any other device, e.g.
+"cuda"): counts are integers, so sketches built anywhere with one seed merge by addition.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from scipy import optimize, stats
+from tqdm.auto import tqdm
+
+from engine.errors import UserError
+
+_PRIME = 2_147_483_647  # 2^31 - 1: folds a row's K hash values into one integer key
+
+
+class DensityError(UserError, ValueError):
+    """Bad density configuration or input; a ValueError too for callers outside the CLI."""
+
+
+@dataclass(frozen=True)
+class DensityConfig:
+    """Sketch parameters; defaults measured on L2-normalised 384-d MiniLM sentence embeddings.
+
+    bandwidth: Gaussian kernel width h in embedding space (unit vectors are 0 to 2 apart;
+        MiniLM nearest neighbours sit ~1.0 apart, random pairs ~1.35). The LSH bucket width
+        is derived from it so the sketch kernel equals exp(-d^2 / 2h^2) at d = 2h.
+    n_hashes: independent rows R; the estimate's variance falls as 1/R.
+    hashes_per_row: K concatenated hashes per row; larger K = sharper, more Gaussian-like kernel.
+    n_buckets: counters per row B (memory R x B x 4 bytes); hash keys are folded modulo B.
+    seed: fixes the hash functions; equal (config, dim) -> mergeable sketches.
+    """
+
+    bandwidth: float = 0.35
+    n_hashes: int = 128
+    hashes_per_row: int = 4
+    n_buckets: int = 1 << 14
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.bandwidth > 0:
+            raise DensityError(f"density bandwidth must be > 0, got {self.bandwidth}")
+        for name in ("n_hashes", "hashes_per_row", "n_buckets"):
+            if int(getattr(self, name)) < 1:
+                raise DensityError(f"density {name} must be >= 1, got {getattr(self, name)}")
+
+    def key(self) -> str:
+        """Short stable storage key from the non-default parameters, e.g. "density" or
+        "density-bandwidth=0.5-seed=3": another setting never overwrites earlier scores."""
+        default = DensityConfig()
+        parts = [f"{f.name}={getattr(self, f.name)}" for f in fields(self)
+                 if getattr(self, f.name) != getattr(default, f.name)]
+        return "-".join(["density", *parts])
+
+    def bucket_width(self) -> float:
+        """p-stable bucket width w with p(2h / w)^K = exp(-2), the Gaussian value at d = 2h."""
+        target = np.exp(-2.0 / self.hashes_per_row)  # per-hash collision probability wanted
+        c = optimize.brentq(lambda c: _collision_probability(c) - target, 1e-6, 1e6)
+        return 2.0 * self.bandwidth / c
+
+
+def _collision_probability(c: float) -> float:
+    """Probability that one p-stable hash of width w collides at distance d, with c = d / w."""
+    return (1 - 2 * stats.norm.cdf(-1 / c)
+            - 2 * c / np.sqrt(2 * np.pi) * (1 - np.exp(-1 / (2 * c * c))))
+
+
+class LSHDensitySketch:
+    """RACE sketch: `add` vectors in one streaming pass, then `query` kernel-density estimates.
+
+    Memory is n_hashes x n_buckets counters whatever the corpus size; time is linear in it.
+    Vectors may be NumPy arrays or torch tensors; they are moved to `device` in batches.
+    """
+
+    def __init__(self, config: DensityConfig, dim: int, device: str = "cpu",
+                 batch_size: int = 65_536) -> None:
+        self.config, self.dim, self.device, self.batch_size = config, int(dim), device, batch_size
+        r, k = config.n_hashes, config.hashes_per_row
+        # Hash parameters from NumPy only, so CPU and GPU workers draw identical functions.
+        rng = np.random.default_rng([config.seed, self.dim])
+        width = config.bucket_width()
+        proj = rng.standard_normal((self.dim, r * k), dtype=np.float32) / width
+        shift = rng.uniform(0, 1, r * k).astype(np.float32)  # offset b / w, uniform in [0, 1)
+        mult = rng.integers(1, _PRIME, (r, k), dtype=np.int64)
+        offsets = np.arange(r, dtype=np.int64) * config.n_buckets  # row r's slice of the flat counts
+        self.xp = np if device == "cpu" else _torch()
+        self._proj, self._shift, self._mult, self._offsets = (
+            self._asarray(a) for a in (proj, shift, mult, offsets))
+        self.counts = self._asarray(np.zeros((r, config.n_buckets), dtype=np.int32))
+        self.n = 0
+
+    def _asarray(self, a):
+        """Put `a` (NumPy array or torch tensor) on this sketch's backend and device."""
+        if self.xp is np:
+            return a.cpu().numpy() if hasattr(a, "cpu") else np.asarray(a)
+        return self.xp.as_tensor(a, device=self.device)
+
+    def _batches(self, vectors):
+        """Yield float32 batches (m, dim) on the backend; one clear error for a wrong shape."""
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise DensityError(f"density expects vectors of shape (n, {self.dim}), "
+                               f"got {tuple(vectors.shape)}")
+        for start in range(0, vectors.shape[0], self.batch_size):
+            batch = self._asarray(vectors[start:start + self.batch_size])
+            yield batch.astype(np.float32) if self.xp is np else batch.float()
+
+    def _flat_buckets(self, x):
+        """Flat counter index of each (vector, row): (m, dim) -> (m, R) int64."""
+        r, k = self.config.n_hashes, self.config.hashes_per_row
+        h = self.xp.floor(x @ self._proj + self._shift)  # (m, R*K) p-stable hash values
+        h = h.astype(np.int64) if self.xp is np else h.long()
+        key = (h.reshape(-1, r, k) * self._mult).sum(axis=2)  # |h| < 1e3, so no overflow
+        return self.xp.remainder(self.xp.remainder(key, _PRIME), self.config.n_buckets) + self._offsets
+
+    def add(self, vectors) -> "LSHDensitySketch":
+        """Count `vectors` (n, dim) into the sketch; call repeatedly to stream a corpus."""
+        size = self.counts.shape[0] * self.counts.shape[1]
+        for x in self._batches(vectors):
+            hits = self.xp.bincount(self._flat_buckets(x).reshape(-1), minlength=size)
+            self.counts += hits.reshape(self.counts.shape).astype(np.int32) if self.xp is np \
+                else hits.reshape(self.counts.shape).int()
+            self.n += x.shape[0]
+        return self
+
+    def query(self, vectors) -> np.ndarray:
+        """Estimated (1/n) sum_i k(q, x_i) for each query, float64 (m,) in [0, 1].
+
+        Dividing by n makes scores comparable across corpora; a vector that was added counts
+        itself (k(0) = 1), exactly as the exact KDE over the same corpus does."""
+        if self.n == 0:
+            raise DensityError("density sketch is empty: add vectors before querying")
+        flat_counts = self.counts.reshape(-1)
+        out = [flat_counts[self._flat_buckets(x)].sum(axis=1) for x in self._batches(vectors)]
+        if not out:
+            return np.zeros(0)
+        total = np.concatenate([o if self.xp is np else o.cpu().numpy() for o in out])
+        return total.astype(np.float64) / (self.config.n_hashes * self.n)
+
+    def merge(self, other: "LSHDensitySketch") -> "LSHDensitySketch":
+        """Add another sketch's counts in place: equals one sketch built on both corpora."""
+        if other.config != self.config or other.dim != self.dim:
+            raise DensityError(f"cannot merge density sketches with different settings: "
+                               f"{self.config.key()} dim {self.dim} vs {other.config.key()} "
+                               f"dim {other.dim}")
+        self.counts += self._asarray(other.counts)
+        self.n += other.n
+        return self
+
+    def state_dict(self) -> dict:
+        """Everything needed to rebuild this sketch elsewhere (hashes come from config + dim)."""
+        counts = self.counts if self.xp is np else self.counts.cpu().numpy()
+        return {"config": asdict(self.config), "dim": self.dim, "n": self.n, "counts": counts}
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: str = "cpu") -> "LSHDensitySketch":
+        sketch = cls(DensityConfig(**state["config"]), state["dim"], device=device)
+        sketch.counts = sketch._asarray(np.asarray(state["counts"], dtype=np.int32).copy())
+        sketch.n = int(state["n"])
+        return sketch
+
+    def to_bytes(self) -> bytes:
+        """Compressed .npz bytes, for shipping a partial sketch between processes."""
+        state, buf = self.state_dict(), io.BytesIO()
+        meta = json.dumps({k: state[k] for k in ("config", "dim", "n")})
+        np.savez_compressed(buf, counts=state["counts"], meta=np.array(meta))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, device: str = "cpu") -> "LSHDensitySketch":
+        with np.load(io.BytesIO(data)) as z:
+            state = json.loads(str(z["meta"]))
+            state["counts"] = z["counts"]
+        return cls.from_state_dict(state, device=device)
+
+
+def _torch():
+    import torch  # only for non-CPU devices; NumPy alone runs the CPU path
+
+    return torch
+
+
+def density_scores(vectors, config: DensityConfig | None = None, device: str = "cpu",
+                   batch_size: int = 65_536) -> np.ndarray:
+    """Build a sketch over `vectors` (n, dim) and return each one's density score, (n,)."""
+    config = config or DensityConfig()
+    sketch = LSHDensitySketch(config, vectors.shape[-1], device=device, batch_size=batch_size)
+    starts = range(0, vectors.shape[0], batch_size)
+    show = vectors.shape[0] > 4 * batch_size  # a bar only when it takes more than seconds
+    for start in tqdm(starts, desc="density sketch", disable=not show):
+        sketch.add(vectors[start:start + batch_size])
+    return np.concatenate([sketch.query(vectors[s:s + batch_size])
+                           for s in tqdm(starts, desc="density query", disable=not show)])
+
+
+def exact_kde(vectors, bandwidth: float, queries=None, device: str = "cpu",
+              chunk: int = 2048) -> np.ndarray:
+    """Exact mean Gaussian kernel (1/n) sum_i exp(-|q - x_i|^2 / 2h^2) per query, (m,).
+
+    The reference the sketch approximates; O(n m dim) time, chunked so 20k x 20k fits easily.
+    Unnormalised (no (2 pi h^2)^(-dim/2) factor, which under/overflows in 384-d): ranks equal
+    a normalised KDE's. `queries` defaults to `vectors` (each point counts itself)."""
+    if not bandwidth > 0:
+        raise DensityError(f"density bandwidth must be > 0, got {bandwidth}")
+    xp = np if device == "cpu" else _torch()
+    put = (lambda a: np.asarray(a, dtype=np.float32)) if xp is np else \
+        (lambda a: xp.as_tensor(np.asarray(a, dtype=np.float32), device=device))
+    x = put(vectors)
+    q_all = x if queries is None else put(queries)
+    x_sq = (x * x).sum(axis=1)
+    out = []
+    for start in range(0, q_all.shape[0], chunk):
+        q = q_all[start:start + chunk]
+        d2 = (q * q).sum(axis=1)[:, None] + x_sq[None, :] - 2 * (q @ x.T)  # (chunk, n)
+        k = xp.exp(-xp.clip(d2, 0, None) / (2 * bandwidth ** 2)).sum(axis=1)
+        out.append(k if xp is np else k.cpu().numpy())
+    return np.concatenate(out).astype(np.float64) / x.shape[0]
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman rank correlation of two score vectors (scipy)."""
+    return float(stats.spearmanr(np.asarray(a), np.asarray(b)).statistic)

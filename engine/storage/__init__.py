@@ -1,0 +1,83 @@
+"""The workspace: one DuckDB file that owns every table of Seedbed.
+
+Concurrency design: DuckDB lets one process at a time hold a file open for writing, so nobody
+holds it for long. Every read and every write opens a short connection (`Workspace.connect`),
+does one transaction and closes it; long stages write one batch per transaction. A connection
+that meets another process's lock retries with backoff for `lock_timeout_s`, so the dashboard
+(several sessions) and background runs share the file without "database is locked" errors.
+Within one process DuckDB shares a single instance between threads, so Streamlit sessions
+never conflict with each other.
+
+All SQL lives in this package: one submodule per area (`corpus`, `llm2llm`, `runs`), each with
+its `SCHEMA` and the queries of that area. Every query that carries user input is parameterised.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+DEFAULT_DB = "seedbed.duckdb"
+_LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock")
+_initialised: set[str] = set()
+_init_lock = threading.Lock()
+
+
+def default_db_path() -> str:
+    """`$SEEDBED_DB` when set, else `./seedbed.duckdb`."""
+    return os.environ.get("SEEDBED_DB", DEFAULT_DB)
+
+
+class Workspace:
+    """A handle on a workspace file; cheap to create, holds no connection between calls."""
+
+    def __init__(self, path: str | os.PathLike | None = None, lock_timeout_s: float = 120.0):
+        self.path = str(Path(path or default_db_path()).expanduser().resolve())
+        self.lock_timeout_s = lock_timeout_s
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_schema()
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection inside one transaction; commits on success, rolls back on error."""
+        con = self._open()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as exc:
+                if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay * (1 + random.random()))  # jitter: readers and writers don't march in step
+                delay = min(delay * 2, 0.25)
+
+    def _ensure_schema(self) -> None:
+        with _init_lock:
+            if self.path in _initialised:
+                return
+            from engine.storage import corpus, llm2llm, runs  # noqa: PLC0415 (areas register their tables)
+
+            with self.connect() as con:
+                for area in (corpus, llm2llm, runs):
+                    if area.SCHEMA.strip():
+                        con.execute(area.SCHEMA)
+            _initialised.add(self.path)

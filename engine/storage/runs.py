@@ -1,0 +1,3 @@
+"""runs area: schema and queries (owned by the runs module)."""
+
+SCHEMA = ""
