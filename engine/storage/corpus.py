@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS signals (
     PRIMARY KEY (corpus, kind, signal_key));
 CREATE TABLE IF NOT EXISTS projections (
     corpus TEXT, doc_id TEXT, x DOUBLE, y DOUBLE, PRIMARY KEY (corpus, doc_id));
+CREATE TABLE IF NOT EXISTS projection_params (
+    corpus TEXT PRIMARY KEY, params JSON, updated_at TIMESTAMP DEFAULT now());
 CREATE TABLE IF NOT EXISTS selections (
     name TEXT PRIMARY KEY, corpus TEXT, strategy TEXT, params JSON, n_selected BIGINT,
     created_at TIMESTAMP DEFAULT now());
@@ -94,6 +96,14 @@ def record_ingest(con: Con, corpus: str, duplicates: int, issues: Iterable[tuple
     )
 
 
+def record_ingest_notes(con: Con, corpus: str, notes: Iterable[tuple[str, int, str]]) -> None:
+    """Log remarks on rows that were kept (e.g. decoded as Latin-1); unlike issues, not counted as skipped."""
+    notes = list(notes)
+    if notes:
+        con.executemany("INSERT INTO ingest_issues (corpus, source, line, problem) VALUES (?, ?, ?, ?)",
+                        [(corpus, *n) for n in notes])
+
+
 def count_documents(con: Con, corpus: str) -> int:
     return con.execute("SELECT count(*) FROM documents WHERE corpus = ?", [corpus]).fetchall()[0][0]
 
@@ -125,13 +135,28 @@ def documents(con: Con, corpus: str, doc_ids: Sequence[str] | None = None) -> pd
 
 
 def search_documents(con: Con, corpus: str, query: str = "", min_chars: int = 0,
-                     max_chars: int | None = None, limit: int = 50, offset: int = 0) -> pd.DataFrame:
-    """Case-insensitive substring search with length filters; the query is a parameter, never SQL."""
+                     max_chars: int | None = None, limit: int = 50, offset: int = 0,
+                     meta_query: str = "") -> pd.DataFrame:
+    """Case-insensitive substring search in the text (and, with `meta_query`, in the metadata JSON)
+    with length filters; the queries are parameters, never SQL."""
     return con.execute(
-        "SELECT doc_id, text, n_chars, meta FROM documents WHERE corpus = ? AND n_chars >= ? "
-        "AND n_chars <= ? AND (? = '' OR contains(lower(text), lower(?))) ORDER BY doc_id LIMIT ? OFFSET ?",
-        [corpus, min_chars, max_chars if max_chars is not None else 2**62, query, query, limit, offset],
+        "SELECT doc_id, text, n_chars, meta, source, line FROM documents WHERE corpus = ? AND n_chars >= ? "
+        "AND n_chars <= ? AND (? = '' OR contains(lower(text), lower(?))) "
+        "AND (? = '' OR contains(lower(CAST(meta AS TEXT)), lower(?))) ORDER BY doc_id LIMIT ? OFFSET ?",
+        [corpus, min_chars, max_chars if max_chars is not None else 2**62, query, query,
+         meta_query, meta_query, limit, offset],
     ).df()
+
+
+def count_search(con: Con, corpus: str, query: str = "", min_chars: int = 0, max_chars: int | None = None,
+                 meta_query: str = "") -> int:
+    """How many documents `search_documents` would page through (same filters)."""
+    return con.execute(
+        "SELECT count(*) FROM documents WHERE corpus = ? AND n_chars >= ? AND n_chars <= ? "
+        "AND (? = '' OR contains(lower(text), lower(?))) "
+        "AND (? = '' OR contains(lower(CAST(meta AS TEXT)), lower(?)))",
+        [corpus, min_chars, max_chars if max_chars is not None else 2**62, query, query, meta_query, meta_query],
+    ).fetchall()[0][0]
 
 
 # --- embeddings and scores (content-keyed caches) --------------------------------------------
@@ -221,6 +246,40 @@ def put_projection(con: Con, corpus: str, doc_ids: Sequence[str], xy: np.ndarray
     _insert_arrow(con, "INSERT INTO projections SELECT ?, doc_id, x, y FROM batch", table, [corpus])
 
 
+def set_projection_params(con: Con, corpus: str, params: dict) -> None:
+    """Record the settings of the corpus's stored projection (checked before recomputing)."""
+    con.execute("INSERT OR REPLACE INTO projection_params (corpus, params, updated_at) VALUES (?, ?::JSON, now())",
+                [corpus, json.dumps(params, sort_keys=True, default=str)])
+
+
+def projection_params(con: Con, corpus: str) -> dict | None:
+    rows = con.execute("SELECT params FROM projection_params WHERE corpus = ?", [corpus]).fetchall()
+    return json.loads(rows[0][0]) if rows else None
+
+
+# --- stage bookkeeping (counts for the pipeline and the home page) ---------------------------
+
+def embedded_counts(con: Con, corpus: str) -> dict[str, int]:
+    """model -> how many of the corpus's documents have an embedding from it."""
+    rows = con.execute(
+        "SELECT e.model, count(*) FROM embeddings e JOIN documents d USING (doc_id) WHERE d.corpus = ? "
+        "GROUP BY e.model ORDER BY e.model", [corpus]).fetchall()
+    return {m: int(n) for m, n in rows}
+
+
+def scored_counts(con: Con, corpus: str) -> dict[str, int]:
+    """signal_key -> how many of the corpus's documents have a stored value, for its signals."""
+    rows = con.execute(
+        "SELECT g.signal_key, count(s.doc_id) FROM signals g LEFT JOIN (scores s JOIN documents d "
+        "ON d.doc_id = s.doc_id AND d.corpus = ?) ON s.signal_key = g.signal_key WHERE g.corpus = ? "
+        "GROUP BY g.signal_key", [corpus, corpus]).fetchall()
+    return {k: int(n) for k, n in rows}
+
+
+def count_projected(con: Con, corpus: str) -> int:
+    return con.execute("SELECT count(*) FROM projections WHERE corpus = ?", [corpus]).fetchall()[0][0]
+
+
 # --- the joined view every consumer reads ----------------------------------------------------
 
 def corpus_frame(con: Con, corpus: str, snippet_chars: int = 200) -> pd.DataFrame:
@@ -272,6 +331,23 @@ def selection(con: Con, name: str) -> dict | None:
             "n_selected": row[4], "doc_ids": ids}
 
 
+def selection_documents(con: Con, name: str) -> pd.DataFrame:
+    """What a selection exports: its members in rank order, then the corpus's curator-accepted
+    documents outside it (rank NULL, doc_id order): rank, doc_id, text, meta, decision, note."""
+    return con.execute(
+        "SELECT m.rank, m.doc_id, d.text, d.meta, r.decision, r.note FROM selection_members m "
+        "JOIN selections s ON s.name = m.selection JOIN documents d ON d.corpus = s.corpus AND d.doc_id = m.doc_id "
+        "LEFT JOIN reviews r ON r.corpus = s.corpus AND r.doc_id = m.doc_id WHERE m.selection = $name "
+        "UNION ALL "
+        "SELECT NULL, r.doc_id, d.text, d.meta, r.decision, r.note FROM reviews r "
+        "JOIN selections s ON s.corpus = r.corpus AND s.name = $name "
+        "JOIN documents d ON d.corpus = r.corpus AND d.doc_id = r.doc_id WHERE r.decision = 'accept' "
+        "AND r.doc_id NOT IN (SELECT doc_id FROM selection_members WHERE selection = $name) "
+        "ORDER BY 1 NULLS LAST, 2",
+        {"name": name},
+    ).df()
+
+
 # --- curator reviews -------------------------------------------------------------------------
 
 def set_reviews(con: Con, corpus: str, doc_ids: Sequence[str], decision: str | None,
@@ -290,3 +366,39 @@ def reviews(con: Con, corpus: str) -> pd.DataFrame:
         "SELECT doc_id, decision, note, reviewer, updated_at FROM reviews WHERE corpus = ? ORDER BY updated_at",
         [corpus],
     ).df()
+
+
+# --- shards written by the Ray backend (engine.ray_backend) ----------------------------------
+
+def documents_with_source(con: Con, corpus: str) -> pd.DataFrame:
+    """Every stored column of the corpus's documents (meta as JSON text), for shipping elsewhere."""
+    return con.execute(
+        "SELECT doc_id, text, n_chars, meta::TEXT AS meta, source, line FROM documents WHERE corpus = ? "
+        "ORDER BY source, line", [corpus]).df()
+
+
+def attach_document_shards(con: Con, corpus: str, files: Sequence[str]) -> tuple[int, int, list]:
+    """Insert the document rows of Parquet shards (rows with `problem` set are skipped-row issues).
+    Returns (document rows read, documents new to the corpus, issues as (source, line, problem))."""
+    files = [str(f) for f in files]
+    before = count_documents(con, corpus)
+    con.execute("INSERT OR IGNORE INTO documents SELECT ?, doc_id, text, n_chars, meta::JSON, source, line "
+                "FROM read_parquet(?) WHERE problem IS NULL", [corpus, files])
+    n_rows = con.execute("SELECT count(*) FROM read_parquet(?) WHERE problem IS NULL", [files]).fetchall()[0][0]
+    issues = con.execute("SELECT source, line, problem FROM read_parquet(?) WHERE problem IS NOT NULL "
+                         "ORDER BY source, line", [files]).fetchall()
+    return n_rows, count_documents(con, corpus) - before, issues
+
+
+def attach_embedding_shards(con: Con, model: str, files: Sequence[str]) -> None:
+    """Insert (doc_id, vector) Parquet shards as embeddings of `model`; stored rows are kept."""
+    if files:
+        con.execute("INSERT OR IGNORE INTO embeddings SELECT ?, doc_id, vector::FLOAT[] FROM read_parquet(?)",
+                    [model, [str(f) for f in files]])
+
+
+def attach_score_shards(con: Con, signal_key: str, files: Sequence[str]) -> None:
+    """Insert (doc_id, value, truncated) Parquet shards as scores under `signal_key`."""
+    if files:
+        con.execute("INSERT OR REPLACE INTO scores SELECT ?, doc_id, value, truncated FROM read_parquet(?)",
+                    [signal_key, [str(f) for f in files]])

@@ -1,0 +1,157 @@
+"""`python -m engine llm2llm run|resume|status|export|reject`: the LLM2LLM loop from a terminal."""
+from __future__ import annotations
+
+import argparse
+
+from engine.llm2llm.loop import LLM2LLMConfig
+from engine.llm2llm.student import StudentSettings
+from engine.llm2llm.teacher import TeacherSettings
+
+
+def _size(text: str) -> float | int:
+    """'0.1' -> fraction, '100' -> count."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"size '{text}' is neither a fraction nor a count") from None
+
+
+def register(subparsers) -> None:
+    """Add the `llm2llm` group to the engine CLI."""
+    group = subparsers.add_parser("llm2llm", help="LLM2LLM: iterative teacher augmentation of seed data")
+    sub = group.add_subparsers(dest="llm2llm_command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="start a run (resumable: `llm2llm resume NAME`)")
+    _run_args(run)
+    run.set_defaults(func=_run)
+    for name, func, text in (("resume", _resume, "continue a run from the stage in progress"),
+                             ("status", _status, "a run's iterations, accuracies, stage times (no NAME: list runs)"),
+                             ("export", _export, "write seeds + accepted synthetic examples (.jsonl/.csv/.parquet)"),
+                             ("reject", _reject, "curator: exclude a synthetic example from later iterations")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("name", nargs="?" if name == "status" else None, help="run name")
+        if name == "export":
+            p.add_argument("--out", required=True, help="output file")
+        if name == "reject":
+            p.add_argument("example_id", help="a synthetic example id (syn-...)")
+            p.add_argument("--undo", action="store_true", help="clear the flag instead")
+        p.set_defaults(func=func)
+
+
+def _run_args(p) -> None:
+    d, s, t = LLM2LLMConfig(), StudentSettings(), TeacherSettings()
+    p.add_argument("--name", required=True, help="run name (letters, digits, _ . -)")
+    p.add_argument("--task", choices=("trec", "sst2", "gsm8k", "jsonl"), default=d.task)
+    p.add_argument("--train", help="train file (default: the task's file under ../shared/data or $SEEDBED_DATA)")
+    p.add_argument("--test", help="test file")
+    p.add_argument("--labels", default="", help="jsonl: comma-separated label set (default: distinct train outputs)")
+    p.add_argument("--seed-size", type=_size, default=d.seed_size, help="fraction (0.1) or count (100) of train")
+    p.add_argument("--test-size", type=_size, default=None, help="evaluate on a sample of the test set")
+    p.add_argument("--iterations", type=int, default=d.iterations, help="augmentation rounds (students: +1)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of sampling, training and generation")
+    p.add_argument("--student", default=s.model, help="HF id, folder, .gguf or packaged alias")
+    p.add_argument("--lora", action="store_true", help="LoRA instead of full fine-tuning")
+    p.add_argument("--epochs", type=int, default=s.epochs)
+    p.add_argument("--lr", type=float, default=s.lr)
+    p.add_argument("--batch-size", type=int, default=s.batch_size)
+    p.add_argument("--max-new-tokens", type=int, default=s.max_new_tokens, help="student answers (0: per task)")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--teacher", default=t.model, help="local model, or an OpenAI-compatible base URL (http...)")
+    p.add_argument("--teacher-model", default="", help="model name at the endpoint")
+    p.add_argument("--api-key-env", default=t.api_key_env, help="environment variable holding the API key")
+    p.add_argument("--teacher-max-new-tokens", type=int, default=t.max_new_tokens)
+    p.add_argument("--per-wrong", type=int, default=d.per_wrong, help="new examples per wrong seed")
+    p.add_argument("--max-attempts", type=int, default=d.max_attempts, help="teacher requests per wanted example")
+    p.add_argument("--schedule", choices=("iterative", "one_shot"), default=d.schedule)
+    p.add_argument("--augment-scope", choices=("seeds", "all"), default=d.augment_scope)
+    p.add_argument("--continue-training", action="store_true", help="ablation: continue from the last checkpoint")
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep every iteration's student")
+
+
+def config_from_args(args) -> LLM2LLMConfig:
+    """The typed run config from parsed `llm2llm run` arguments."""
+    student = StudentSettings(model=args.student, lora=args.lora, epochs=args.epochs, lr=args.lr,
+                              batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device)
+    teacher = TeacherSettings(model=args.teacher, endpoint_model=args.teacher_model, api_key_env=args.api_key_env,
+                              max_new_tokens=args.teacher_max_new_tokens)
+    return LLM2LLMConfig(task=args.task, train_path=args.train, test_path=args.test,
+                         labels=tuple(x.strip() for x in args.labels.split(",") if x.strip()),
+                         seed_size=args.seed_size, test_size=args.test_size, iterations=args.iterations,
+                         seed=args.seed, per_wrong=args.per_wrong, max_attempts=args.max_attempts,
+                         schedule=args.schedule, augment_scope=args.augment_scope,
+                         retrain_from_base=not args.continue_training, keep_checkpoints=args.keep_checkpoints,
+                         student=student, teacher=teacher)
+
+
+def _ws(args):
+    from engine.storage import Workspace
+
+    return Workspace(getattr(args, "db", None))
+
+
+def _progress():
+    from engine.progress import tqdm_progress
+
+    try:
+        from engine.runs.progress import run_progress  # a backend run also records progress
+    except ImportError:
+        return tqdm_progress()
+    return run_progress(tqdm_progress())
+
+
+def _run(args) -> int:
+    from engine.llm2llm.loop import start_llm2llm
+
+    start_llm2llm(_ws(args), args.name, config_from_args(args), _progress())
+    return _print_report(args, args.name)
+
+
+def _resume(args) -> int:
+    from engine.llm2llm.loop import resume_llm2llm
+
+    resume_llm2llm(_ws(args), args.name, _progress())
+    return _print_report(args, args.name)
+
+
+def _print_report(args, name: str) -> int:
+    from engine.llm2llm.records import run_report
+
+    report = run_report(_ws(args), name)
+    run = report["run"]
+    print(f"run {name}: {run['status']} (task {run['task']}, seed {run['seed']})" + (f" {run['error']}" if run["error"] else ""))
+    if len(report["iterations"]):
+        print(report["iterations"].drop(columns=["run"]).round(3).to_string(index=False))
+    if len(report["outcomes"]):
+        print("candidates:\n" + report["outcomes"].to_string(index=False))
+    return 0
+
+
+def _status(args) -> int:
+    if args.name:
+        return _print_report(args, args.name)
+    from engine.storage import llm2llm as db
+
+    with _ws(args).connect() as con:
+        frame = db.list_runs(con)
+    print(frame.to_string(index=False) if len(frame) else "no llm2llm runs yet: python -m engine llm2llm run ...")
+    return 0
+
+
+def _export(args) -> int:
+    from engine.llm2llm.records import export_run
+
+    print(f"wrote {export_run(_ws(args), args.name, args.out)} examples to {args.out}")
+    return 0
+
+
+def _reject(args) -> int:
+    from engine.errors import UserError
+    from engine.storage import llm2llm as db
+
+    with _ws(args).connect() as con:
+        if not db.set_curator_rejected(con, args.name, args.example_id, not args.undo):
+            raise UserError(f"run '{args.name}' has no synthetic example '{args.example_id}'")
+    print(f"{args.example_id}: curator_rejected = {not args.undo}")
+    return 0

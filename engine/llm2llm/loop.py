@@ -1,0 +1,277 @@
+"""The LLM2LLM loop (Lee et al. 2024, arXiv:2403.15042) as resumable stages in DuckDB.
+
+Iteration i runs `train` -> `eval_train` -> `eval_test` -> `augment`; the last iteration has no
+`augment`. Every stage records `running` before it starts and `done` in the same transaction as
+its last outputs; `resume_llm2llm` skips done stages and redoes the one in progress idempotently
+(train sets are replaced, predictions and synthetic rows are upserted by primary key, and parents
+already augmented in this iteration are skipped). Trained students are checkpointed in the run
+folder, so a resumed evaluation reloads the student instead of retraining it; only the latest
+checkpoint is kept unless `keep_checkpoints`.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.llm2llm import student as st
+from engine.llm2llm.augment import augment_failures
+from engine.llm2llm.tasks import Task, load_task, sample_rows
+from engine.llm2llm.teacher import TeacherSettings
+from engine.progress import ProgressFn
+from engine.storage import Workspace
+from engine.storage import llm2llm as db
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_EVAL_CHUNK = 64  # predictions per transaction: a killed evaluation loses at most one chunk
+
+
+@dataclass
+class LLM2LLMConfig:
+    """Everything that defines a run; saved (resolved) with it.
+
+    `iterations` counts augmentation rounds: students are trained at iterations 0..iterations, and
+    iteration 0 is plain fine-tuning on the seeds. Ablations: `schedule` iterative | one_shot (one
+    round at iteration 0 asking `per_wrong * iterations` examples per wrong seed, the same request
+    budget, then one final student), `augment_scope` seeds | all (also re-augment wrong synthetic
+    examples), `retrain_from_base` False continues from the previous iteration's checkpoint.
+    """
+    task: str = "trec"
+    train_path: str | None = None
+    test_path: str | None = None
+    labels: tuple[str, ...] = ()
+    seed_size: float = 100
+    test_size: float | None = None
+    iterations: int = 3
+    seed: int = 0
+    per_wrong: int = 1
+    max_attempts: int = 3
+    rouge_threshold: float = 0.95
+    teacher_writes_label: bool = False
+    schedule: str = "iterative"
+    augment_scope: str = "seeds"
+    retrain_from_base: bool = True
+    keep_checkpoints: bool = False
+    run_dir: str | None = None
+    student: st.StudentSettings = field(default_factory=st.StudentSettings)
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
+
+    def validate(self) -> None:
+        for name, value, allowed in (("schedule", self.schedule, ("iterative", "one_shot")),
+                                     ("augment_scope", self.augment_scope, ("seeds", "all"))):
+            if value not in allowed:
+                raise UserError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.iterations < 0 or self.per_wrong < 1 or self.max_attempts < 1:
+            raise UserError("iterations >= 0, per_wrong >= 1 and max_attempts >= 1 are required")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LLM2LLMConfig":
+        data = dict(data)
+        data.pop("task_def", None)
+        data["labels"] = tuple(data.get("labels") or ())
+        student = st.StudentSettings(**data.pop("student", {}))
+        teacher = TeacherSettings(**data.pop("teacher", {}))
+        return cls(**data, student=student, teacher=teacher)
+
+
+def select_seed_failures(train_predictions: list[tuple[str, str, bool]], seed_ids: set[str],
+                         scope: str = "seeds") -> list[tuple[str, str]]:
+    """The central LLM2LLM rule: only ORIGINAL SEED examples the student got wrong are augmented
+    (synthetic examples are never re-augmented, so errors in teacher data do not compound).
+    `scope="all"` is the paper's ablation that augments every wrong training example.
+    Returns (example_id, the student's wrong output) in id order."""
+    return [(i, out) for i, out, ok in sorted(train_predictions)
+            if not ok and (scope == "all" or i in seed_ids)]
+
+
+def last_iteration(config: LLM2LLMConfig) -> int:
+    """Index of the final student: `iterations`, or 1 for one-shot (one augmentation round)."""
+    return min(1, config.iterations) if config.schedule == "one_shot" else config.iterations
+
+
+def run_dir(ws: Workspace, name: str, config: LLM2LLMConfig) -> Path:
+    """Checkpoints live in `config.run_dir`, else `<workspace stem>.llm2llm/<run>` beside the file."""
+    root = Path(config.run_dir) if config.run_dir else Path(ws.path).with_suffix(".llm2llm")
+    return root / name
+
+
+def start_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig, progress: ProgressFn | None = None) -> dict:
+    """Create run `name` (seeds and test rows sampled with `config.seed`) and drive it to the end.
+    Returns the run's row. A name already used is an error: use `resume_llm2llm`."""
+    if not _NAME.match(name):
+        raise UserError(f"run name {name!r}: use letters, digits, '_', '.', '-' (max 100)")
+    config = copy.deepcopy(config)  # defaults are resolved below; the caller's object stays as given
+    config.validate()
+    task, train_rows, test_rows = load_task(config.task, config.train_path, config.test_path, config.labels)
+    seeds = sample_rows(train_rows, config.seed_size, config.seed)
+    tests = sample_rows(test_rows, config.test_size, config.seed + 1)
+    # Resolve per-task defaults so the saved config states what actually ran.
+    short = task.kind == "classification"
+    config.teacher.max_new_tokens = config.teacher.max_new_tokens or (48 if short else 320)
+    config.student.max_new_tokens = config.student.max_new_tokens or (8 if short else 256)
+    saved = dataclasses.asdict(config) | {"task_def": dataclasses.asdict(task)}
+    with ws.connect() as con:
+        if db.get_run(con, name) is not None:
+            raise UserError(f"llm2llm run '{name}' exists: resume it with `llm2llm resume {name}`")
+        db.create_run(con, name, config.task, saved, config.seed,
+                      [(r.id, r.input, r.output) for r in seeds], [(r.id, r.input, r.output) for r in tests])
+    return resume_llm2llm(ws, name, progress)
+
+
+def resume_llm2llm(ws: Workspace, name: str, progress: ProgressFn | None = None) -> dict:
+    """Continue run `name` from the stage in progress (a finished run returns at once)."""
+    with ws.connect() as con:
+        run = db.get_run(con, name)
+        if run is None:
+            raise UserError(f"no llm2llm run named '{name}'")
+        db.set_run_status(con, name, "running")
+    driver = _Driver(ws, name, run["config"], progress)
+    try:
+        driver.run_all()
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with ws.connect() as con:
+            db.set_run_status(con, name, status, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    with ws.connect() as con:
+        db.set_run_status(con, name, "done")
+        return db.get_run(con, name)
+
+
+class _Driver:
+    """Runs the stages of one run in order, skipping those already done."""
+
+    def __init__(self, ws: Workspace, name: str, saved: dict, progress: ProgressFn | None):
+        self.ws, self.name, self.progress = ws, name, progress
+        self.config = LLM2LLMConfig.from_dict(saved)
+        td = saved["task_def"]
+        self.task = Task(td["name"], td["kind"], tuple(td["labels"]), td.get("noun", "text"))
+        self.dir = run_dir(ws, name, self.config)
+        self._student: tuple[int, object, object] | None = None  # (iteration, model, tokenizer)
+
+    def run_all(self) -> None:
+        for it in range(last_iteration(self.config) + 1):
+            stages = ["train", "eval_train", "eval_test"]
+            if it < last_iteration(self.config) and (self.config.schedule == "iterative" or it == 0):
+                stages.append("augment")
+            for stage in stages:
+                self._stage(it, stage)
+        if not self.config.keep_checkpoints:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stage(self, it: int, stage: str) -> None:
+        with self.ws.connect() as con:
+            if db.stage_status(con, self.name, it, stage) == "done":
+                return
+            db.mark_stage(con, self.name, it, stage, "running")
+        started = time.monotonic()
+        finish = getattr(self, f"_{stage}")(it)  # writes outputs; returns the final transaction's work
+        with self.ws.connect() as con:
+            finish(con)
+            db.mark_stage(con, self.name, it, stage, "done", time.monotonic() - started)
+
+    def _label(self, it: int, stage: str) -> str:
+        return f"{self.name} it{it} {stage}"
+
+    # --- stages: each returns a function that writes its last outputs in the marker's transaction
+
+    def _train(self, it: int):
+        with self.ws.connect() as con:
+            seeds = db.run_examples(con, self.name, "seed")
+            synthetic = db.eligible_synthetic(con, self.name, it)  # honours curator rejections
+        rows = seeds + synthetic
+        init = None
+        if not self.config.retrain_from_base and it > 0:
+            init = str(self._checkpoint(it - 1))
+        progress = (lambda _s, d, t: self.progress(self._label(it, "train"), d, t)) if self.progress else None
+        model, tok = st.train_student(self.task, [(x, y) for _, x, y in rows], self.config.student,
+                                      self.config.seed + it, init, progress)
+        st.save_student(model, tok, self._checkpoint(it))
+        # Evaluate the reloaded checkpoint, never the in-memory model: a resumed run then sees
+        # exactly the same weights and dtype (bf16 on CUDA) as an uninterrupted one.
+        del model
+        self._student = None
+        if not self.config.keep_checkpoints and it > 0:
+            shutil.rmtree(self._checkpoint(it - 1), ignore_errors=True)
+
+        def finish(con):
+            db.save_train_set(con, self.name, it, [i for i, _, _ in rows])
+            db.upsert_iteration(con, self.name, it, train_size=len(rows), n_synthetic=len(synthetic))
+        return finish
+
+    def _checkpoint(self, it: int) -> Path:
+        return self.dir / f"student-it{it}"
+
+    def _model(self, it: int):
+        if self._student and self._student[0] == it:
+            return self._student[1:]
+        path = self._checkpoint(it)
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+            raise UserError(f"run '{self.name}': checkpoint of iteration {it} is missing ({path}); "
+                            "delete the iteration's 'train' stage marker to retrain")
+        self._student = None  # free the previous iteration's student first
+        model, tok = st.load_student(self.config.student, str(path))
+        self._student = (it, model.eval(), tok)
+        return self._student[1:]
+
+    def _evaluate(self, it: int, split: str, rows: list[tuple[str, str, str]]) -> None:
+        with self.ws.connect() as con:
+            done = {i for i, _, _ in db.predictions(con, self.name, it, split)}
+        todo = [r for r in rows if r[0] not in done]  # a resumed stage predicts only what is missing
+        if not todo:
+            return
+        model, tok = self._model(it)
+        label = self._label(it, f"eval_{split}")
+        for start in range(0, len(todo), _EVAL_CHUNK):
+            chunk = todo[start:start + _EVAL_CHUNK]
+            progress = self.progress and (lambda _l, d, _t: self.progress(label, start + d, len(todo)))
+            outs = st.generate_answers(model, tok, self.task, [x for _, x, _ in chunk], self.config.student, progress)
+            with self.ws.connect() as con:
+                db.save_predictions(con, self.name, it, split, [(i, out, self.task.is_correct(out, y))
+                                                                 for (i, _, y), out in zip(chunk, outs)])
+
+    def _eval_train(self, it: int):
+        with self.ws.connect() as con:
+            rows = db.train_set(con, self.name, it)
+            seed_ids = {i for i, _, _ in db.run_examples(con, self.name, "seed")}
+        self._evaluate(it, "train", rows)
+
+        def finish(con):
+            preds = db.predictions(con, self.name, it, "train")
+            seed_preds = [ok for i, _, ok in preds if i in seed_ids]
+            db.upsert_iteration(con, self.name, it, train_acc=_mean([ok for _, _, ok in preds]),
+                                seed_acc=_mean(seed_preds))
+        return finish
+
+    def _eval_test(self, it: int):
+        with self.ws.connect() as con:
+            rows = db.run_examples(con, self.name, "test")
+        self._evaluate(it, "test", rows)
+        return lambda con: db.upsert_iteration(
+            con, self.name, it, test_acc=_mean([ok for _, _, ok in db.predictions(con, self.name, it, "test")]))
+
+    def _augment(self, it: int):
+        with self.ws.connect() as con:
+            seeds = db.run_examples(con, self.name, "seed")
+            examples = {i: (x, y) for i, x, y in seeds + db.train_set(con, self.name, it)}
+            wrong = select_seed_failures(db.predictions(con, self.name, it, "train"),
+                                         {i for i, _, _ in seeds}, self.config.augment_scope)
+        per_wrong = self.config.per_wrong * (self.config.iterations if self.config.schedule == "one_shot" else 1)
+        augment_failures(self.ws, self.name, it, self.task, wrong, examples, self.config, per_wrong,
+                         self.progress and (lambda _s, d, t: self.progress(self._label(it, "augment"), d, t)))
+
+        def finish(con):
+            frame = db.synthetic_frame(con, self.name, it)
+            db.upsert_iteration(con, self.name, it, n_wrong=len(wrong), n_requests=len(frame),
+                                n_accepted=int(frame["accepted"].sum()) if len(frame) else 0)
+        return finish
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return sum(map(bool, values)) / len(values) if values else None

@@ -1,0 +1,271 @@
+"""Start, queue, watch, cancel and resume runs (see `engine.runs` for the design)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from engine.errors import UserError
+from engine.storage import Workspace
+from engine.storage import runs as db
+
+# Verbs that use little CPU and no model start at once; every other verb waits for the device.
+LIGHT_VERBS = {"corpora", "select", "export", "ingest", ("llm2llm", "status"), ("llm2llm", "export")}
+GROUP_VERBS = {"llm2llm"}  # verbs whose second word is a sub-command (part of the run's kind)
+_LAUNCH_GRACE_S = 60.0  # a claimed run may show no pid for this long before it counts as dead
+
+
+@dataclass
+class RunsConfig:
+    """How runs share the machine. `max_device_runs` defaults to $SEEDBED_MAX_DEVICE_RUNS or 1."""
+    max_device_runs: int = field(default_factory=lambda: int(os.environ.get("SEEDBED_MAX_DEVICE_RUNS", "1")))
+    cancel_grace_s: float = 10.0  # SIGTERM, then SIGKILL after this long
+    poll_s: float = 1.0  # `wait_run` polling period
+
+
+def runs_dir(ws: Workspace) -> Path:
+    """Run folders live beside the workspace file: `<dir>/runs/<id>/log.txt`."""
+    return Path(ws.path).parent / "runs"
+
+
+def kind_of(argv: list[str]) -> str:
+    """'score', 'pipeline', 'llm2llm run', ... : the verb, with the sub-command for groups."""
+    return " ".join(argv[:2]) if argv[0] in GROUP_VERBS and len(argv) > 1 else argv[0]
+
+
+def needs_device(argv: list[str]) -> bool:
+    return argv[0] not in LIGHT_VERBS and tuple(argv[:2]) not in LIGHT_VERBS
+
+
+def params_of(argv: list[str]) -> dict:
+    """`--key value` pairs (a bare `--flag` is True) and positionals under 'args', for display."""
+    params: dict = {}
+    rest = argv[2:] if argv[0] in GROUP_VERBS else argv[1:]
+    i = 0
+    while i < len(rest):
+        tok = rest[i]
+        if tok.startswith("--"):
+            key, eq, value = tok[2:].partition("=")
+            if eq:
+                params[key] = value
+            elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+                params[key], i = rest[i + 1], i + 1
+            else:
+                params[key] = True
+        else:
+            params.setdefault("args", []).append(tok)
+        i += 1
+    return params
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """The command that continues a run: LLM2LLM runs continue by name with `llm2llm resume`;
+    every other verb is idempotent and skips stored work, so it simply runs again."""
+    if argv[:2] == ["llm2llm", "run"]:
+        params = params_of(argv)
+        if "name" in params:
+            return ["llm2llm", "resume", str(params["name"])]
+    return list(argv)
+
+
+def _validate(argv: list[str]) -> None:
+    if not argv:
+        raise UserError("runs start needs a command, e.g. runs start score --corpus NAME")
+    if argv[0] in {"runs", "--db"} or argv[0].startswith("-"):
+        raise UserError(f"runs start VERB [ARGS...]: '{argv[0]}' is not an engine verb")
+    from engine import cli  # noqa: PLC0415 (the CLI imports this module to register `runs`)
+
+    build = getattr(cli, "build_parser", None)
+    if build is not None:  # catch a typo now rather than in a run that fails in the queue
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said), contextlib.redirect_stdout(io.StringIO()):
+                build().parse_args(argv)
+        except SystemExit as exc:
+            why = (said.getvalue().strip().splitlines() or ["not a valid command"])[-1].removeprefix("error: ")
+            raise UserError(f"runs start {' '.join(argv)}: {why}") from exc
+
+
+def start_run(ws: Workspace, argv: list[str], config: RunsConfig | None = None) -> str:
+    """Record `python -m engine ARGV` as a queued run, start it when the queue allows; return its id."""
+    argv = [str(a) for a in argv]
+    _validate(argv)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    log = runs_dir(ws) / run_id / "log.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with ws.connect() as con:
+        db.insert_run(con, run_id, kind_of(argv), argv, params_of(argv), needs_device(argv), str(log))
+    dispatch(ws, config)
+    return run_id
+
+
+def dispatch(ws: Workspace, config: RunsConfig | None = None) -> list[str]:
+    """Mark dead runs failed, then launch every queued run that may start now; returns their ids."""
+    config = config or RunsConfig()
+    refresh(ws)
+    with ws.connect() as con:  # one exclusive transaction: no other launcher claims the same run
+        claimed = db.claim_queued(con, config.max_device_runs)
+    for rec in claimed:
+        _launch(ws, rec)
+    return [r["id"] for r in claimed]
+
+
+def _launch(ws: Workspace, rec: dict) -> None:
+    env = dict(os.environ, SEEDBED_RUN_ID=rec["id"], SEEDBED_DB=ws.path, PYTHONUNBUFFERED="1")
+    root = str(Path(__file__).resolve().parents[2])  # so `-m engine` imports from any working directory
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    with open(rec["log_path"], "ab") as log:
+        log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(rec['argv'])}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(  # own session: survives the launcher (Streamlit, a CLI) exiting
+            [sys.executable, "-m", "engine.runs.worker", ws.path, rec["id"]],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with ws.connect() as con:
+        db.set_status_if(con, rec["id"], "running", ["running"], pid=proc.pid,
+                         pid_started=_start_time(proc.pid), host=socket.gethostname())
+
+
+def _start_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def is_alive(rec: dict) -> bool:
+    """Whether a 'running' record's process still runs (unknown host: assume so)."""
+    if rec["host"] and rec["host"] != socket.gethostname():
+        return True
+    if rec["pid"] is None:
+        started = rec["started_at"]
+        return started is not None and (db.utcnow() - started).total_seconds() < _LAUNCH_GRACE_S
+    try:
+        proc = psutil.Process(int(rec["pid"]))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(proc.pid, os.WNOHANG)  # reap it when this process (Streamlit, a CLI) launched it
+            return False
+        # A reused pid belongs to a process started later than ours.
+        return rec["pid_started"] is None or abs(proc.create_time() - rec["pid_started"]) < 1.0
+    except psutil.Error:
+        return False
+
+
+def refresh(ws: Workspace) -> list[str]:
+    """Mark 'running' runs whose process is gone as failed ("process died"); returns their ids."""
+    with ws.connect() as con:
+        running = db.runs_with_status(con, ["running"])
+    dead = [r for r in running if not is_alive(r)]
+    if dead:
+        with ws.connect() as con:
+            for r in dead:
+                db.set_status_if(con, r["id"], "failed", ["running"], ended_at=db.utcnow(),
+                                 error=f"process died (pid {r['pid']} gone: killed or machine restarted)")
+    return [r["id"] for r in dead]
+
+
+def get_run(ws: Workspace, run_id: str) -> dict:
+    with ws.connect() as con:
+        rec = db.get_run(con, run_id)
+    if rec is None:
+        raise UserError(f"no run '{run_id}' in {ws.path}")
+    return rec
+
+
+def list_runs(ws: Workspace, limit: int = 200) -> pd.DataFrame:
+    """Runs newest first, after dead-process detection and starting what may start."""
+    dispatch(ws)
+    with ws.connect() as con:
+        return db.list_runs(con, limit)
+
+
+def runs_of_llm2llm(ws: Workspace, name: str) -> pd.DataFrame:
+    """Backend runs that ran (or resumed) LLM2LLM run `name`, newest first."""
+    frame = list_runs(ws)
+    if frame.empty:
+        return frame
+    names = [json.loads(p).get("name") or (json.loads(a)[2:3] or [None])[0]
+             for p, a in zip(frame["params"], frame["argv"])]
+    return frame[frame["kind"].str.startswith("llm2llm ") & (pd.Series(names, index=frame.index) == name)]
+
+
+def cancel_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> dict:
+    """Cancel a queued run, or stop a running one: SIGTERM to its process group, SIGKILL after
+    `cancel_grace_s`. Records 'cancelled' first so the run's own exit does not overwrite it."""
+    config = config or RunsConfig()
+    with ws.connect() as con:
+        rec = db.get_run(con, run_id)
+        if rec is None:
+            raise UserError(f"no run '{run_id}' in {ws.path}")
+        if rec["status"] not in ("queued", "running"):
+            raise UserError(f"run {run_id} is {rec['status']}; only queued or running runs can be cancelled")
+        db.set_status_if(con, run_id, "cancelled", ["queued", "running"], ended_at=db.utcnow(),
+                         error="cancelled by user")
+    local = not rec["host"] or rec["host"] == socket.gethostname()  # never signal a pid of another machine
+    if rec["status"] == "running" and rec["pid"] and local and is_alive(rec):
+        _stop_group(int(rec["pid"]), config.cancel_grace_s)
+    dispatch(ws, config)
+    return get_run(ws, run_id)
+
+
+def _stop_group(pid: int, grace_s: float) -> None:
+    """The run leads its own session, so its process group id is its pid."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        proc = psutil.Process(pid)
+        proc.wait(timeout=grace_s)
+    except psutil.TimeoutExpired:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, psutil.NoSuchProcess, ChildProcessError):
+        pass
+
+
+def resume_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> dict:
+    """Re-queue a failed or cancelled run (same id and log) with the resume form of its command."""
+    refresh(ws)
+    with ws.connect() as con:
+        rec = db.get_run(con, run_id)
+        if rec is None:
+            raise UserError(f"no run '{run_id}' in {ws.path}")
+        if rec["status"] not in ("failed", "cancelled"):
+            raise UserError(f"run {run_id} is {rec['status']}; only failed or cancelled runs can be resumed")
+        db.set_status_if(con, run_id, "queued", ["failed", "cancelled"], argv=resume_argv(rec["argv"]),
+                         attempts=(rec["attempts"] or 0) + 1, error=None, ended_at=None, exit_code=None)
+    dispatch(ws, config)
+    return get_run(ws, run_id)
+
+
+def wait_run(ws: Workspace, run_id: str, timeout_s: float | None = None, config: RunsConfig | None = None) -> dict:
+    """Block until the run is done, failed or cancelled (or `timeout_s` passes); returns the record."""
+    config = config or RunsConfig()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        dispatch(ws, config)  # also notices a run that died while we waited
+        rec = get_run(ws, run_id)
+        if rec["status"] in db.TERMINAL or (deadline is not None and time.monotonic() > deadline):
+            return rec
+        time.sleep(config.poll_s)
+
+
+def log_tail(rec: dict, max_chars: int = 4000) -> str:
+    """The end of a run's log; tqdm's carriage-return redraws are collapsed to their last state."""
+    path = Path(rec.get("log_path") or "")
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 4 * max_chars))
+        text = f.read().decode("utf-8", errors="replace")
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    return "\n".join(lines)[-max_chars:]

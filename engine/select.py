@@ -1,0 +1,197 @@
+"""Data-selection strategies over the per-document signals: pure NumPy, fast enough for a slider.
+
+Sachdeva et al. 2024, "How to Train Data-Efficient LLMs" (https://arxiv.org/abs/2402.09668):
+Ask-LLM keeps the top-k documents by the judge's P("yes"); Density samples documents without
+replacement with probability proportional to 1/density (inverse propensity), so rare regions of
+the embedding space survive and redundant ones are thinned. Perplexity top-k (quality = -log
+ppl) and random are the paper's baselines.
+
+Every strategy is "score each eligible document with a key, keep the k largest" (stable sort,
+ties in doc_id order). Sampling uses Gumbel keys: log(p_i) + G_i with G_i ~ Gumbel(0, 1), top-k,
+is exactly sequential sampling without replacement with probabilities ∝ p_i (Gumbel-top-k).
+`combined` mixes the two orderings on one scale: key = w * pct(quality) + (1 - w) * pct(IPS key),
+pct = percentile rank in (0, 1]. Because each term is skipped when its weight is zero, w = 1
+reproduces `askllm` (or the chosen quality column) and w = 0 reproduces `density` bit for bit,
+for the same seed. Noise is drawn for every row of the frame, so a document's key does not
+depend on which other documents happen to be scored.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import UserError
+
+STRATEGIES = ("random", "askllm", "perplexity", "density", "combined", "curator")
+QUALITY_COLUMNS = ("askllm", "perplexity", "curator")
+_HOW_TO_GET = {
+    "askllm": "run `python -m engine score --corpus {corpus} --signal askllm` first",
+    "perplexity": "run `python -m engine score --corpus {corpus} --signal perplexity` first",
+    "density": "run `python -m engine density --corpus {corpus}` first",
+    "curator": "accept and reject documents on the Review page, then train the curator signal there",
+}
+_STREAM_RANDOM, _STREAM_DENSITY = 1, 2  # independent noise streams per seed
+
+
+@dataclass
+class SelectionResult:
+    """Ranked doc_ids (rank 0 first) and how they were chosen; `n_excluded` documents lacked a
+    signal the strategy needs and were left out (never sorted as NaN)."""
+
+    doc_ids: np.ndarray
+    strategy: str
+    params: dict
+    n_pool: int
+    n_excluded: int
+    message: str = ""
+    name: str | None = None
+    corpus: str | None = None
+    seconds: float = 0.0
+    excluded_by: dict = field(default_factory=dict)
+    rows: np.ndarray | None = None  # positions of doc_ids in the frame that was ranked
+
+
+def budget_count(budget: float | int, n_docs: int) -> int:
+    """Documents to keep: a float in (0, 1] is a fraction of the corpus, a whole number a count."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(budget) or budget <= 0:
+        raise UserError(f"budget {budget!r} must be a fraction in (0, 1] or a whole number of documents")
+    if isinstance(budget, (int, np.integer)) or (budget > 1 and float(budget).is_integer()):
+        return int(budget)
+    if budget > 1:
+        raise UserError(f"budget {budget} must be a fraction in (0, 1] or a whole number of documents")
+    return max(1, int(round(budget * n_docs))) if n_docs else 0
+
+
+def percentile_rank(x: np.ndarray) -> np.ndarray:
+    """Average rank / n in (0, 1]: equal values share a rank, order is kept strictly."""
+    uniq, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    return average_rank[inverse] / len(x)
+
+
+def ips_keys(density: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Gumbel-top-k keys for sampling without replacement with P ∝ 1/density."""
+    return -np.log(np.clip(density, 1e-300, None)) + noise
+
+
+def _noise(seed: int, n: int, stream: int) -> np.ndarray:
+    rng = np.random.default_rng([int(seed), stream])
+    return rng.gumbel(size=n) if stream == _STREAM_DENSITY else rng.random(n)
+
+
+def needed_columns(strategy: str, weight: float, quality: str) -> list[str]:
+    """The frame columns a strategy reads (a combined term with weight 0 is not read)."""
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown strategy '{strategy}': choose one of {', '.join(STRATEGIES)}")
+    if strategy == "combined":
+        if quality not in QUALITY_COLUMNS:
+            raise UserError(f"unknown quality signal '{quality}': choose one of {', '.join(QUALITY_COLUMNS)}")
+        if not 0.0 <= weight <= 1.0:
+            raise UserError(f"weight {weight} must be in [0, 1] (1 = quality only, 0 = coverage only)")
+        return [c for c, w in ((quality, weight), ("density", 1.0 - weight)) if w > 0]
+    return [] if strategy == "random" else [strategy]
+
+
+def _eligible(frame: pd.DataFrame, columns: list[str], corpus: str) -> tuple[np.ndarray, dict]:
+    """Mask of rows with every needed column present, and how many rows each column excluded."""
+    mask = np.ones(len(frame), bool)
+    excluded = {}
+    for col in columns:
+        if col not in frame.columns or frame[col].isna().all():
+            hint = _HOW_TO_GET[col].format(corpus=corpus or "NAME")
+            raise UserError(f"no '{col}' scores for corpus '{corpus or '?'}': {hint}")
+        present = frame[col].notna().to_numpy()
+        excluded[col] = int((~present).sum())
+        mask &= present
+    return mask, excluded
+
+
+def _keys(frame: pd.DataFrame, mask: np.ndarray, strategy: str, weight: float, quality: str,
+          seed: int) -> np.ndarray:
+    """Keys of the eligible rows (larger = chosen first)."""
+    col = lambda name: frame[name].to_numpy(dtype=np.float64)[mask]  # noqa: E731
+    if strategy == "random":
+        return _noise(seed, len(frame), _STREAM_RANDOM)[mask]
+    if strategy == "density":
+        return ips_keys(col("density"), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
+    if strategy != "combined":
+        return col(strategy)
+    key = np.zeros(int(mask.sum()))
+    if weight > 0:
+        key += weight * percentile_rank(col(quality))
+    if weight < 1:
+        ips = ips_keys(col("density"), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
+        key += (1.0 - weight) * percentile_rank(ips)
+    return key
+
+
+def choose(frame: pd.DataFrame, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
+           seed: int = 0, quality: str = "askllm", corpus: str | None = None) -> SelectionResult:
+    """Rank `frame` (columns of `storage.corpus.corpus_frame`, doc_id order) and keep `budget`."""
+    weight = float(weight)
+    columns = needed_columns(strategy, weight, quality)
+    k = budget_count(budget, len(frame))
+    mask, excluded_by = _eligible(frame, columns, corpus)
+    keys = _keys(frame, mask, strategy, weight, quality, seed)
+    rows = np.flatnonzero(mask)[np.argsort(-keys, kind="stable")[:k]]
+    doc_ids = frame["doc_id"].to_numpy()[rows]
+    n_pool, n_excluded = int(mask.sum()), int(len(frame) - mask.sum())
+    params = {"strategy": strategy, "weight": weight, "budget": budget, "seed": int(seed), "quality": quality}
+    message = f"selected {len(doc_ids)} of {len(frame)} documents by {strategy}"
+    if n_excluded:
+        why = ", ".join(f"{n} without {c}" for c, n in excluded_by.items() if n)
+        message += f"; excluded {n_excluded} ({why})"
+    if len(doc_ids) < k:
+        message += f"; budget {k} exceeds the {n_pool} eligible documents"
+    return SelectionResult(doc_ids, strategy, params, n_pool, n_excluded, message,
+                           corpus=corpus, excluded_by=excluded_by, rows=rows)
+
+
+def select_ids(frame: pd.DataFrame, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
+               seed: int = 0, quality: str = "askllm") -> np.ndarray:
+    """The chosen doc_ids, best first (see `choose`)."""
+    return choose(frame, strategy, weight, budget, seed, quality).doc_ids
+
+
+def grid_cells(x: np.ndarray, y: np.ndarray, grid: int = 20) -> np.ndarray:
+    """Cell index of each point on a grid x grid lattice over the points' bounding box (-1: no point)."""
+    def axis(v):
+        lo, hi = np.nanmin(v), np.nanmax(v)
+        return np.clip(np.nan_to_num((v - lo) / ((hi - lo) or 1.0) * grid, nan=0).astype(np.int64), 0, grid - 1)
+    return np.where(np.isnan(x) | np.isnan(y), -1, axis(x) * grid + axis(y))
+
+
+def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int = 0,
+                       weight: float = 0.5, quality: str = "askllm", grid: int = 20) -> pd.DataFrame:
+    """One row per strategy the frame's signals allow: n, n_excluded, mean quality (of `quality`),
+    map coverage (fraction of occupied grid cells of the 2-D projection that the selection hits;
+    NaN without a projection) and Jaccard overlap with every other strategy (`overlap_<name>`)."""
+    chosen: dict[str, SelectionResult] = {}
+    for strategy in STRATEGIES:
+        try:
+            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality)
+        except UserError:
+            continue  # signal not computed yet: the strategy is simply not offered
+    has_xy = {"x", "y"} <= set(frame.columns) and frame["x"].notna().any()
+    cells = grid_cells(frame["x"].to_numpy(float), frame["y"].to_numpy(float), grid) if has_xy else None
+    occupied = len(np.unique(cells[cells >= 0])) if has_xy else 0
+    q = frame[quality].to_numpy(float) if quality in frame.columns else None
+    members = {}
+    for s, r in chosen.items():
+        members[s] = np.zeros(len(frame), bool)
+        members[s][r.rows] = True
+    rows = []
+    for s, r in chosen.items():
+        hit = cells[r.rows] if has_xy else None
+        row = {"strategy": s, "n": len(r.rows), "n_excluded": r.n_excluded,
+               "mean_quality": float(np.nanmean(q[r.rows])) if q is not None and len(r.rows) else np.nan,
+               "coverage": len(np.unique(hit[hit >= 0])) / occupied if has_xy else np.nan}
+        for other, m in members.items():
+            union = int((members[s] | m).sum())
+            row[f"overlap_{other}"] = int((members[s] & m).sum()) / union if union else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

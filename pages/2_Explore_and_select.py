@@ -1,0 +1,127 @@
+"""Explore and select: run missing stages, see the corpus map, tune quality vs coverage live,
+compare strategies, pick documents on the map for review, save a selection."""
+import streamlit as st
+
+import ui
+from engine import explore, review, select
+
+st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
+corpus = ui.need_corpus("explore")
+st.title("Explore and select")
+status = ui.stage_status(ui.db(), corpus)
+frame = ui.frame(ui.db(), corpus)
+
+# --- stages ----------------------------------------------------------------------------------
+have = set(status.get("signals") or [])
+missing = [s for s, done in (("embed", ui.embedded(status) >= len(frame)), ("askllm", "askllm" in have),
+                             ("density", "density" in have), ("project (map)", status.get("projected", 0) >= len(frame)))
+           if not done]
+with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
+                 expanded=bool(missing)):
+    st.caption(f"{len(frame)} documents. Stages compute only what is missing (Ask-LLM: about 3 documents/s "
+               f"on a CPU). For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
+               f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
+    # keys name the options: a browser keeps a widget's old value unless its identity changes
+    chosen = st.multiselect("Stages to run", list(ui.STAGES), default=missing,
+                            key="explore_stages_" + "_".join(missing))
+    here, background = st.columns(2)
+    if here.button("Run stages", key="explore_run", type="primary", disabled=not chosen,
+                   help="In this page, with a progress bar: fine for a few hundred documents."):
+        if ui.run_stages(corpus, chosen):
+            st.rerun()
+    if background.button("Run in the background", key="explore_background", disabled=not chosen,
+                         help="As backend runs that outlive this page; follow them on the Runs page."):
+        started = ui.start_background(corpus, chosen)
+        if started:
+            st.success(f"Queued {len(started)} run(s): {', '.join(started)}.")
+            st.page_link("pages/5_Runs.py", label="Follow them on the Runs page")
+
+# --- selection controls ------------------------------------------------------------------------
+scores = explore.score_columns(frame)
+strategies = [s for s in select.STRATEGIES if s == "random" or s in scores
+              or (s == "combined" and "density" in scores and set(scores) & set(select.QUALITY_COLUMNS))]
+qualities = [q for q in select.QUALITY_COLUMNS if q in scores] or ["askllm"]
+bar = st.sidebar
+strategy = bar.selectbox("Strategy", strategies, index=len(strategies) - 1 if "combined" not in strategies
+                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies))
+quality = bar.selectbox("Quality signal", qualities, key="explore_quality_" + "_".join(qualities),
+                        help="The quality side of the weight; 'curator' appears once trained on the Review page.")
+weight = bar.slider("Quality weight (1 = quality only, 0 = coverage only)", 0.0, 1.0, 0.5, 0.05,
+                    key="explore_weight", disabled=strategy != "combined")
+mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode")
+if mode == "fraction":
+    budget = bar.slider("Budget (fraction of the corpus)", 0.01, 1.0, 0.2, 0.01, key="explore_budget_frac")
+else:
+    budget = int(bar.number_input("Budget (documents)", 1, max(1, len(frame)), max(1, len(frame) // 5),
+                                  key="explore_budget_count"))
+seed = int(bar.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed"))
+
+result = ui.attempt(select.choose, frame, strategy, weight, budget, seed, quality, corpus)
+if result is None:
+    st.stop()
+mask = explore.selected_mask(frame, result.doc_ids)
+st.session_state["current_selection"] = {"corpus": corpus, "ids": list(result.doc_ids), "params": result.params}
+m = st.columns(4)
+m[0].metric("Selected", f"{mask.sum()} / {len(frame)}")
+if quality in scores:
+    q = frame[quality]
+    m[1].metric(f"Mean {quality} (selected)", f"{q[mask].mean():.3f}", f"{q[mask].mean() - q.mean():+.3f} vs all")
+m[2].metric("Excluded (missing signal)", result.n_excluded)
+m[3].metric("Reviewed", int(frame["decision"].notna().sum()))
+
+# --- map + comparison ------------------------------------------------------------------------
+left, right = st.columns([5, 2])
+with left:
+    rows, hover = ui.map_points(ui.db(), corpus, len(frame))
+    if not len(rows):
+        st.info("No map yet: run the **embed** and **project (map)** stages above "
+                f"(or `python -m engine project --corpus {corpus}`).")
+    else:
+        points = frame.iloc[rows]
+        colours = [c for c in explore.COLOUR_CHOICES if c in ("selected", "review status") or c in scores]
+        colour_by = st.selectbox("Colour by", colours, key="explore_colour")
+        values, continuous = explore.colour_values(points, mask[rows], colour_by)
+        fig = ui.map_figure(points, values, continuous, hover)
+        event = st.plotly_chart(fig, key="explore_map", on_select="rerun", selection_mode=("box", "lasso"),
+                                width="stretch")
+        picked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata")]
+        if picked and picked != st.session_state.get("review_ids"):
+            st.session_state["review_ids"] = picked
+            review.save_map_selection(ui.workspace(), corpus, picked)
+            ui.refresh()
+        if picked:
+            st.success(f"{len(picked)} documents picked on the map: they are waiting on the Review page.")
+            st.page_link("pages/3_Review.py", label="Review the picked documents", icon=":material/rate_review:")
+        else:
+            st.caption("Drag a box or lasso on the map (toolbar, top right) to send documents to review.")
+        if len(rows) < len(frame):
+            st.caption(f"The map draws a seeded sample of {len(rows):,} of {len(frame):,} documents; "
+                       "selection and histograms use all of them.")
+with right:
+    st.markdown("**Strategies at this budget**")
+    compare = st.toggle("Compare strategies", len(frame) <= 20_000, key="explore_compare",
+                        help="About 1 s per change on 100,000 documents, so off by default on large corpora.")
+    table = select.compare_strategies(frame, budget, seed, weight, quality) if compare else None
+    if table is not None and not table.empty:
+        view = table.set_index("strategy").rename(columns={"mean_quality": "quality", f"overlap_{strategy}": "overlap"})
+        st.dataframe(view[[c for c in ("n", "quality", "coverage", "overlap") if c in view]].round(2), width="stretch")
+        st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
+                   f"cells they hit; overlap: Jaccard with '{strategy}'.")
+    with st.form("explore_save"):
+        name = st.text_input("Save this selection as", f"{corpus}-{strategy}", key=f"explore_save_name_{strategy}")
+        if st.form_submit_button("Save selection"):
+            from engine import pipeline  # noqa: PLC0415
+
+            saved = ui.attempt(pipeline.select, ui.workspace(), corpus, strategy, weight=weight, budget=budget,
+                               seed=seed, name=name.strip(), quality=quality)
+            ui.refresh()
+            if saved is not None:
+                st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")
+
+# --- histograms ------------------------------------------------------------------------------
+hists = explore.histograms(frame, mask)
+if hists:
+    cols = st.columns(len(hists))
+    for col, (name, hist) in zip(cols, hists.items()):
+        col.plotly_chart(ui.histogram_figure(name, hist), width="stretch", key=f"explore_hist_{name}")
+st.caption(result.message)

@@ -1,0 +1,31 @@
+"""Home page (AppTest, real workspace via $SEEDBED_DB): empty state and the demo corpus button."""
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _home() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+def test_empty_workspace_says_what_to_do(workspace):
+    at = _home().run()
+    assert not at.exception
+    assert "workspace is empty" in at.info[0].value and "python -m engine pipeline" in at.info[0].value
+
+
+def test_load_demo_corpus_then_table_shows_it(workspace):
+    at = _home().run()
+    at.button(key="home_load_demo").click().run()
+    assert not at.exception and not at.error
+    assert "c4-demo" in at.success[0].value and "400 new documents" in at.success[0].value
+    table = at.dataframe[0].value
+    row = table.set_index("corpus").loc["c4-demo"]
+    assert row["documents"] == 400 and row["embedded"] == 0 and not row["map"]
+    assert any("stages still to run" in c.value for c in at.caption)
+    assert any("No background run yet" in c.value for c in at.caption)
+    # a second session opening the same workspace sees the corpus too
+    again = _home().run()
+    assert "c4-demo" in set(again.dataframe[0].value["corpus"])

@@ -1,0 +1,93 @@
+"""AppTest of the Runs page on real run records (one held by a real process) in a real workspace."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine import runs
+from engine.runs import launcher
+from engine.storage import runs as db
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Runs.py")
+
+
+def _record(ws, run_id, argv, status, **fields) -> None:
+    log = launcher.runs_dir(ws) / run_id / "log.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"=== start: {' '.join(argv)}\nscore:  50%|#####\rscore: 100%|##########\n")
+    with ws.connect() as con:
+        db.insert_run(con, run_id, launcher.kind_of(argv), argv, launcher.params_of(argv),
+                      launcher.needs_device(argv), str(log))
+        if status != "queued":
+            db.update_run(con, run_id, status=status, started_at=db.utcnow(), **fields)
+
+
+@pytest.fixture
+def seeded(workspace):
+    """done, failed and queued runs, and a 'running' one held by a real process in its own session."""
+    holder = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    _record(workspace, "r1-done", ["score", "--corpus", "q"], "done", stage="askllm", done=40, total=40,
+            ended_at=db.utcnow(), exit_code=0, device="cpu")
+    _record(workspace, "r2-failed", ["embed", "--corpus", "q"], "failed", error="process died (pid 1 gone)",
+            ended_at=db.utcnow())
+    _record(workspace, "r3-running", ["score", "--corpus", "q", "--signal", "perplexity"], "running",
+            pid=holder.pid, pid_started=psutil.Process(holder.pid).create_time(), host=None,
+            stage="perplexity", done=10, total=40, rate=2.0, eta_s=15.0, device="cpu")
+    _record(workspace, "r4-queued", ["project", "--corpus", "q"], "queued")
+    yield workspace
+    holder.kill()
+    holder.wait()
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_runs_page_lists_runs_with_progress_and_log(seeded):
+    at = _page()
+    table = at.dataframe[0].value
+    assert set(table["id"]) == {"r1-done", "r2-failed", "r3-running", "r4-queued"}
+    status = dict(zip(table["id"], table["status"]))
+    assert status["r4-queued"] == "queued"  # the device slot is held by r3
+    assert table.set_index("id").at["r3-running", "progress"] == "perplexity: 10/40 · 2.00/s · ETA 0m15s"
+    at.selectbox(key="runs_pick").set_value("r1-done").run()
+    assert "score: 100%|##########" in at.code[0].value and "50%" not in at.code[0].value
+    assert at.button(key="runs_cancel").disabled and at.button(key="runs_resume").disabled
+
+
+def test_runs_page_cancel_and_resume_buttons(seeded):
+    at = _page()
+    at.selectbox(key="runs_pick").set_value("r3-running").run()
+    pid = runs.get_run(seeded, "r3-running")["pid"]
+    at.button(key="runs_cancel").click().run()
+    assert not at.exception, at.exception
+    assert runs.get_run(seeded, "r3-running")["status"] == "cancelled"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    # The freed device slot went to the queued run: a real process starts for it.
+    assert runs.get_run(seeded, "r4-queued")["status"] == "running"
+    runs.cancel_run(seeded, "r4-queued")
+    at.selectbox(key="runs_pick").set_value("r2-failed").run()
+    at.button(key="runs_resume").click().run()
+    rec = runs.get_run(seeded, "r2-failed")
+    assert rec["status"] in ("queued", "running") and rec["attempts"] == 1
+    runs.cancel_run(seeded, "r2-failed")
+
+
+def test_runs_page_launcher_form_starts_a_run(seeded):
+    at = _page()
+    runs.cancel_run(seeded, "r3-running")  # free the device slot
+    runs.cancel_run(seeded, "r4-queued")
+    at.text_input(key="runs_raw_command").input("corpora")
+    at.button(key="runs_submit_raw").click().run()
+    assert not at.exception, at.exception
+    new = [i for i in runs.list_runs(seeded)["id"] if not i.startswith("r")]
+    assert len(new) == 1 and at.selectbox(key="runs_pick").value == new[0]
+    rec = runs.wait_run(seeded, new[0], timeout_s=120)
+    assert rec["status"] == "done" and rec["argv"] == ["corpora"]

@@ -1,0 +1,82 @@
+"""Real headless Chromium: the LLM2LLM page shows a finished run's charts (accuracy per iteration,
+seeds x iterations grid, confusion matrix) and the Runs page lists a run. Skipped without Debian's
+chromium and Playwright. Every wait is on a specific element, never a sleep."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_app_llm2llm import store_finished_run  # the same stored run the AppTests use
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(15 * 60),
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")]
+
+
+@pytest.fixture
+def server(tmp_path, workspace):
+    """`streamlit run app.py` on a free port over a workspace holding a finished LLM2LLM run."""
+    store_finished_run(workspace)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SEEDBED_DB": workspace.path, "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
+        time.sleep(0.5)  # polling for the port to open, not a wait on the page
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def test_llm2llm_page_shows_a_finished_runs_charts(server, tmp_path):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/LLM2LLM", timeout=120_000)
+        charts = page.locator('[data-testid="stPlotlyChart"]')
+        charts.first.wait_for(timeout=180_000)
+        page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=60_000)  # lines drawn
+        assert page.get_by_text("2 of 16 seeds were wrong in every evaluated iteration").count() == 1
+        for tab in ("Seeds × iterations", "Confusion matrix"):
+            page.get_by_role("tab", name=tab).click()
+            page.locator('[role="tabpanel"]:visible [data-testid="stPlotlyChart"] .heatmaplayer').first.wait_for(
+                timeout=60_000)
+        assert charts.count() >= 3
+        page.screenshot(path=str(tmp_path / "llm2llm.png"), full_page=True)
+        page.get_by_role("tab", name="Wrong seeds").click()
+        page.get_by_text("2 seeds wrong").first.wait_for(timeout=30_000)
+        browser.close()
+
+
+def test_runs_page_updates_a_run_live(server, workspace):
+    """A run started after the page opened shows up, and turns 'done', without a reload."""
+    from engine import runs
+
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/Runs", timeout=120_000)
+        page.get_by_text("No runs yet").wait_for(timeout=180_000)
+        run_id = runs.start_run(workspace, ["corpora"])
+        page.get_by_text(f"{run_id} · corpora · done").wait_for(timeout=240_000)  # the live fragment's selectbox
+        assert runs.get_run(workspace, run_id)["status"] == "done"
+        browser.close()

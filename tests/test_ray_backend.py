@@ -1,0 +1,138 @@
+"""The Ray backend against the in-process backend on the same corpus, with a real local Ray
+cluster (loopback only), the real default models and real DuckDB workspaces."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from engine import pipeline
+from engine import ray_backend as rb
+from engine.storage import Workspace
+from engine.storage import corpus as store
+
+DATA = Path(__file__).parent / "data"
+
+SHORT_DOCS = 16  # the judge scores these on CPU inside a Ray actor: keep them few and short
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = rb.init_ray(rb.RayOptions())
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """The shortest C4 sample documents as JSONL, plus one broken row."""
+    docs = pd.read_json(DATA / "c4_sample.jsonl", lines=True)
+    docs = docs.loc[docs.text.str.len().sort_values().index[:SHORT_DOCS]]
+    path = tmp_path_factory.mktemp("corpus") / "small.jsonl"
+    path.write_text(docs.to_json(orient="records", lines=True) + '{"text": "unterminated\n')
+    return path
+
+
+def frames(ws: Workspace, corpus: str = "c") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    with ws.connect() as con:
+        return (store.documents(con, corpus), store.ingest_issues(con, corpus),
+                store.list_corpora(con)[["name", "n_docs", "n_duplicates", "n_skipped"]])
+
+
+def test_pipeline_on_ray_equals_in_process(ray_cluster, small_corpus, tmp_path):
+    local, remote = Workspace(tmp_path / "local.duckdb"), Workspace(tmp_path / "ray.duckdb")
+    options = rb.RayOptions(shard_size=5, work_dir=str(tmp_path / "jobs"))
+    pipeline.ingest(local, small_corpus, "c")
+    rb.ingest(remote, small_corpus, "c", options=options)
+    for a, b in zip(frames(local), frames(remote)):
+        pd.testing.assert_frame_equal(a, b)
+    assert frames(remote)[1]["line"].tolist() == [SHORT_DOCS + 1]  # the broken row, named
+
+    for ws, stages in ((local, pipeline), (remote, rb)):
+        extra = {"options": options} if stages is rb else {}
+        stages.embed(ws, "c", **extra)
+        stages.score(ws, "c", "askllm", **extra)
+        stages.density(ws, "c", **extra)
+    with local.connect() as con:
+        expected = store.corpus_frame(con, "c")
+    with remote.connect() as con:
+        got = store.corpus_frame(con, "c")
+    assert expected["doc_id"].tolist() == got["doc_id"].tolist()
+    np.testing.assert_allclose(got["askllm"], expected["askllm"], atol=2e-3)  # other batches, same scores
+    np.testing.assert_allclose(got["density"], expected["density"], rtol=1e-9)  # merged sketch == one sketch
+    for strategy in ("askllm", "density", "combined"):
+        assert list(pipeline.select(local, "c", strategy, budget=0.5, seed=3).doc_ids) == \
+            list(pipeline.select(remote, "c", strategy, budget=0.5, seed=3).doc_ids)
+    assert not list((tmp_path / "jobs").glob("*")), "attached jobs leave no folder behind"
+
+
+def test_killed_worker_is_retried_and_output_complete(ray_cluster, small_corpus, tmp_path):
+    local, remote = Workspace(tmp_path / "local.duckdb"), Workspace(tmp_path / "ray.duckdb")
+    for ws in (local, remote):
+        pipeline.ingest(ws, small_corpus, "c")
+    pipeline.embed(local, "c")
+    killed = []
+
+    def kill_a_worker_once_work_started():
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            done = list((tmp_path / "jobs").glob("*/embed/*.parquet"))
+            workers = [p for p in psutil.process_iter(["cmdline"])
+                       if "MapWorker" in " ".join(p.info["cmdline"] or [])]
+            if done and workers:
+                workers[0].kill()  # SIGKILL: as if the machine under it died
+                killed.append(workers[0].pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker_once_work_started)
+    killer.start()
+    rb.embed(remote, "c", options=rb.RayOptions(shard_size=1, work_dir=str(tmp_path / "jobs")))
+    killer.join()
+    assert killed, "no worker was running to kill"
+    with local.connect() as con:
+        ids, vectors = store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))
+    with remote.connect() as con:
+        ids2, vectors2 = store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))
+    assert list(ids2) == list(ids) and len(ids) == SHORT_DOCS
+    np.testing.assert_allclose(vectors2, vectors, atol=1e-5)
+
+
+def test_restarted_driver_skips_written_shards(ray_cluster, small_corpus, tmp_path):
+    ws = Workspace(tmp_path / "ws.duckdb")
+    pipeline.ingest(ws, small_corpus, "c")
+    options = rb.RayOptions(shard_size=2, work_dir=str(tmp_path / "jobs"))
+
+    def die_after_two_shards(stage, done, total):
+        if done >= 2:
+            raise KeyboardInterrupt  # the driver dies; written shards stay on disk
+
+    with pytest.raises(KeyboardInterrupt):
+        rb.embed(ws, "c", options=options, progress=die_after_two_shards)
+    written = list((tmp_path / "jobs").glob("*/embed/*.parquet"))
+    assert 2 <= len(written) < SHORT_DOCS // 2
+    restarted = []
+    rb.embed(ws, "c", options=options, progress=lambda s, d, t: restarted.append(d))
+    assert restarted[0] == len(written), "the restarted driver counts written shards as done"
+    with ws.connect() as con:
+        assert len(store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))[0]) == SHORT_DOCS
+
+
+def test_cli_runs_a_stage_on_ray(small_corpus, tmp_path):
+    """`--backend ray` from the command line (its own local Ray in the subprocess)."""
+    import subprocess
+    import sys
+
+    ws = Workspace(tmp_path / "ws.duckdb")
+    pipeline.ingest(ws, small_corpus, "c")
+    pipeline.embed(ws, "c")
+    done = subprocess.run([sys.executable, "-m", "engine", "--db", ws.path, "density", "--corpus", "c",
+                           "--backend", "ray"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on Ray" in done.stdout
+    with ws.connect() as con:
+        assert store.corpus_frame(con, "c")["density"].notna().sum() == SHORT_DOCS

@@ -1,0 +1,224 @@
+"""Streamlit helpers shared by the dashboard pages (not a page: Streamlit treats every file in
+pages/ as one). Holds no connection: each query opens `Workspace(...).connect()` for one short
+transaction, so background runs and other browser sessions can use the file; query results are
+cached briefly with `st.cache_data` and cleared after every write made here."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from engine import explore
+from engine.errors import UserError
+from engine.progress import ProgressFn
+from engine.storage import Workspace, default_db_path
+from engine.storage import corpus as store
+
+TTL_S = 10  # other sessions' and background runs' writes show up within this many seconds
+
+
+def workspace() -> Workspace:
+    """The workspace named by $SEEDBED_DB (else ./seedbed.duckdb)."""
+    return Workspace(default_db_path())
+
+
+def refresh() -> None:
+    """Forget cached query results (call after any write)."""
+    st.cache_data.clear()
+
+
+def _read(fn, *args):
+    with workspace().connect() as con:
+        return fn(con, *args)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def corpora(db: str) -> pd.DataFrame:
+    return _read(store.list_corpora)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Reading the corpus ...")
+def frame(db: str, corpus: str) -> pd.DataFrame:
+    """`corpus_frame` of the corpus (doc_id, snippet, n_chars, scores, x, y, decision)."""
+    return _read(store.corpus_frame, corpus)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def selections(db: str, corpus: str | None) -> pd.DataFrame:
+    return _read(store.list_selections, corpus)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def stage_status(db: str, corpus: str) -> dict:
+    from engine import pipeline  # noqa: PLC0415 (pipeline pulls in torch; pages without it stay light)
+
+    return pipeline.stage_status(workspace(), corpus)
+
+
+@st.cache_data(ttl=300, show_spinner="Loading embeddings ...", max_entries=2)
+def embeddings(db: str, corpus: str, model: str):
+    from engine.models import model_fingerprint  # noqa: PLC0415
+
+    return _read(store.embeddings, corpus, model_fingerprint(model))
+
+
+def embedded(status: dict) -> int:
+    """Documents embedded with the default model, from `pipeline.stage_status`."""
+    from engine.models import DEFAULT_EMBEDDER, model_fingerprint  # noqa: PLC0415
+
+    return int((status.get("embedded") or {}).get(model_fingerprint(DEFAULT_EMBEDDER), 0))
+
+
+def db() -> str:
+    """Cache key for the current workspace (so tests with different files never share results)."""
+    return workspace().path
+
+
+def pick_corpus(page: str) -> str | None:
+    """Sidebar corpus picker shared by every page (the choice is remembered across pages)."""
+    names = corpora(db())["name"].tolist()
+    st.sidebar.caption(f"Workspace: `{db()}`")
+    if not names:
+        return None
+    current = st.session_state.get("corpus")
+    index = names.index(current) if current in names else len(names) - 1
+    choice = st.sidebar.selectbox("Corpus", names, index=index, key=f"{page}_corpus")
+    st.session_state["corpus"] = choice
+    return choice
+
+
+def choose_corpus(name: str) -> None:
+    """Make `name` the current corpus on every page (after an ingest), resetting the pickers."""
+    st.session_state["corpus"] = name
+    for key in [k for k in st.session_state if str(k).endswith("_corpus")]:
+        del st.session_state[key]
+
+
+def need_corpus(page: str) -> str:
+    """The chosen corpus, or stop the page with what to do next."""
+    corpus = pick_corpus(page)
+    if corpus is None:
+        st.info("This workspace holds no corpus yet. Load the demo corpus on the **Home** page, upload a "
+                "file on the **Corpus** page, or run `python -m engine ingest data.jsonl --corpus mine`.")
+        st.stop()
+    return corpus
+
+
+def progress_bar(label: str = "Working ...") -> ProgressFn:
+    """A ProgressFn driving one `st.progress` bar (the engine calls it after each batch)."""
+    bar = st.progress(0.0, text=label)
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total) if total else 1.0, text=f"{stage}: {done}/{total}")
+
+    return update
+
+
+def attempt(fn: Callable, *args, **kwargs):
+    """Run an engine call; a UserError becomes a one-line error on the page, not a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except UserError as exc:
+        st.error(str(exc))
+        return None
+
+
+def map_figure(points: pd.DataFrame, colour: pd.Series, continuous: bool, hover: list[str]):
+    """A WebGL scatter of the projection: one trace for scores (colour bar), one per category
+    otherwise; `customdata` carries the doc_id so box/lasso selections map back to documents."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig = go.Figure()
+    if continuous:
+        fig.add_trace(go.Scattergl(
+            x=points["x"], y=points["y"], mode="markers", customdata=points["doc_id"], text=hover,
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": 6, "color": colour, "colorscale": "Viridis", "showscale": True,
+                    "colorbar": {"title": colour.name}}))
+    else:
+        palette = {"selected": "#2f7d4f", "not selected": "#c9ccd1", "accept": "#2f7d4f",
+                   "reject": "#c0392b", "unreviewed": "#c9ccd1"}
+        for value in sorted(colour.unique(), key=lambda v: v != "not selected" and v != "unreviewed"):
+            rows = (colour == value).to_numpy()
+            fig.add_trace(go.Scattergl(
+                x=points["x"][rows], y=points["y"][rows], mode="markers", name=str(value),
+                customdata=points["doc_id"][rows], text=[h for h, r in zip(hover, rows) if r],
+                hovertemplate="%{text}<extra></extra>",
+                marker={"size": 6, "color": palette.get(value)}))
+    fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10}, dragmode="lasso",
+                      legend={"orientation": "h", "y": 1.02}, xaxis={"visible": False},
+                      yaxis={"visible": False})
+    return fig
+
+
+def histogram_figure(name: str, hist: pd.DataFrame):
+    """Overlaid bars: every document vs the selected ones, on the same bins."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig = go.Figure([go.Bar(x=hist["value"], y=hist["all"], name="all", marker_color="#c9ccd1"),
+                     go.Bar(x=hist["value"], y=hist["selected"], name="selected", marker_color="#2f7d4f")])
+    fig.update_layout(barmode="overlay", height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      title={"text": name, "font": {"size": 14}}, showlegend=False, bargap=0.02)
+    return fig
+
+
+STAGES = {  # label -> (pipeline function name, keyword arguments)
+    "embed": ("embed", {}),
+    "askllm": ("score", {"signal": "askllm"}),
+    "perplexity": ("score", {"signal": "perplexity"}),
+    "density": ("density", {}),
+    "project (map)": ("project", {}),
+}
+
+
+def stage_argv(label: str, corpus: str) -> list[str]:
+    """The `python -m engine` command of a stage, for a background run or the CLI hint."""
+    fn, kwargs = STAGES[label]
+    verb = "score" if fn == "score" else fn
+    return [verb, "--corpus", corpus, *(["--signal", kwargs["signal"]] if "signal" in kwargs else [])]
+
+
+def start_background(corpus: str, stages: list[str]) -> list[str]:
+    """Queue the stages as backend runs (they run one after another and outlive this page)."""
+    from engine import runs  # noqa: PLC0415
+
+    started = []
+    for label in stages:
+        run_id = attempt(runs.start_run, workspace(), stage_argv(label, corpus))
+        if run_id is None:
+            break
+        started.append(run_id)
+    return started
+
+
+def run_stages(corpus: str, stages: list[str]) -> bool:
+    """Run the chosen stages in order in this process, each with its own progress bar; a stage
+    computes only what is missing, so re-running is cheap. Returns False after a UserError."""
+    from engine import pipeline  # noqa: PLC0415
+
+    for label in stages:
+        fn, kwargs = STAGES[label]
+        result = attempt(getattr(pipeline, fn), workspace(), corpus, progress=progress_bar(f"{label} ..."), **kwargs)
+        if result is None:
+            refresh()
+            return False
+        st.caption(f"✓ {label}: {getattr(result, 'message', '') or 'done'}")
+    refresh()
+    return True
+
+
+MAP_MAX_POINTS = 10_000  # the figure is re-sent on every rerun: more points make the slider sluggish
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def map_points(db: str, corpus: str, n_rows: int) -> tuple[np.ndarray, list[str]]:
+    """Row positions (in `frame` order) of the points drawn on the map - every projected document,
+    or a seeded sample of MAP_MAX_POINTS of them - and their hover labels (cached: they do not
+    change with the slider). `n_rows` (the frame's length) keys the cache so it follows the frame."""
+    data = frame(db, corpus)
+    rows = np.flatnonzero(data["x"].notna().to_numpy()) if "x" in data else np.zeros(0, np.int64)
+    if len(rows) > MAP_MAX_POINTS:
+        rows = np.sort(np.random.default_rng(0).choice(rows, MAP_MAX_POINTS, replace=False))
+    return rows, explore.hover_text(data.iloc[rows])
