@@ -26,15 +26,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def _budget(text: str) -> float | int:
-    """'0.2' -> fraction, '500' -> count (see `engine.select.budget_count`)."""
+def fraction_or_count(text: str) -> float | int:
+    """argparse type for sizes: '0.2' -> a fraction, '500' -> a count (see `engine.select.budget_count`)."""
     try:
         return int(text)
     except ValueError:
         try:
             return float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"budget '{text}' is neither a fraction nor a count") from None
+            raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
 
 
 def _progress():
@@ -188,7 +188,7 @@ def _selection_args(p, name_required: bool) -> None:
                         "sampling) | combined (weighted ranks of quality and coverage); default combined")
     p.add_argument("--weight", type=float, default=0.5,
                    help="combined only: 1 = quality only (equals top-k), 0 = coverage only (equals density)")
-    p.add_argument("--budget", type=_budget, default=0.2,
+    p.add_argument("--budget", type=fraction_or_count, default=0.2,
                    help="a fraction of the corpus in (0, 1] (0.2, 1.0) or a whole number of documents (500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
     p.add_argument("--quality", choices=QUALITY_COLUMNS, default="askllm",

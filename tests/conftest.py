@@ -94,3 +94,40 @@ def tiny_t5_dir(tmp_path_factory, smollm2):
     T5ForConditionalGeneration(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def streamlit_app(tmp_path):
+    """Start `streamlit run app.py` on a free loopback port over a given workspace file:
+    `url = streamlit_app(db_path)`. The server is stopped when the test ends."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    root, servers = Path(__file__).resolve().parents[1], []
+
+    def start(db_path) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log_path = tmp_path / f"streamlit-{port}.log"
+        env = {**os.environ, "SEEDBED_DB": str(db_path), "PYTHONPATH": str(root)}
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                                 "--server.port", str(port), "--server.address", "127.0.0.1",
+                                 "--server.fileWatcherType", "none"],
+                                cwd=root, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+        servers.append(proc)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return f"http://127.0.0.1:{port}"
+            assert proc.poll() is None, log_path.read_text()
+            time.sleep(0.5)  # polling for the port to open, not a wait on the page
+        raise TimeoutError(f"streamlit did not open port {port}: {log_path.read_text()[-2000:]}")
+
+    yield start
+    for proc in servers:
+        proc.terminate()
+        proc.wait(timeout=30)

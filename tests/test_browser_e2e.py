@@ -8,12 +8,7 @@ Streamlit in a browser on 2 cores is slow: every wait is on a specific element, 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,33 +24,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(40 * 60
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def server(tmp_path):
-    """`streamlit run app.py` on a free port with a fresh workspace; yields the base URL."""
-    port = _free_port()
-    env = {**os.environ, "SEEDBED_DB": str(tmp_path / "ws.duckdb"), "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
-        time.sleep(0.5)  # polling for the port to open, not a wait on the page
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+def server(tmp_path, streamlit_app):
+    """The app on a fresh workspace; yields the base URL."""
+    return streamlit_app(tmp_path / "ws.duckdb")
 
 
 def _upload_file(tmp_path: Path) -> Path:

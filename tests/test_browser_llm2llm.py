@@ -3,18 +3,12 @@ seeds x iterations grid, confusion matrix) and the Runs page lists a run. Skippe
 chromium and Playwright. Every wait is on a specific element, never a sleep."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from test_app_llm2llm import store_finished_run  # the same stored run the AppTests use
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -23,28 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(15 * 60
 
 
 @pytest.fixture
-def server(tmp_path, workspace):
-    """`streamlit run app.py` on a free port over a workspace holding a finished LLM2LLM run."""
+def server(workspace, streamlit_app):
+    """The app over a workspace holding a finished LLM2LLM run; yields the base URL."""
     store_finished_run(workspace)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SEEDBED_DB": workspace.path, "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
-        time.sleep(0.5)  # polling for the port to open, not a wait on the page
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    return streamlit_app(workspace.path)
 
 
 def test_llm2llm_page_shows_a_finished_runs_charts(server, tmp_path):

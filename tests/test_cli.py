@@ -60,7 +60,7 @@ def test_ingest_select_export_without_models(workspace, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, expected", [
     (["select", "--corpus", "nope"], "error: no corpus named 'nope' (known: none yet); ingest one with"),
-    (["select", "--corpus", "x", "--budget", "lots"], "error: argument --budget: budget 'lots' is neither"),
+    (["select", "--corpus", "x", "--budget", "lots"], "error: argument --budget: 'lots' is neither"),
     (["select", "--corpus", "x", "--strategy", "best"], "error: argument --strategy: invalid choice: 'best'"),
     (["ingest", "missing.jsonl", "--corpus", "c"], "error: "),
     (["export", "--selection", "s", "--out", "s.csv"], "error: cannot tell the export format of 's.csv'"),

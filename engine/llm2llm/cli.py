@@ -3,20 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import fraction_or_count
 from engine.llm2llm.loop import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
 from engine.llm2llm.teacher import TeacherSettings
-
-
-def _size(text: str) -> float | int:
-    """'0.1' -> fraction, '100' -> count."""
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"size '{text}' is neither a fraction nor a count") from None
 
 
 def register(subparsers) -> None:
@@ -47,8 +37,8 @@ def _run_args(p) -> None:
     p.add_argument("--train", help="train file (default: the task's file under ../shared/data or $SEEDBED_DATA)")
     p.add_argument("--test", help="test file")
     p.add_argument("--labels", default="", help="jsonl: comma-separated label set (default: distinct train outputs)")
-    p.add_argument("--seed-size", type=_size, default=d.seed_size, help="fraction (0.1) or count (100) of train")
-    p.add_argument("--test-size", type=_size, default=None, help="evaluate on a sample of the test set")
+    p.add_argument("--seed-size", type=fraction_or_count, default=d.seed_size, help="fraction (0.1) or count (100) of train")
+    p.add_argument("--test-size", type=fraction_or_count, default=None, help="evaluate on a sample of the test set")
     p.add_argument("--iterations", type=int, default=d.iterations, help="augmentation rounds (students: +1)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of sampling, training and generation")
     p.add_argument("--student", default=s.model, help="HF id, folder, .gguf or packaged alias")
