@@ -51,7 +51,8 @@ def init_ray(options: RayOptions):
     import ray
 
     if not ray.is_initialized():
-        local = {"include_dashboard": False, "num_cpus": os.cpu_count()} if options.address is None else {}
+        local = {"include_dashboard": False, "num_cpus": os.cpu_count(),
+                 "_node_ip_address": "127.0.0.1"} if options.address is None else {}
         ray.init(address=options.address, log_to_driver=False, logging_level="WARNING", **local)
         ray.data.DataContext.get_current().enable_progress_bars = False  # ours report through `progress`
     return ray
@@ -114,19 +115,18 @@ def _job_dir(ws: Workspace, options: RayOptions, kind: str, key: str) -> Path:
     return root / f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
 
-def _stage_inputs(job: Path, make_table: Callable[[], pa.Table], shard_size: int) -> bool:
+def _stage_inputs(job: Path, make_table: Callable[[], pa.Table], shard_size: int) -> None:
     """Write the job's input shards once (`_READY` marks a complete set, so a driver killed while
-    writing them starts the set over). Returns False when there is nothing to do."""
+    writing them starts the set over)."""
     in_dir = job / "in"
     if (in_dir / "_READY").exists():
-        return any(in_dir.glob("*.parquet"))
+        return
     shutil.rmtree(job, ignore_errors=True)
     in_dir.mkdir(parents=True)
     table = make_table()
     for index, start in enumerate(range(0, table.num_rows, shard_size)):
         pq.write_table(table.slice(start, shard_size), in_dir / f"{index:06d}.parquet")
     (in_dir / "_READY").touch()
-    return table.num_rows > 0
 
 
 def _length_sorted(frame) -> pa.Table:
