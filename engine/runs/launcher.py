@@ -178,9 +178,17 @@ def refresh(ws: Workspace) -> list[str]:
 
 def get_run(ws: Workspace, run_id: str) -> dict:
     with ws.connect() as con:
-        rec = db.get_run(con, run_id)
+        return _record(con, ws, run_id)
+
+
+def _record(con, ws: Workspace, run_id: str, allowed: tuple[str, ...] = (), action: str = "") -> dict:
+    """The run's record inside the caller's transaction; a UserError when it does not exist or
+    (with `allowed`) when its status does not allow `action`."""
+    rec = db.get_run(con, run_id)
     if rec is None:
         raise UserError(f"no run '{run_id}' in {ws.path}")
+    if allowed and rec["status"] not in allowed:
+        raise UserError(f"run {run_id} is {rec['status']}; only {' or '.join(allowed)} runs can be {action}")
     return rec
 
 
@@ -206,11 +214,7 @@ def cancel_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> 
     `cancel_grace_s`. Records 'cancelled' first so the run's own exit does not overwrite it."""
     config = config or RunsConfig()
     with ws.connect() as con:
-        rec = db.get_run(con, run_id)
-        if rec is None:
-            raise UserError(f"no run '{run_id}' in {ws.path}")
-        if rec["status"] not in ("queued", "running"):
-            raise UserError(f"run {run_id} is {rec['status']}; only queued or running runs can be cancelled")
+        rec = _record(con, ws, run_id, ("queued", "running"), "cancelled")
         db.set_status_if(con, run_id, "cancelled", ["queued", "running"], ended_at=db.utcnow(),
                          error="cancelled by user")
     local = not rec["host"] or rec["host"] == socket.gethostname()  # never signal a pid of another machine
@@ -236,11 +240,7 @@ def resume_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> 
     """Re-queue a failed or cancelled run (same id and log) with the resume form of its command."""
     refresh(ws)
     with ws.connect() as con:
-        rec = db.get_run(con, run_id)
-        if rec is None:
-            raise UserError(f"no run '{run_id}' in {ws.path}")
-        if rec["status"] not in ("failed", "cancelled"):
-            raise UserError(f"run {run_id} is {rec['status']}; only failed or cancelled runs can be resumed")
+        rec = _record(con, ws, run_id, ("failed", "cancelled"), "resumed")
         db.set_status_if(con, run_id, "queued", ["failed", "cancelled"], argv=resume_argv(rec["argv"]),
                          attempts=(rec["attempts"] or 0) + 1, error=None, ended_at=None, exit_code=None)
     dispatch(ws, config)
