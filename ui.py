@@ -173,11 +173,18 @@ STAGES = {  # label -> (pipeline function name, keyword arguments)
 }
 
 
-def stage_argv(label: str, corpus: str) -> list[str]:
-    """The `python -m engine` command of a stage, for a background run or the CLI hint."""
+RAY_STAGES = {"embed", "askllm", "perplexity", "density"}  # the map projection runs in-process
+
+
+def stage_argv(label: str, corpus: str, ray_address: str | None = None, ray_actors: int = 0) -> list[str]:
+    """The `python -m engine` command of a stage, for a background run or the CLI hint; with
+    `ray_address` ("" = a local Ray on this machine) on Ray where the stage can run there."""
     fn, kwargs = STAGES[label]
-    verb = "score" if fn == "score" else fn
-    return [verb, "--corpus", corpus, *(["--signal", kwargs["signal"]] if "signal" in kwargs else [])]
+    argv = [fn, "--corpus", corpus, *(["--signal", kwargs["signal"]] if "signal" in kwargs else [])]
+    if ray_address is not None and label in RAY_STAGES:
+        argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
+                 *(["--ray-actors", str(ray_actors)] if ray_actors else [])]
+    return argv
 
 
 def start_background(corpus: str, stages: list[str]) -> list[str]:

@@ -248,7 +248,8 @@ def _model_verbs(verb) -> None:
     p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
                    help="askllm: contextual calibration (Zhao et al. 2021); on by default")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--chunk-size", type=int, default=64, help="documents per stored (resumable) batch")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="documents per stored (resumable) batch (default 64 on CPU, 2048 on a GPU)")
     _backend_args(p)
     p = verb("density", _density, "kernel density of every document among the corpus's embeddings")
     p.add_argument("--bandwidth", type=float, default=None, help="kernel width in embedding space (default 0.35)")

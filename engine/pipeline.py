@@ -60,6 +60,15 @@ def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
     return len(ids)
 
 
+def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) -> int:
+    """Documents per stored chunk: `chunk_size` when given; else small on a CPU (progress and
+    resume stay fine-grained) and large on a GPU, where a chunk of only a batch or two leaves it
+    idle between chunks (bench/ray_results_gpu.md measures both)."""
+    from engine.models import pick_device
+
+    return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
+
+
 def require_corpus(con, corpus: str) -> int:
     """The corpus's document count; a UserError naming the known corpora when it does not exist."""
     if not store.corpus_exists(con, corpus):
@@ -86,7 +95,7 @@ def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", encoding
 
 
 def embed(ws: Workspace, corpus: str, model: str = DEFAULT_EMBEDDER, batch_size: int = 64,
-          progress: ProgressFn | None = None, chunk_size: int = 256) -> StageResult:
+          progress: ProgressFn | None = None, chunk_size: int | None = None) -> StageResult:
     """Embed every document of `corpus` that has no stored vector for `model`."""
     from engine.embed import embed_texts
 
@@ -95,7 +104,8 @@ def embed(ws: Workspace, corpus: str, model: str = DEFAULT_EMBEDDER, batch_size:
         n_total = require_corpus(con, corpus)
         missing = store.missing_embeddings(con, corpus, key)
     n = run_cached(ws, "embed", missing, n_total, lambda texts: embed_texts(texts, model, batch_size),
-                   lambda con, ids, vecs: store.put_embeddings(con, key, ids, vecs), chunk_size, progress)
+                   lambda con, ids, vecs: store.put_embeddings(con, key, ids, vecs),
+                   chunk_for(chunk_size, None, 256, 16384), progress)
     return StageResult("embed", n, n_total - n, time.perf_counter() - t0,
                        f"embedded {n} documents with {key} ({n_total - n} already stored)")
 
@@ -114,7 +124,7 @@ def signal_config(signal: str, **overrides):
 
 
 def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
-          progress: ProgressFn | None = None, chunk_size: int = 64) -> StageResult:
+          progress: ProgressFn | None = None, chunk_size: int | None = None) -> StageResult:
     """Score every document of `corpus` that has no stored value under `config.key()` and mark the
     key as the corpus's active `signal`. Partial results are visible (and resumable) at once."""
     config = signal_config(signal) if config is None or signal not in SIGNALS else config
@@ -132,7 +142,7 @@ def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
         if missing.empty:
             store.set_signal(con, corpus, signal, key, params)
     n = run_cached(ws, signal, missing, n_total, lambda texts: batch_fn(texts, config), write,
-                   chunk_size, progress)
+                   chunk_for(chunk_size, getattr(config, "device", None), 64, 2048), progress)
     return StageResult(signal, n, n_total - n, time.perf_counter() - t0,
                        f"scored {n} documents as {key} ({n_total - n} already stored)")
 

@@ -102,7 +102,9 @@ def _run_shards(ray, job: Path, pass_name: str, make_compute, options: RayOption
         results = ray.data.from_items([{"shard": n} for n in pending]).map_batches(
             ShardWorker, batch_size=1, num_gpus=gpus,
             fn_constructor_kwargs={"in_dir": str(in_dir), "out_dir": str(out_dir), "make_compute": make_compute},
-            compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending))))
+            # One shard in flight per actor: shards are long, and a queue per actor would leave
+            # one GPU idle at the end while another works through its queue.
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(pending)), max_tasks_in_flight_per_actor=1))
         # Ray Data's defaults replace a dead actor and retry its shard (max_restarts=-1).
         for _ in results.iter_rows():
             done += 1

@@ -15,10 +15,6 @@ st.caption("Each run is one `python -m engine ...` process with its own record: 
            "the tab. Runs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 
-STAGE_VERBS = {"embed": ["embed"], "askllm": ["score", "--signal", "askllm"],
-               "perplexity": ["score", "--signal", "perplexity"], "density": ["density"], "project (map)": ["project"]}
-
-
 def launch(argvs: list[list[str]]) -> None:
     """Start each command as a run (in order: the queue starts them one after another)."""
     for argv in argvs:
@@ -34,10 +30,18 @@ def launcher_forms() -> None:
     score, pipe, l2l, raw = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM", "Any command"])
     with score.form("runs_form_score"):
         corpus = st.selectbox("Corpus", corpora, key="runs_score_corpus")
-        stages = st.multiselect("Stages (run in this order)", list(STAGE_VERBS), default=["embed", "askllm"],
+        stages = st.multiselect("Stages (run in this order)", list(ui.STAGES), default=["embed", "askllm"],
                                 key="runs_score_stages")
+        c1, c2, c3 = st.columns(3)
+        on_ray = c1.radio("Backend", ["in-process", "Ray"], horizontal=True, key="runs_score_backend") == "Ray"
+        address = c2.text_input("Ray address", placeholder="empty: a local Ray on this machine",
+                                key="runs_score_ray_address", help="e.g. auto, or ray://head:10001")
+        actors = c3.number_input("Ray model replicas", 0, 4096, 0, key="runs_score_ray_actors",
+                                 help="0: one per GPU of the cluster (1 without GPUs)")
+        st.caption("On Ray each stage's shards run on an actor pool (one model per GPU); the map projection "
+                   "stays in-process. See the README's 'Scaling out on Ray'.")
         if st.form_submit_button("Start", type="primary", disabled=not corpora, key="runs_submit_score"):
-            launch([STAGE_VERBS[s] + ["--corpus", corpus] for s in stages])
+            launch([ui.stage_argv(s, corpus, address.strip() if on_ray else None, actors) for s in stages])
     with pipe.form("runs_form_pipeline"):
         path = st.text_input("Data file (JSONL, CSV or Parquet)", key="runs_pipe_path")
         name = st.text_input("Corpus name", key="runs_pipe_corpus")

@@ -91,3 +91,29 @@ def test_runs_page_launcher_form_starts_a_run(seeded):
     assert len(new) == 1 and at.selectbox(key="runs_pick").value == new[0]
     rec = runs.wait_run(seeded, new[0], timeout_s=120)
     assert rec["status"] == "done" and rec["argv"] == ["corpora"]
+
+
+def test_runs_page_launches_scoring_stages_on_ray(seeded, tmp_path):
+    """The Ray choice adds the backend flags to the stages that run on Ray, not to the map;
+    the runs queue behind r3 (which holds the device slot), so nothing heavy starts here."""
+    from engine import pipeline
+
+    docs = tmp_path / "q.jsonl"
+    docs.write_text('{"text": "first document"}\n{"text": "second document"}\n')
+    pipeline.ingest(seeded, docs, "q")
+    at = _page()
+    at.multiselect(key="runs_score_stages").set_value(["askllm", "project (map)"])
+    at.radio(key="runs_score_backend").set_value("Ray")
+    at.text_input(key="runs_score_ray_address").input("auto")
+    at.number_input(key="runs_score_ray_actors").set_value(2)
+    at.button(key="runs_submit_score").click().run()
+    assert not at.exception, at.exception
+    started = runs.list_runs(seeded)
+    started = started[~started["id"].str.startswith("r")].sort_values("created_at")
+    records = [runs.get_run(seeded, run_id) for run_id in started["id"]]
+    assert [r["argv"] for r in records] == [
+        ["score", "--corpus", "q", "--signal", "askllm", "--backend", "ray", "--address", "auto", "--ray-actors", "2"],
+        ["project", "--corpus", "q"]]
+    assert {r["status"] for r in records} == {"queued"}
+    for run_id in started["id"]:
+        runs.cancel_run(seeded, run_id)

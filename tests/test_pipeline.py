@@ -182,3 +182,9 @@ def test_projection_above_max_points_fits_a_sample_and_places_the_rest(run):
     assert np.array_equal(xy, project_vectors(vectors, max_points=10, seed=3)[0])  # seeded
     with pytest.raises(UserError, match="max_points"):
         project_vectors(vectors, max_points=2)
+
+
+def test_chunks_are_small_on_cpu_large_on_gpu_unless_given():
+    assert pipeline.chunk_for(None, "cpu", 64, 2048) == 64
+    assert pipeline.chunk_for(None, "cuda:1", 64, 2048) == 2048  # a GPU idles between small chunks
+    assert pipeline.chunk_for(8, "cuda", 64, 2048) == 8
