@@ -116,7 +116,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
-    import torch
 
     from engine.askllm import AskLLMConfig
     from engine.models import DEFAULT_EMBEDDER, DEFAULT_JUDGE
@@ -140,7 +139,8 @@ def main() -> None:
         print(f"Ray, {n} actor(s)", flush=True)
         options.actors = n
         ws = Workspace(tmp / f"ray{n}.duckdb")
-        entry = {"backend": f"ray x{n}", "actors": n, "gpus_per_actor": rb._pool(ray, options)[1],
+        _, gpus, cpus = rb._pool(ray, options)
+        entry = {"backend": f"ray x{n}", "actors": n, "gpus_per_actor": gpus, "cpus_per_actor": cpus,
                  "seconds": run_stages(stages, "ray", ws, src, config, embedder, options)}
         entry["max_abs_diff_vs_in_process"] = max_diffs(local, ws, stages)
         runs.append(entry)

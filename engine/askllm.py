@@ -168,13 +168,15 @@ def _content_free_log_odds(config: AskLLMConfig, model, tok, seq2seq, answers) -
     return _CALIBRATION[key]
 
 
-def score_batch(texts: list[str], config: AskLLMConfig = AskLLMConfig()) -> tuple[np.ndarray, np.ndarray]:
+def score_batch(texts: list[str], config: AskLLMConfig = AskLLMConfig(),
+                show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Ask-LLM scores for `texts`, in input order.
 
     Returns (scores in [0, 1] as float32, truncated flags). Rows are scored in length-sorted
     batches (`batch_size` rows on CPU, `batch_tokens` padded tokens on CUDA); a row's score does
     not depend on its batch (within float tolerance). On CUDA the prompts of the next chunk of
     documents are built and tokenised on a background thread while the GPU scores this one.
+    `show_progress=False` drops the tqdm bar, for callers that report progress themselves.
     """
     texts = [str(t) for t in texts]
     if not texts:
@@ -185,7 +187,8 @@ def score_batch(texts: list[str], config: AskLLMConfig = AskLLMConfig()) -> tupl
     lo, truncated = [], []
     chunks = prefetched(lambda part: prompt_ids(part, config, tok, seq2seq), texts,
                         chunk_docs(len(texts), model.device))
-    with tqdm(total=len(texts), desc="Ask-LLM", unit="doc", disable=len(texts) < 3 * config.batch_size) as bar:
+    with tqdm(total=len(texts), desc="Ask-LLM", unit="doc",
+              disable=not show_progress or len(texts) < 3 * config.batch_size) as bar:
         for _, (ids, flags) in chunks:
             lo.append(_log_odds(model, tok, ids, answers, config, seq2seq, bar))
             truncated.append(flags)

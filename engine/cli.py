@@ -100,7 +100,6 @@ def _score(args) -> int:
 
 
 def _density(args) -> int:
-    from engine import pipeline
     from engine.density import DensityConfig
 
     config = DensityConfig(**{k: v for k, v in (("bandwidth", args.bandwidth), ("n_hashes", args.n_hashes),

@@ -77,8 +77,8 @@ def mean_nll(model, tok, ids: list[list[int]], batch_size: int, batch_tokens: in
     return out
 
 
-def score_batch(texts: list[str],
-                config: PerplexityConfig = PerplexityConfig()) -> tuple[np.ndarray, np.ndarray]:
+def score_batch(texts: list[str], config: PerplexityConfig = PerplexityConfig(),
+                show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(quality = -mean NLL = -log perplexity as float32, truncated flags), in input order.
 
     On CUDA the next chunk of documents is tokenised on a background thread while the GPU
@@ -92,7 +92,8 @@ def score_batch(texts: list[str],
     nll, truncated = [], []
     chunks = prefetched(lambda part: _encode(tok, part, config.max_tokens), texts,
                         chunk_docs(len(texts), model.device))
-    with tqdm(total=len(texts), desc="Perplexity", unit="doc", disable=len(texts) < 3 * config.batch_size) as bar:
+    with tqdm(total=len(texts), desc="Perplexity", unit="doc",
+              disable=not show_progress or len(texts) < 3 * config.batch_size) as bar:
         for _, (ids, flags) in chunks:
             nll.append(mean_nll(model, tok, ids, config.batch_size, config.batch_tokens, bar))
             truncated.append(flags)

@@ -141,7 +141,7 @@ def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
         missing = store.missing_scores(con, corpus, key)
         if missing.empty:
             store.set_signal(con, corpus, signal, key, params)
-    n = run_cached(ws, signal, missing, n_total, lambda texts: batch_fn(texts, config), write,
+    n = run_cached(ws, signal, missing, n_total, lambda texts: batch_fn(texts, config, show_progress=False), write,
                    chunk_for(chunk_size, getattr(config, "device", None), 64, 2048), progress)
     return StageResult(signal, n, n_total - n, time.perf_counter() - t0,
                        f"scored {n} documents as {key} ({n_total - n} already stored)")

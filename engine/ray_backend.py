@@ -23,7 +23,7 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -58,11 +58,17 @@ def init_ray(options: RayOptions):
     return ray
 
 
-def _pool(ray, options: RayOptions) -> tuple[int, float]:
-    gpus = ray.cluster_resources().get("GPU", 0)
+def _pool(ray, options: RayOptions) -> tuple[int, float, float]:
+    """(actors, GPUs per actor, CPUs per actor). Ray limits a worker's torch/OpenMP threads to
+    the CPUs it reserves (1 by default), so CPU-only actors reserve an equal share of the
+    cluster's CPUs, at most one node's worth; GPU actors keep 1 (the GPU does the work)."""
+    resources = ray.cluster_resources()
+    gpus = resources.get("GPU", 0)
     per_actor = options.gpus_per_actor if options.gpus_per_actor is not None else (1.0 if gpus else 0.0)
     actors = options.actors or (max(1, int(gpus // per_actor)) if per_actor else 1)
-    return actors, per_actor
+    largest_node = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
+    cpus = 1.0 if per_actor else max(1.0, min(largest_node, resources.get("CPU", 1) // actors))
+    return actors, per_actor, cpus
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
@@ -98,9 +104,9 @@ def _run_shards(ray, job: Path, pass_name: str, make_compute, options: RayOption
     done = len(names) - len(pending)
     report(progress, pass_name, done, len(names))
     if pending:
-        actors, gpus = _pool(ray, options)
+        actors, gpus, cpus = _pool(ray, options)
         results = ray.data.from_items([{"shard": n} for n in pending]).map_batches(
-            ShardWorker, batch_size=1, num_gpus=gpus,
+            ShardWorker, batch_size=1, num_gpus=gpus, num_cpus=cpus,
             fn_constructor_kwargs={"in_dir": str(in_dir), "out_dir": str(out_dir), "make_compute": make_compute},
             # One shard in flight per actor: shards are long, and a queue per actor would leave
             # one GPU idle at the end while another works through its queue.
@@ -117,24 +123,25 @@ def _job_dir(ws: Workspace, options: RayOptions, kind: str, key: str) -> Path:
     return root / f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
 
-def _stage_inputs(job: Path, make_table: Callable[[], pa.Table], shard_size: int) -> None:
-    """Write the job's input shards once (`_READY` marks a complete set, so a driver killed while
-    writing them starts the set over)."""
+def _stage_inputs(job: Path, batches: Callable[[], Iterable], shard_size: int) -> int:
+    """Write the job's input shards once, `shard_size` rows each, from the tables or record
+    batches `batches()` yields (streamed: the driver holds one shard at a time). `_READY` marks a
+    complete set, so a driver killed while writing them starts the set over. Returns the rows."""
     in_dir = job / "in"
-    if (in_dir / "_READY").exists():
-        return
-    shutil.rmtree(job, ignore_errors=True)
-    in_dir.mkdir(parents=True)
-    table = make_table()
-    for index, start in enumerate(range(0, table.num_rows, shard_size)):
-        pq.write_table(table.slice(start, shard_size), in_dir / f"{index:06d}.parquet")
-    (in_dir / "_READY").touch()
-
-
-def _length_sorted(frame) -> pa.Table:
-    """(doc_id, text) shortest first, so each shard's batches pad little (as in-process)."""
-    order = np.argsort(frame["text"].str.len().to_numpy(), kind="stable")
-    return pa.Table.from_pandas(frame.iloc[order][["doc_id", "text"]], preserve_index=False)
+    if not (in_dir / "_READY").exists():
+        shutil.rmtree(job, ignore_errors=True)
+        in_dir.mkdir(parents=True)
+        shards, buffer = 0, None
+        for batch in batches():
+            table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+            buffer = table if buffer is None else pa.concat_tables([buffer, table])
+            while buffer.num_rows >= shard_size:
+                pq.write_table(buffer.slice(0, shard_size), in_dir / f"{shards:06d}.parquet")
+                shards, buffer = shards + 1, buffer.slice(shard_size)
+        if buffer is not None and buffer.num_rows:
+            pq.write_table(buffer, in_dir / f"{shards:06d}.parquet")
+        (in_dir / "_READY").touch()
+    return sum(pq.read_metadata(p).num_rows for p in in_dir.glob("*.parquet"))
 
 
 # --- per-stage compute functions (built inside the actor) --------------------------------------
@@ -158,7 +165,7 @@ def _score_fn(signal: str, config):
     score_batch = importlib.import_module(SIGNALS[signal][0]).score_batch
 
     def compute(table: pa.Table) -> pa.Table:
-        values, truncated = score_batch(table.column("text").to_pylist(), config)
+        values, truncated = score_batch(table.column("text").to_pylist(), config, show_progress=False)
         return pa.table({"doc_id": table.column("doc_id"), "value": np.asarray(values, np.float64),
                          "truncated": np.asarray(truncated, bool)})
     return compute
@@ -193,25 +200,24 @@ def _query_fn(sketch_bytes: bytes):
 
 # --- drivers: one per stage, each ends by attaching its shards to the workspace ----------------
 
-def _text_stage(ws: Workspace, corpus: str, label: str, key: str, missing_query, make_compute, attach,
+def _text_stage(ws: Workspace, corpus: str, label: str, table: str, key: str, make_compute, attach,
                 options: RayOptions, progress: ProgressFn | None):
-    """Shared by embed and score: shard the corpus's documents that lack `key`, compute them on
-    the actor pool, attach the outputs with `attach(con, files)`."""
+    """Shared by embed and score: shard the corpus's documents with nothing under `key` in
+    `table` (shortest first, so each shard's batches pad little), compute them on the actor
+    pool, attach the outputs with `attach(con, files)`."""
     from engine.pipeline import StageResult, require_corpus
 
-    t0 = time.perf_counter()
+    t0, job = time.perf_counter(), _job_dir(ws, options, label, f"{corpus}:{key}")
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        missing = missing_query(con, corpus, key)
-    job, files = _job_dir(ws, options, label, f"{corpus}:{key}"), []
-    if not missing.empty or (job / "in" / "_READY").exists():  # the latter: a restarted driver
-        _stage_inputs(job, lambda: _length_sorted(missing), options.shard_size)
-        files = _run_shards(init_ray(options), job, label, make_compute, options, progress)
+        n_missing = _stage_inputs(job, lambda: store.missing_reader(con, corpus, table, key, options.shard_size),
+                                  options.shard_size)
+    files = _run_shards(init_ray(options), job, label, make_compute, options, progress) if n_missing else []
     with ws.connect() as con:
         attach(con, files)
     shutil.rmtree(job, ignore_errors=True)  # attached: the job folder's work is in the workspace
-    return StageResult(label, len(missing), n_total - len(missing), time.perf_counter() - t0,
-                       f"{label}: {len(missing)} documents computed on Ray as {key}")
+    return StageResult(label, n_missing, n_total - n_missing, time.perf_counter() - t0,
+                       f"{label}: {n_missing} documents computed on Ray as {key}")
 
 
 def embed(ws: Workspace, corpus: str, model: str | None = None, batch_size: int = 64,
@@ -222,7 +228,7 @@ def embed(ws: Workspace, corpus: str, model: str | None = None, batch_size: int 
 
     model = model or DEFAULT_EMBEDDER
     key = embedding_key(model)
-    return _text_stage(ws, corpus, "embed", key, store.missing_embeddings, partial(_embed_fn, model, batch_size),
+    return _text_stage(ws, corpus, "embed", "embeddings", key, partial(_embed_fn, model, batch_size),
                        lambda con, files: store.attach_embedding_shards(con, key, files),
                        options or RayOptions(), progress)
 
@@ -238,7 +244,7 @@ def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
     def attach(con, files):
         store.attach_score_shards(con, key, files)
         store.set_signal(con, corpus, signal, key, dataclasses.asdict(config))
-    return _text_stage(ws, corpus, signal, key, store.missing_scores, partial(_score_fn, signal, config), attach,
+    return _text_stage(ws, corpus, signal, "scores", key, partial(_score_fn, signal, config), attach,
                        options or RayOptions(), progress)
 
 
@@ -251,22 +257,20 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = N
 
     options, config = options or RayOptions(), config or DensityConfig()
     key, params, ekey = density_signal(config, corpus, embed_model or DEFAULT_EMBEDDER)
+    t0, job = time.perf_counter(), _job_dir(ws, options, "density", key)
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        ids, vectors = store.embeddings(con, corpus, ekey)
-    if len(ids) < n_total:
-        from engine.errors import UserError
+        n_embedded = store.embedded_counts(con, corpus).get(ekey, 0)
+        if n_embedded < n_total:
+            from engine.errors import UserError
 
-        raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {ekey} embedding: "
-                        f"run `python -m engine embed --corpus {corpus}` first")
-    t0, job = time.perf_counter(), _job_dir(ws, options, "density", key)
-    flat = pa.array(vectors.ravel())
-    _stage_inputs(job, lambda: pa.table({"doc_id": pa.array(list(ids), pa.string()),
-                                         "vector": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])}),
-                  options.shard_size)
+            raise UserError(f"{n_total - n_embedded} documents of '{corpus}' have no {ekey} embedding: "
+                            f"run `python -m engine embed --corpus {corpus}` first")
+        _stage_inputs(job, lambda: store.embeddings_reader(con, corpus, ekey, options.shard_size), options.shard_size)
+    dim = len(pq.read_table(next((job / "in").glob("*.parquet"))).column("vector")[0])
     ray = init_ray(options)
-    parts = _run_shards(ray, job, "sketch", partial(_sketch_fn, config, vectors.shape[1]), options, progress)
-    merged = LSHDensitySketch(config, vectors.shape[1])
+    parts = _run_shards(ray, job, "sketch", partial(_sketch_fn, config, dim), options, progress)
+    merged = LSHDensitySketch(config, dim)
     for part in parts:
         merged.merge(LSHDensitySketch.from_bytes(pq.read_table(part).column("sketch")[0].as_py()))
     files = _run_shards(ray, job, "density", partial(_query_fn, merged.to_bytes()), options, progress)
@@ -331,7 +335,7 @@ def ingest(ws: Workspace, path, corpus: str, options: RayOptions | None = None,
     job = _job_dir(ws, options, "ingest", f"{corpus}:{path}:{stamp}:{sorted(kwargs.items())}")
     inputs = pa.table({"path": [str(f) for f in files], "source": sources, "folder": [path.is_dir()] * len(files)})
     t0 = time.perf_counter()
-    _stage_inputs(job, lambda: inputs, FILES_PER_SHARD if path.is_dir() else 1)
+    _stage_inputs(job, lambda: [inputs], FILES_PER_SHARD if path.is_dir() else 1)
     shards = _run_shards(init_ray(options), job, "ingest", partial(_ingest_fn, corpus, kwargs), options, progress)
     in_shards = sum(int(pq.read_schema(f).metadata[b"duplicates"]) for f in shards)
     with ws.connect() as con:

@@ -7,7 +7,6 @@ import streamlit as st
 
 import ui
 from engine import runs
-from engine.storage import corpus as store
 
 st.set_page_config(page_title="Runs · Seedbed", page_icon="🏃", layout="wide")
 st.title("Runs")

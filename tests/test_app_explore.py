@@ -2,7 +2,6 @@
 running missing stages from the page (real MiniLM embedder)."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import pipeline

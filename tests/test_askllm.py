@@ -133,3 +133,20 @@ def test_default_judge_ranks_clear_prose_above_clear_spam(gemma_judge):
     bench/quality_auc.md). Measured here: prose 0.55-0.56, spam 0.47-0.50 (CPU, fp32)."""
     scores, _ = askllm.score_batch(GOOD + SPAM, AskLLMConfig(device="cpu"))
     assert scores[:3].min() > scores[3:].max(), scores
+
+
+def test_pipeline_reports_progress_once_not_also_with_the_scorers_bar(tiny_t5_dir, workspace, tmp_path, capsys):
+    """The CLI showed two bars for one stage (the pipeline's and the scorer's own): the pipeline
+    now turns the scorer's off; called directly, the scorer keeps its bar."""
+    from engine import pipeline
+
+    texts = [f"Document number {i} about {topic}." for i, topic in enumerate(["rivers", "tax law", "baking"] * 6)]
+    config = AskLLMConfig(model=str(tiny_t5_dir), device="cpu", batch_size=2)
+    askllm.score_batch(texts, config)
+    assert "Ask-LLM" in capsys.readouterr().err
+    (tmp_path / "d.jsonl").write_text("".join(f'{{"text": "{t}"}}\n' for t in texts))
+    pipeline.ingest(workspace, tmp_path / "d.jsonl", "d")
+    calls = []
+    pipeline.score(workspace, "d", "askllm", config, progress=lambda *a: calls.append(a))
+    assert "Ask-LLM" not in capsys.readouterr().err
+    assert calls[-1] == ("askllm", len(texts), len(texts))

@@ -2,6 +2,7 @@
 cluster (loopback only), the real default models and real DuckDB workspaces."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+import pyarrow.parquet as pq
 import pytest
 
 from engine import pipeline
@@ -42,6 +44,28 @@ def frames(ws: Workspace, corpus: str = "c") -> tuple[pd.DataFrame, pd.DataFrame
     with ws.connect() as con:
         return (store.documents(con, corpus), store.ingest_issues(con, corpus),
                 store.list_corpora(con)[["name", "n_docs", "n_duplicates", "n_skipped"]])
+
+
+def test_inputs_stream_from_duckdb_into_even_shards(workspace, small_corpus, tmp_path):
+    """The driver writes shards from a DuckDB stream (batches of 3 here, shards of 5), never the
+    whole corpus at once; shards hold every missing document once, shortest first."""
+    pipeline.ingest(workspace, small_corpus, "c")
+    with workspace.connect() as con:
+        n = rb._stage_inputs(tmp_path / "job", lambda: store.missing_reader(con, "c", "scores", "no-such-key", 3), 5)
+        all_ids = store.documents(con, "c")["doc_id"].tolist()
+    tables = [pq.read_table(p) for p in sorted((tmp_path / "job" / "in").glob("*.parquet"))]
+    assert n == SHORT_DOCS and [t.num_rows for t in tables] == [5, 5, 5, 1]
+    texts = [text for t in tables for text in t.column("text").to_pylist()]
+    assert [len(t) for t in texts] == sorted(len(t) for t in texts)
+    assert sorted(i for t in tables for i in t.column("doc_id").to_pylist()) == sorted(all_ids)
+
+
+def test_cpu_actors_share_the_cpus_so_torch_keeps_its_threads(ray_cluster):
+    """Ray caps a worker's threads at the CPUs it reserves: a lone CPU actor embedded at half
+    speed on this 2-core machine until it reserved them all (bench/ray_results.md)."""
+    cores = os.cpu_count()
+    assert rb._pool(ray_cluster, rb.RayOptions()) == (1, 0.0, cores)
+    assert rb._pool(ray_cluster, rb.RayOptions(actors=2)) == (2, 0.0, max(1, cores // 2))
 
 
 def test_pipeline_on_ray_equals_in_process(ray_cluster, small_corpus, tmp_path):

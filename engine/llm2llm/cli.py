@@ -1,8 +1,6 @@
 """`python -m engine llm2llm run|resume|status|export|reject`: the LLM2LLM loop from a terminal."""
 from __future__ import annotations
 
-import argparse
-
 from engine.cli import fraction_or_count
 from engine.llm2llm.loop import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings

@@ -202,6 +202,28 @@ def missing_scores(con: Con, corpus: str, signal_key: str) -> pd.DataFrame:
     ).df()
 
 
+_STORED = {"embeddings": "SELECT doc_id FROM embeddings WHERE model = $key",
+           "scores": "SELECT doc_id FROM scores WHERE signal_key = $key"}
+
+
+def missing_reader(con: Con, corpus: str, table: str, key: str, rows: int) -> pa.RecordBatchReader:
+    """doc_id, text of the corpus's documents with nothing stored under `key` in `table`
+    ("embeddings" or "scores"), shortest first, streamed `rows` at a time: a driver sharding a
+    large corpus never holds it whole."""
+    return con.sql(
+        f"SELECT d.doc_id, d.text FROM documents d ANTI JOIN ({_STORED[table]}) s USING (doc_id) "
+        "WHERE d.corpus = $corpus ORDER BY length(d.text), d.doc_id",
+        params={"key": key, "corpus": corpus}).to_arrow_reader(rows)
+
+
+def embeddings_reader(con: Con, corpus: str, model: str, rows: int) -> pa.RecordBatchReader:
+    """doc_id, vector of the corpus's embedded documents, streamed `rows` at a time."""
+    return con.sql(
+        "SELECT e.doc_id, e.vector FROM embeddings e JOIN documents d USING (doc_id) "
+        "WHERE e.model = $model AND d.corpus = $corpus ORDER BY e.doc_id",
+        params={"model": model, "corpus": corpus}).to_arrow_reader(rows)
+
+
 def put_scores(con: Con, signal_key: str, doc_ids: Sequence[str], values: np.ndarray,
                truncated: np.ndarray | None = None) -> None:
     table = pa.table({
