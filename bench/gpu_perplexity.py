@@ -74,15 +74,14 @@ def bench_model(spec: str, docs: list[str], args, tok, work: Path, device: str) 
     small = PerplexityConfig(model=str(folder), device=device, batch_tokens=8192)
     model, mtok = load_lm(str(folder), device=device)
     few = docs[:args.naive_docs]
-    for fn in (lambda d: score_batch(d, config, show_progress=False), lambda d: naive(model, mtok, d, config.max_tokens),
-               lambda d: plain(model, mtok, d, config.max_tokens)):
-        fn(docs[:8])  # warm-up: kernels, allocator, clocks
     paths = {
         "naive": (few, lambda d: naive(model, mtok, d, config.max_tokens)),
         "plain": (docs[:args.plain_docs], lambda d: plain(model, mtok, d, config.max_tokens)),
         "engine": (docs, lambda d: score_batch(d, config, show_progress=False)[0]),
         "engine_8192_tokens": (docs, lambda d: score_batch(d, small, show_progress=False)[0]),
     }
+    for _, fn in paths.values():
+        fn(docs[:8])  # warm-up: kernels, allocator, clocks
     entry, scores = {"model": f"{spec} shape, random weights",
                      "batch_tokens": logits_token_budget(model, config.batch_tokens)}, {}
     for name, (subset, fn) in paths.items():
@@ -93,7 +92,6 @@ def bench_model(spec: str, docs: list[str], args, tok, work: Path, device: str) 
         entry[name]["vs_naive"] = round(entry[name]["docs_per_s"] / entry["naive"]["docs_per_s"], 1)
     entry["spearman_engine_vs_naive"] = round(spearman(scores["engine"][:len(few)], scores["naive"]), 4)
     entry["max_abs_diff_engine_vs_naive"] = round(float(np.abs(scores["engine"][:len(few)] - scores["naive"]).max()), 4)
-    del model, mtok
     _LM_MEMO.clear()  # free this model before the next one loads
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
