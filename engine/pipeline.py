@@ -20,7 +20,7 @@ import pandas as pd
 
 from engine.errors import UserError
 from engine.export import ExportResult, export_selection
-from engine.models import DEFAULT_EMBEDDER
+from engine.models import DEFAULT_EMBEDDER, pick_device
 from engine.progress import ProgressFn, report
 from engine.select import SelectionResult, choose, needed_columns
 from engine.storage import Workspace
@@ -64,8 +64,6 @@ def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) ->
     """Documents per stored chunk: `chunk_size` when given; else small on a CPU (progress and
     resume stay fine-grained) and large on a GPU, where a chunk of only a batch or two leaves it
     idle between chunks (bench/ray_results_gpu.md measures both)."""
-    from engine.models import pick_device
-
     return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
 
 
@@ -161,7 +159,6 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str = DEFAULT_
     Density is relative to the whole corpus, so when any document lacks a value (new documents
     were ingested) all are recomputed; the key names the corpus and the embedding model."""
     from engine.density import DensityConfig, density_scores
-    from engine.models import pick_device
 
     config, t0 = config or DensityConfig(), time.perf_counter()
     key, params, ekey = density_signal(config, corpus, embed_model)

@@ -161,13 +161,20 @@ def count_search(con: Con, corpus: str, query: str = "", min_chars: int = 0, max
 
 # --- embeddings and scores (content-keyed caches) --------------------------------------------
 
+# Documents of a corpus with nothing stored under a key, per cache table (the key is a parameter).
+_STORED = {"embeddings": "SELECT doc_id FROM embeddings WHERE model = $key",
+           "scores": "SELECT doc_id FROM scores WHERE signal_key = $key"}
+
+
+def _missing(con: Con, corpus: str, table: str, key: str, order: str):
+    """Relation of doc_id, text of the corpus's documents with nothing under `key` in `table`."""
+    return con.sql(f"SELECT d.doc_id, d.text FROM documents d ANTI JOIN ({_STORED[table]}) s USING (doc_id) "
+                   f"WHERE d.corpus = $corpus ORDER BY {order}", params={"key": key, "corpus": corpus})
+
+
 def missing_embeddings(con: Con, corpus: str, model: str) -> pd.DataFrame:
     """doc_id, text of the corpus's documents with no stored embedding for `model`."""
-    return con.execute(
-        "SELECT d.doc_id, d.text FROM documents d ANTI JOIN (SELECT doc_id FROM embeddings WHERE model = ?) e "
-        "USING (doc_id) WHERE d.corpus = ? ORDER BY d.doc_id",
-        [model, corpus],
-    ).df()
+    return _missing(con, corpus, "embeddings", model, "d.doc_id").df()
 
 
 def put_embeddings(con: Con, model: str, doc_ids: Sequence[str], vectors: np.ndarray) -> None:
@@ -195,25 +202,14 @@ def embeddings(con: Con, corpus: str, model: str) -> tuple[np.ndarray, np.ndarra
 
 def missing_scores(con: Con, corpus: str, signal_key: str) -> pd.DataFrame:
     """doc_id, text of the corpus's documents with no stored value for `signal_key`."""
-    return con.execute(
-        "SELECT d.doc_id, d.text FROM documents d ANTI JOIN (SELECT doc_id FROM scores WHERE signal_key = ?) s "
-        "USING (doc_id) WHERE d.corpus = ? ORDER BY d.doc_id",
-        [signal_key, corpus],
-    ).df()
-
-
-_STORED = {"embeddings": "SELECT doc_id FROM embeddings WHERE model = $key",
-           "scores": "SELECT doc_id FROM scores WHERE signal_key = $key"}
+    return _missing(con, corpus, "scores", signal_key, "d.doc_id").df()
 
 
 def missing_reader(con: Con, corpus: str, table: str, key: str, rows: int) -> pa.RecordBatchReader:
     """doc_id, text of the corpus's documents with nothing stored under `key` in `table`
     ("embeddings" or "scores"), shortest first, streamed `rows` at a time: a driver sharding a
     large corpus never holds it whole."""
-    return con.sql(
-        f"SELECT d.doc_id, d.text FROM documents d ANTI JOIN ({_STORED[table]}) s USING (doc_id) "
-        "WHERE d.corpus = $corpus ORDER BY length(d.text), d.doc_id",
-        params={"key": key, "corpus": corpus}).to_arrow_reader(rows)
+    return _missing(con, corpus, table, key, "length(d.text), d.doc_id").to_arrow_reader(rows)
 
 
 def embeddings_reader(con: Con, corpus: str, model: str, rows: int) -> pa.RecordBatchReader:
