@@ -11,7 +11,8 @@ from engine.llm2llm.filters import NearDuplicateIndex, judge_reply, rouge_l, rou
 from engine.llm2llm.loop import select_seed_failures
 from engine.llm2llm.tasks import (Example, Task, TREC_LABELS, final_number, load_gsm8k, load_pairs,
                                   load_sst2, load_task, load_trec, sample_rows)
-from engine.llm2llm.teacher import ParseError, Reply, arithmetic_is_consistent, parse_reply, teacher_messages
+from engine.llm2llm.prompts import ParseError, arithmetic_is_consistent, parse_reply, teacher_messages
+from engine.llm2llm.teacher import Reply
 
 from conftest import DATA
 

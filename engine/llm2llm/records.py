@@ -54,3 +54,58 @@ def export_run(ws: Workspace, name: str, out: str | Path) -> int:
     else:
         frame.to_json(out, orient="records", lines=True, force_ascii=False)
     return len(frame)
+
+
+def run_figures(ws: Workspace, name: str) -> dict:
+    """Machine-readable per-iteration figures of one run (`llm2llm status NAME --json`)."""
+    report = run_report(ws, name)
+    with ws.connect() as con:
+        reasons = db.rejection_counts(con, name)
+    cols = ["iteration", "train_size", "n_synthetic", "test_acc", "seed_acc", "n_wrong", "n_requests",
+            "n_parsed", "n_accepted"]
+    iterations = report["iterations"].reindex(columns=cols).astype(object)
+    rows = iterations.where(iterations.notna(), None).to_dict("records")
+    for row in rows:
+        mine = reasons[(reasons["iteration"] == row["iteration"]) & (reasons["outcome"] != "accepted")]
+        row["rejected"] = {o: int(n) for o, n in zip(mine["outcome"], mine["n"])}
+    run = report["run"]
+    return {"run": name, "kind": "run", "status": run["status"], "error": run["error"], "task": run["task"],
+            "teacher": run["config"]["teacher"]["model"], "iterations": rows}
+
+
+def experiment_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std of test accuracy over seeds per (seed size, arm, iteration), and the lift over
+    `plain` paired by seed (plain trains one student per seed, so its accuracy holds at every
+    iteration). Columns: seed_size, arm, iteration, n, acc_mean, acc_std, lift_mean, lift_std,
+    accepted_mean, train_size_mean."""
+    done = frame.dropna(subset=["test_acc"])
+    if done.empty:
+        return pd.DataFrame()
+    plain = done[done["arm"] == "plain"].set_index(["seed_size", "seed"])["test_acc"]
+    plain = plain[~plain.index.duplicated()]
+    last = done.groupby("arm")["iteration"].max()
+    rows = []
+    for (size, arm), part in done.groupby(["seed_size", "arm"], sort=False):
+        for it in range(int(last.max()) + 1):
+            at = part[part["iteration"] == min(it, int(last[arm]))]
+            lift = at.set_index("seed")["test_acc"] - plain.xs(size, level=0).reindex(at["seed"]).to_numpy() \
+                if size in plain.index.get_level_values(0) else pd.Series(dtype=float)
+            rows.append(dict(seed_size=size, arm=arm, iteration=it, n=len(at), acc_mean=at["test_acc"].mean(),
+                             acc_std=at["test_acc"].std(ddof=1) if len(at) > 1 else float("nan"),
+                             lift_mean=lift.mean() if len(lift) else float("nan"),
+                             lift_std=lift.std(ddof=1) if len(lift) > 1 else float("nan"),
+                             accepted_mean=at["n_accepted"].mean(), train_size_mean=at["train_size"].mean()))
+    return pd.DataFrame(rows)
+
+
+def experiment_report(ws: Workspace, name: str) -> dict:
+    """An experiment's row, its per-run iterations, the summary table and rejection reasons."""
+    from engine.storage import llm2llm_experiments as xdb
+
+    with ws.connect() as con:
+        row = xdb.get_experiment(con, name)
+        if row is None:
+            raise UserError(f"no llm2llm experiment named '{name}'")
+        frame = xdb.experiment_iterations(con, name)
+        rejections = xdb.experiment_rejections(con, name)
+    return {"experiment": row, "iterations": frame, "summary": experiment_summary(frame), "rejections": rejections}
