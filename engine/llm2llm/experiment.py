@@ -141,7 +141,8 @@ def _run_parallel(ws: Workspace, name: str, spec: ExperimentSpec, workers: int) 
                 xdb.create_experiment(con, name, spec.base.task, spec.to_dict())
         cells = ",".join(str(c) for c in range(k, n_cells, workers))
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1",
-                   PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                            os.environ.get("PYTHONPATH")])))
         cmd = [sys.executable, "-m", "engine", "--db", shard, "llm2llm", "experiment", "--name", name, "--cells", cells]
         procs.append((shard, subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)))
     failures = []
