@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine.storage import runs as runs_store
+from engine import jobs
 
 DEMO = Path(__file__).parent / "demo" / "c4_demo.parquet"
 DEMO_CORPUS = "c4-demo"
@@ -69,11 +69,10 @@ else:
     st.dataframe(sel, hide_index=True, width="stretch")
 
 st.subheader("Runs")
-with ui.workspace().connect() as con:
-    recent = runs_store.list_runs(con, 10)
+recent = jobs.list_jobs(ui.workspace(), 10)  # after dead-process detection: a dead job never shows running
 if recent.empty:
     st.caption("No background run yet: heavy stages can be started as runs from **Explore and select** "
-               "or the **Runs** page, or `python -m engine runs start score --corpus NAME`.")
+               "or the **Runs** page, or `python -m engine jobs start score --corpus NAME`.")
 else:
     active = int(recent["status"].isin(["queued", "running"]).sum())
     st.caption(f"{active} queued or running among the latest {len(recent)}; details on the **Runs** page.")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import runs
+from engine import jobs
 
 st.set_page_config(page_title="Runs · Seedbed", page_icon="🏃", layout="wide")
 st.title("Runs")
@@ -17,7 +17,7 @@ st.sidebar.caption(f"Workspace: `{ui.db()}`")
 def launch(argvs: list[list[str]]) -> None:
     """Start each command as a run (in order: the queue starts them one after another)."""
     for argv in argvs:
-        run_id = ui.attempt(runs.start_run, ui.workspace(), argv)
+        run_id = ui.attempt(ui.start_job, argv)
         if run_id is None:
             return
         st.session_state["runs_pick"] = run_id
@@ -85,15 +85,15 @@ def progress_text(rec) -> str:
 
 
 def details(run_id: str) -> None:
-    rec = runs.get_run(ui.workspace(), run_id)
+    rec = jobs.get_job(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
     left.markdown(f"**{rec['id']}** · `{' '.join(rec['argv'])}` · **{rec['status']}**"
                   + (f" · pid {rec['pid']} on {rec['host']}" if rec["status"] == "running" else ""))
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
-               on_click=ui.attempt, args=(runs.cancel_run, ui.workspace(), run_id))
+               on_click=ui.attempt, args=(jobs.cancel_job, ui.workspace(), run_id))
     right.button("Resume", key="runs_resume", disabled=rec["status"] not in ("failed", "cancelled"),
-                 on_click=ui.attempt, args=(runs.resume_run, ui.workspace(), run_id))
+                 on_click=ui.attempt, args=(jobs.resume_job, ui.workspace(), run_id))
     if rec["total"]:
         st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=progress_text(pd.Series(rec)) or rec["stage"])
     if rec["error"]:
@@ -102,14 +102,14 @@ def details(run_id: str) -> None:
     cols[0].json({"kind": rec["kind"], "parameters": rec["params"], "device": rec["device"],
                   "created": str(rec["created_at"]), "started": str(rec["started_at"]),
                   "ended": str(rec["ended_at"]), "attempts": rec["attempts"], "log": rec["log_path"]})
-    cols[1].code(runs.log_tail(rec, 3000) or "(no output yet)", language=None)
+    cols[1].code(jobs.log_tail(rec, 3000) or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
 def live() -> None:
-    frame = runs.list_runs(ui.workspace())
+    frame = jobs.list_jobs(ui.workspace())
     if frame.empty:
-        st.info("No runs yet: start one above, or from a shell: `python -m engine runs start score --corpus NAME`.")
+        st.info("No runs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
     st.dataframe(frame[["id", "kind", "status", "progress", "device", "created_at", "ended_at", "error"]],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from engine.cli import fraction_or_count
+from engine.arguments import fraction_or_count
 from engine.llm2llm.config import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
 from engine.llm2llm.teacher import TeacherSettings
@@ -123,27 +123,24 @@ def _ws(args):
     return Workspace(getattr(args, "db", None))
 
 
-def _progress():
+def _progress(args):
+    """The progress sink `engine.cli.main` hands to every command (a job's also writes its record)."""
     from engine.progress import tqdm_progress
 
-    try:
-        from engine.runs.progress import run_progress  # a backend run also records progress
-    except ImportError:
-        return tqdm_progress()
-    return run_progress(tqdm_progress())
+    return getattr(args, "progress", None) or tqdm_progress()
 
 
 def _run(args) -> int:
     from engine.llm2llm.loop import start_llm2llm
 
-    start_llm2llm(_ws(args), args.name, config_from_args(args), _progress())
+    start_llm2llm(_ws(args), args.name, config_from_args(args), _progress(args))
     return _print_report(args, args.name)
 
 
 def _resume(args) -> int:
     from engine.llm2llm.loop import resume_llm2llm
 
-    resume_llm2llm(_ws(args), args.name, _progress())
+    resume_llm2llm(_ws(args), args.name, _progress(args))
     return _print_report(args, args.name)
 
 
@@ -155,7 +152,7 @@ def _experiment(args) -> int:
         return 0
     spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _split(args.seeds, int),
                           _split(args.arms, str.strip), config_from_args(args))
-    run_experiment(_ws(args), args.name, spec, _progress(), workers=args.workers)
+    run_experiment(_ws(args), args.name, spec, _progress(args), workers=args.workers)
     return _print_experiment(args, args.name)
 
 
