@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -63,7 +64,7 @@ def parse_args(argv=None):
     p.add_argument("--smoke", action="store_true", help="CPU: tiny slices of tests/data, SmolLM2 teacher")
     args = p.parse_args(argv)
     if args.smoke:  # every path of the real run, at toy sizes
-        args.seed_sizes, args.seeds, args.iterations, args.epochs = "trec:6;sst2:6", "0,1", 1, 1
+        args.tasks, args.seed_sizes, args.seeds, args.iterations, args.epochs = "trec", "trec:6", "0,1", 1, 1
         args.teacher, args.test_size, args.teacher_max_new_tokens = "smollm2-135m-instruct", 6, 20
         args.eval_batch_size, args.workers, args.tag = 16, 2, "smoke"
     return args
@@ -144,14 +145,19 @@ def main(argv=None) -> dict:
     ws = Workspace(Path(args.work) / f"llm2llm-{args.tag}.duckdb")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # `timeout` sends SIGTERM: turn it into an exception so the workers are stopped and what
+    # finished is merged and written (rerunning the same command resumes the rest).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for task in args.tasks.split(","):
         name, t0 = f"{task}-{args.tag}", time.monotonic()
-        run_experiment(ws, name, spec_for(task, args), None, workers=args.workers)
-        result["tasks"][task] = task_result(ws, name, time.monotonic() - t0)
-        result["total_s"] = round(time.monotonic() - started, 1)
-        (out / f"llm2llm_results_{args.tag}.json").write_text(json.dumps(result, indent=2, default=str))
-        (out / f"llm2llm_results_{args.tag}.md").write_text(markdown(result))
-        print(f"{task}: {result['tasks'][task]['wall_s']} s", flush=True)
+        try:
+            run_experiment(ws, name, spec_for(task, args), None, workers=args.workers)
+        finally:
+            result["tasks"][task] = task_result(ws, name, time.monotonic() - t0)
+            result["total_s"] = round(time.monotonic() - started, 1)
+            (out / f"llm2llm_results_{args.tag}.json").write_text(json.dumps(result, indent=2, default=str))
+            (out / f"llm2llm_results_{args.tag}.md").write_text(markdown(result))
+            print(f"{task}: {result['tasks'][task]['status']} after {result['tasks'][task]['wall_s']} s", flush=True)
     print(markdown(result))
     return result
 

@@ -48,12 +48,13 @@ def markdown(result: dict) -> str:
     for task, res in result["tasks"].items():
         lines += [f"## {task} ({res['test_rows']} test rows, status {res['status']}, wall {res['wall_s']} s)", "",
                   f"**Verdict:** {verdict(res['summary'])}", "",
-                  "| seeds | arm | iteration | n | test acc | lift vs plain | accepted / run | train size |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| seeds | arm | iteration | n | test acc | lift vs plain | accepted / run | train size | relabel judge acc on seeds |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in res["summary"]:
             lines.append(f"| {r['seed_size']:g} | {r['arm']} | {r['iteration']} | {r['n']} | "
                          f"{_pm(r['acc_mean'], r['acc_std'])} | {_pm(r['lift_mean'], r['lift_std'], '+.3f')} | "
-                         f"{_pm(r['accepted_mean'], None, '.1f')} | {_pm(r['train_size_mean'], None, '.1f')} |")
+                         f"{_pm(r['accepted_mean'], None, '.1f')} | {_pm(r['train_size_mean'], None, '.1f')} | "
+                         f"{_pm(r.get('judge_acc_mean'), None, '.2f')} |")
         stages = ", ".join(f"{k} {v['seconds']} s ({v['count']}×)" for k, v in sorted(res["stage_seconds"].items()))
         outcomes = {}
         for o in res["outcomes"]:

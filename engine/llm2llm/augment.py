@@ -23,9 +23,11 @@ USELESS = ("request_failed", "parse_failure", "invalid_label")  # outcomes that 
 
 def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents: list[tuple[str, str | None]],
                     examples: dict[str, tuple[str, str]], config, per_parent: int,
-                    student_relabel: Relabel | None = None, progress: ProgressFn | None = None) -> None:
+                    student_relabel: Relabel | None = None, progress: ProgressFn | None = None) -> float | None:
     """For each (parent id, the student's wrong output or None) not yet augmented in `iteration`,
-    request up to `per_parent * config.max_attempts` candidates until `per_parent` pass the filters."""
+    request up to `per_parent * config.max_attempts` candidates until `per_parent` pass the filters.
+    Returns the label-consistency judge's accuracy on the seeds (gold labels known): the evidence
+    for trusting its verdicts (None when the rule is off or nothing was left to do)."""
     with ws.connect() as con:
         done = db.augmented_parents(con, run, iteration)
         index = NearDuplicateIndex(config.rouge_threshold)
@@ -34,9 +36,13 @@ def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents
         seeds = [Example(*row) for row in db.run_examples(con, run, "seed")]
     todo = [(p, out) for p, out in parents if p not in done]
     if not todo:
-        return
+        return None
     teacher = make_teacher(config.teacher)
     filters = _filters(task, teacher, index, seeds, config, student_relabel)
+    judge_acc = None
+    if filters.relabel is not None:
+        said = filters.relabel([s.input for s in seeds])
+        judge_acc = sum(a == s.output for a, s in zip(said, seeds)) / len(seeds)
     size = max(1, teacher.batch_size())
     for start in range(0, len(todo), size):
         batch = todo[start:start + size]
@@ -46,9 +52,11 @@ def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents
             db.save_synthetic(con, run, rows)
         if progress:
             progress("augment", start + len(batch), len(todo))
+    return judge_acc
 
 
 def _filters(task: Task, teacher, index, seeds, config, student_relabel) -> Filters:
+    """The stage's rules from the config: who relabels, and the on-topic rule's embedder."""
     relabel, judge = None, config.label_check
     if task.kind == "classification" and config.label_check == "teacher":
         def relabel(texts):

@@ -146,12 +146,23 @@ def _run_parallel(ws: Workspace, name: str, spec: ExperimentSpec, workers: int) 
         cmd = [sys.executable, "-m", "engine", "--db", shard, "llm2llm", "experiment", "--name", name, "--cells", cells]
         procs.append((shard, subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)))
     failures = []
-    for shard, proc in procs:
-        _, err = proc.communicate()
-        if proc.returncode != 0:
-            failures.append(f"{Path(shard).name}: {(err or '').strip().splitlines()[-1:] or ['exit ' + str(proc.returncode)]}")
-    for shard, _ in procs:
-        with ws.connect() as con:
-            xdb.merge_shard(con, shard)
+    try:
+        for shard, proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                last = (err or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+                failures.append(f"{Path(shard).name}: {last[0]}")
+    finally:  # also on Ctrl-C / SIGTERM: stop the workers, keep what they finished
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for shard, _ in procs:
+            with ws.connect() as con:
+                xdb.merge_shard(con, shard)
     if failures:
         raise UserError("experiment workers failed: " + "; ".join(failures))

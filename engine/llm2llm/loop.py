@@ -237,15 +237,17 @@ class _Driver:
         parents = wrong if self.config.select == "wrong" else select_random_seeds(
             preds, seed_ids, len(wrong), self.config.seed * 7919 + it)
         per_wrong = self.config.per_wrong * (self.config.iterations if self.config.schedule == "one_shot" else 1)
-        augment_parents(self.ws, self.name, it, self.task, parents, examples, self.config, per_wrong,
-                        self._student_relabel(it),
-                        self.progress and (lambda _s, d, t: self.progress(self._label(it, "augment"), d, t)))
+        judge_acc = augment_parents(self.ws, self.name, it, self.task, parents, examples, self.config, per_wrong,
+                                    self._student_relabel(it),
+                                    self.progress and (lambda _s, d, t: self.progress(self._label(it, "augment"), d, t)))
 
         def finish(con):
             counts = db.candidate_counts(con, self.name, it)
             check_teacher_output(counts, it, self.config.teacher.model)
             db.upsert_iteration(con, self.name, it, n_wrong=len(wrong), n_requests=counts["requests"],
                                 n_parsed=counts["parsed"], n_accepted=counts["accepted"])
+            if judge_acc is not None:
+                db.upsert_iteration(con, self.name, it, judge_seed_acc=judge_acc)
         return finish
 
     def _student_relabel(self, it: int):

@@ -62,7 +62,7 @@ def run_figures(ws: Workspace, name: str) -> dict:
     with ws.connect() as con:
         reasons = db.rejection_counts(con, name)
     cols = ["iteration", "train_size", "n_synthetic", "test_acc", "seed_acc", "n_wrong", "n_requests",
-            "n_parsed", "n_accepted"]
+            "n_parsed", "n_accepted", "judge_seed_acc"]
     iterations = report["iterations"].reindex(columns=cols).astype(object)
     rows = iterations.where(iterations.notna(), None).to_dict("records")
     for row in rows:
@@ -94,7 +94,8 @@ def experiment_summary(frame: pd.DataFrame) -> pd.DataFrame:
                              acc_std=at["test_acc"].std(ddof=1) if len(at) > 1 else float("nan"),
                              lift_mean=lift.mean() if len(lift) else float("nan"),
                              lift_std=lift.std(ddof=1) if len(lift) > 1 else float("nan"),
-                             accepted_mean=at["n_accepted"].mean(), train_size_mean=at["train_size"].mean()))
+                             accepted_mean=at["n_accepted"].mean(), train_size_mean=at["train_size"].mean(),
+                             judge_acc_mean=at["judge_seed_acc"].mean() if "judge_seed_acc" in at else None))
     return pd.DataFrame(rows)
 
 

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS llm2llm_stages (
     run TEXT, iteration INTEGER, stage TEXT, status TEXT, started_at TIMESTAMP, finished_at TIMESTAMP,
     seconds DOUBLE, PRIMARY KEY (run, iteration, stage));
 ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS n_parsed INTEGER;
+ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS judge_seed_acc DOUBLE;
 """ + EXPERIMENT_SCHEMA
 
 Con = duckdb.DuckDBPyConnection
@@ -162,7 +163,7 @@ def predictions(con: Con, run: str, iteration: int, split: str) -> list[tuple[st
 def upsert_iteration(con: Con, run: str, iteration: int, **fields) -> None:
     """Set some columns of an iteration's summary row (creating it when missing)."""
     allowed = {"train_size", "n_synthetic", "train_acc", "seed_acc", "test_acc", "n_wrong", "n_requests", "n_parsed",
-               "n_accepted"}
+               "n_accepted", "judge_seed_acc"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown iteration fields: {sorted(unknown)}")

@@ -59,7 +59,7 @@ def experiment_iterations(con: Con, experiment: str) -> pd.DataFrame:
     """One row per (arm, seed size, seed, iteration) with the run's figures and status."""
     return con.execute(
         "SELECT c.arm, c.seed_size, c.seed, c.run, r.status, i.iteration, i.train_size, i.n_synthetic, "
-        "i.test_acc, i.seed_acc, i.n_wrong, i.n_requests, i.n_parsed, i.n_accepted "
+        "i.test_acc, i.seed_acc, i.n_wrong, i.n_requests, i.n_parsed, i.n_accepted, i.judge_seed_acc "
         "FROM llm2llm_experiment_runs c JOIN llm2llm_runs r ON r.name = c.run "
         "LEFT JOIN llm2llm_iterations i ON i.run = c.run WHERE c.experiment = ? "
         "ORDER BY c.arm, c.seed_size, c.seed, i.iteration", [experiment]).df()
