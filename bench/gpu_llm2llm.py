@@ -52,7 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--student", default="smollm2-135m-instruct")
     p.add_argument("--embedder", default="all-minilm-l6-v2", help="on-topic rule's embedder (alias or folder)")
     p.add_argument("--no-topic-check", action="store_true")
-    p.add_argument("--label-check", default="teacher", choices=("teacher", "student", "off"))
+    p.add_argument("--label-check", default="auto", choices=("auto", "teacher", "student", "off"))
     p.add_argument("--teacher-max-new-tokens", type=int, default=40)
     p.add_argument("--eval-batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=6, help="cells in parallel processes on the one GPU")

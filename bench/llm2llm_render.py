@@ -3,34 +3,14 @@ from __future__ import annotations
 
 import math
 
+from engine.llm2llm.records import experiment_verdict as verdict
+
 
 def _pm(mean, std, spec=".3f") -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return ""
     spread = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:{spec}}"
     return f"{mean:{spec}}{spread}"
-
-
-def verdict(summary: list[dict]) -> str:
-    """The issue's target at the smallest seed size and the last iteration: LLM2LLM beats plain by
-    more than 2 standard deviations of the lift, and beats the random-seeds control."""
-    if not summary:
-        return "no finished cells"
-    smallest = min(r["seed_size"] for r in summary)
-    last = max(r["iteration"] for r in summary)
-    at = {r["arm"]: r for r in summary if r["seed_size"] == smallest and r["iteration"] == last}
-    l2l, rnd = at.get("llm2llm"), at.get("random-seeds")
-    if not l2l or l2l["lift_mean"] is None:
-        return "llm2llm arm not finished"
-    std = l2l["lift_std"] or 0.0
-    beats_plain = l2l["lift_mean"] > 2 * std and l2l["lift_mean"] > 0
-    text = (f"at {smallest:g} seeds, iteration {last}: llm2llm − plain = {_pm(l2l['lift_mean'], l2l['lift_std'])} "
-            f"→ {'beats' if beats_plain else 'does NOT beat'} plain by > 2 std")
-    if rnd and rnd["acc_mean"] is not None:
-        better = l2l["acc_mean"] > rnd["acc_mean"]
-        text += (f"; llm2llm {_pm(l2l['acc_mean'], l2l['acc_std'])} vs random-seeds {_pm(rnd['acc_mean'], rnd['acc_std'])}"
-                 f" → {'beats' if better else 'does NOT beat'} the control")
-    return text
 
 
 def markdown(result: dict) -> str:

@@ -1,13 +1,16 @@
 """LLM2LLM: pick a run (running or finished) and watch, live, what the student gets wrong and what
 the teacher wrote about it; reject synthetic examples before the next iteration trains on them."""
+import re
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 import ui
 from engine import jobs
-from engine.llm2llm import view
+from engine.llm2llm import records, view
 from engine.storage import llm2llm as store
+from engine.storage import llm2llm_experiments as xstore
 
 st.set_page_config(page_title="LLM2LLM · Seedbed", page_icon="🔁", layout="wide")
 st.title("LLM2LLM")
@@ -17,6 +20,46 @@ st.sidebar.caption(f"Workspace: `{ui.db()}`")
 def read(fn, *args):
     with ui.workspace().connect() as con:
         return fn(con, *args)
+
+
+def plain(text: str) -> str:
+    """Stored text (model names, reasons) shown literally inside Markdown widgets."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>~$])", r"\\\1", str(text))
+
+
+def experiments_view() -> None:
+    """Arms over seeds: accuracy curves with ± std error bars, lift over plain, rejection reasons."""
+    names = read(xstore.list_experiments)["name"].tolist()
+    name = st.sidebar.selectbox("Experiment", names, key="l2l_experiment")
+    report = records.experiment_report(ui.workspace(), name)
+    summary = report["summary"]
+    st.caption(f"Experiment {plain(name)} · {report['experiment']['status']}")
+    if summary.empty:
+        st.info("No cell has been evaluated yet.")
+        return
+    fig = px.line(summary, x="iteration", y="acc_mean", error_y="acc_std", color="arm", facet_col="seed_size",
+                  markers=True, labels={"acc_mean": "test accuracy (mean ± std over seeds)", "arm": "arm",
+                                        "seed_size": "seeds"})
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
+    st.plotly_chart(fig, key="l2l_exp_curves")
+    st.info(plain("Verdict: " + records.experiment_verdict(
+        summary.astype(object).where(summary.notna(), None).to_dict("records"))))
+    st.markdown("**Lift over plain** (paired by seed: same seeds, same iteration-0 student)")
+    st.dataframe(summary.rename(columns={"acc_mean": "test acc", "acc_std": "± std", "lift_mean": "lift vs plain",
+                                         "lift_std": "lift ± std", "accepted_mean": "accepted per run",
+                                         "judge_acc_mean": "relabel judge acc on seeds"}), hide_index=True)
+    rejections = report["rejections"]
+    if len(rejections):
+        fig = px.bar(rejections, x="iteration", y="n", color="outcome", facet_col="arm",
+                     labels={"n": "teacher candidates", "outcome": "outcome (rejection rule)"})
+        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
+        st.plotly_chart(fig, key="l2l_exp_rejections")
+
+
+if len(read(xstore.list_experiments)) and st.sidebar.radio(
+        "Show", ["Runs", "Experiments"], horizontal=True, key="l2l_view") == "Experiments":
+    experiments_view()
+    st.stop()
 
 
 @st.cache_data(ttl=600, show_spinner="Embedding and mapping seeds and synthetic examples ...", max_entries=4)
@@ -58,13 +101,31 @@ def accuracy_section(summary: pd.DataFrame) -> None:
     fig.add_vline(x=0, line_dash="dot", annotation_text="iteration 0: plain fine-tuning")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_accuracy")
-    st.dataframe(summary.drop(columns=["run"], errors="ignore"), hide_index=True)
+    level, note = records.outcome_note(summary, record["config"]["teacher"]["model"])
+    (st.warning if level == "warning" else st.info)(plain(note))
+    st.dataframe(summary.drop(columns=["run"], errors="ignore").rename(columns={
+        "n_requests": "teacher requests", "n_parsed": "parsed", "n_accepted": "accepted",
+        "judge_seed_acc": "relabel judge acc on seeds"}), hide_index=True)
 
 
-def wrong_seeds(iteration: int) -> None:
+def teacher_section() -> None:
+    outcomes = read(store.rejection_counts, run)
+    if outcomes.empty:
+        st.info("The teacher has not been asked yet.")
+        return
+    fig = px.bar(outcomes, x="iteration", y="n", color="outcome", labels={
+        "n": "teacher candidates", "outcome": "outcome (rejection rule)"})
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis={"dtick": 1})
+    st.plotly_chart(fig, key="l2l_outcomes")
+    st.caption("format: request failed or reply unparseable · label_mismatch: relabelled differently · off_topic: "
+               "nearer to a seed of another label than to its own · near_duplicate: ROUGE-L ≥ 0.95 to known text.")
+
+
+def wrong_seeds(iteration: int, last: bool) -> None:
     wrong = read(store.wrong_answers, run, iteration, "train")
     wrong = wrong[wrong["kind"] == "seed"]
-    st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration} (these get augmented).")
+    st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration}"
+                + ("." if last else " (these get augmented)."))
     st.dataframe(wrong[["example_id", "input", "gold", "prediction"]], hide_index=True, key="l2l_wrong")
 
 
@@ -82,6 +143,7 @@ def grid_section() -> None:
     fig.update_layout(height=max(300, 12 * len(shown)), coloraxis_showscale=False, xaxis={"dtick": 1},
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
     st.plotly_chart(fig, key="l2l_grid")
+    st.caption("Green: the student answered the seed right in that iteration; red: wrong; blank: not evaluated.")
 
 
 def confusion_section(iteration: int) -> None:
@@ -163,9 +225,9 @@ def body() -> None:
         return
     iteration = st.select_slider("Iteration", evaluated, value=evaluated[-1], key="l2l_iteration") \
         if len(evaluated) > 1 else evaluated[0]
-    tabs = st.tabs(["Wrong seeds", "Seeds × iterations", "Confusion matrix", "Families", "Map"])
+    tabs = st.tabs(["Wrong seeds", "Seeds × iterations", "Confusion matrix", "Families", "Teacher", "Map"])
     with tabs[0]:
-        wrong_seeds(iteration)
+        wrong_seeds(iteration, iteration == summary["iteration"].max())
     with tabs[1]:
         grid_section()
     with tabs[2]:
@@ -173,6 +235,8 @@ def body() -> None:
     with tabs[3]:
         families_section(iteration)
     with tabs[4]:
+        teacher_section()
+    with tabs[5]:
         map_section(summary)
 
 

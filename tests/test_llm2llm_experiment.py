@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,3 +89,34 @@ def test_experiment_killed_and_resumed(tmp_path):
     figures = json.loads(status.stdout)
     assert figures["status"] == "done" and {r["arm"] for r in figures["summary"]} == {"plain", "llm2llm"}
     assert len(figures["runs"]) == 2 * 1 + 2 * 2  # plain: iteration 0; llm2llm: iterations 0 and 1, per seed
+
+
+def test_llm2llm_page_shows_an_experiment_with_error_bars_and_lift(workspace):
+    from streamlit.testing.v1 import AppTest
+
+    from engine.storage import llm2llm_experiments as xdb
+
+    with workspace.connect() as con:
+        xdb.create_experiment(con, "exp", "trec", {"arms": ["plain", "llm2llm"]})
+        for seed, (p, a) in enumerate([(0.50, 0.60), (0.40, 0.60)]):
+            for arm, accs in (("plain", [p]), ("llm2llm", [p, a])):
+                run = run_name("exp", arm, 8, seed)
+                db.create_run(con, run, "trec", {"teacher": {"model": "t"}}, seed, [("train-1", "Who ?", "HUM")], [])
+                db.set_run_status(con, run, "done")
+                xdb.add_cell(con, "exp", arm, 8, seed, run)
+                for it, acc in enumerate(accs):
+                    db.upsert_iteration(con, run, it, train_size=8 + 3 * it, test_acc=acc, n_accepted=3)
+            db.save_synthetic(con, run, [dict(example_id="syn-0-a-0", parent_id="a", iteration=0, attempt=1,
+                                              teacher="t", raw_output="x", input=None, output=None, accepted=False,
+                                              reason="off_topic: far")])
+        xdb.set_experiment_status(con, "exp", "done")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "6_LLM2LLM.py"), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    at.radio(key="l2l_view").set_value("Experiments").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2  # curves with error bars, rejection reasons
+    table = next(d.value for d in at.dataframe if "lift vs plain" in d.value.columns)
+    row = table[(table["arm"] == "llm2llm") & (table["iteration"] == 1)].iloc[0]
+    assert row["lift vs plain"] == pytest.approx(0.15) and row["test acc"] == pytest.approx(0.60)
+    assert any("does NOT beat plain" in i.value or "beats plain" in i.value for i in at.info)

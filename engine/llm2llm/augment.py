@@ -18,7 +18,10 @@ from engine.progress import ProgressFn
 from engine.storage import Workspace
 from engine.storage import llm2llm as db
 
-USELESS = ("request_failed", "parse_failure", "invalid_label")  # outcomes that say the teacher failed
+# label_check=auto keeps the teacher as relabelling judge only when it labels the (gold) seeds
+# right this often; a weaker judge would reject good examples at random. The seed-trained student
+# is no judge for LLM2LLM: it is wrong, by selection, on exactly the seeds being augmented.
+AUTO_MIN_JUDGE_ACC = 0.6
 
 
 def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents: list[tuple[str, str | None]],
@@ -43,6 +46,8 @@ def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents
     if filters.relabel is not None:
         said = filters.relabel([s.input for s in seeds])
         judge_acc = sum(a == s.output for a, s in zip(said, seeds)) / len(seeds)
+        if config.label_check == "auto" and judge_acc < AUTO_MIN_JUDGE_ACC:
+            filters.relabel = None  # stored judge_seed_acc says why the rule did not run
     size = max(1, teacher.batch_size())
     for start in range(0, len(todo), size):
         batch = todo[start:start + size]
@@ -57,8 +62,8 @@ def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents
 
 def _filters(task: Task, teacher, index, seeds, config, student_relabel) -> Filters:
     """The stage's rules from the config: who relabels, and the on-topic rule's embedder."""
-    relabel, judge = None, config.label_check
-    if task.kind == "classification" and config.label_check == "teacher":
+    relabel, judge = None, "student" if config.label_check == "student" else "teacher"
+    if task.kind == "classification" and config.label_check in ("teacher", "auto"):
         def relabel(texts):
             picked = teacher.choose([relabel_messages(task, t) for t in texts], list(task.labels))
             return [None if i is None else task.labels[i] for i in picked]

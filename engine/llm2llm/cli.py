@@ -69,7 +69,7 @@ def _run_args(p, experiment: bool = False) -> None:
                         "OpenAI-compatible base URL (http...)")
     p.add_argument("--teacher-batch-size", type=int, default=t.batch_size, help="prompts per generate call (0: auto)")
     p.add_argument("--teacher-timeout", type=float, default=t.timeout_s, help="endpoint request timeout (s)")
-    p.add_argument("--label-check", choices=("teacher", "student", "off"), default=d.label_check,
+    p.add_argument("--label-check", choices=("auto", "teacher", "student", "off"), default=d.label_check,
                    help="who relabels a new input (a different label rejects it)")
     p.add_argument("--no-topic-check", action="store_true", help="skip the embedding on-topic rule")
     p.add_argument("--teacher-model", default="", help="model name at the endpoint")

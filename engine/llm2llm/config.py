@@ -21,7 +21,8 @@ class LLM2LLMConfig:
     `per_wrong * iterations` examples per wrong seed, the same request budget, then one final
     student), `augment_scope` seeds | all (also re-augment wrong synthetic examples),
     `retrain_from_base` False continues from the previous iteration's checkpoint.
-    Filters: `label_check` teacher | student | off (who relabels a new input), `topic_check`
+    Filters: `label_check` auto | teacher | student | off (who relabels a new input; auto: the
+    teacher when it labels the seeds right at least `AUTO_MIN_JUDGE_ACC` of the time, else off), `topic_check`
     (embedding on-topic rule with `embedder`), near-duplicates at `rouge_threshold`.
     """
     task: str = "trec"
@@ -40,7 +41,7 @@ class LLM2LLMConfig:
     schedule: str = "iterative"
     augment_scope: str = "seeds"
     retrain_from_base: bool = True
-    label_check: str = "teacher"
+    label_check: str = "auto"
     topic_check: bool = True
     embedder: str = DEFAULT_EMBEDDER
     keep_checkpoints: bool = False
@@ -52,7 +53,7 @@ class LLM2LLMConfig:
         for name, value, allowed in (("schedule", self.schedule, ("iterative", "one_shot")),
                                      ("augment_scope", self.augment_scope, ("seeds", "all")),
                                      ("select", self.select, ("wrong", "random")),
-                                     ("label_check", self.label_check, ("teacher", "student", "off"))):
+                                     ("label_check", self.label_check, ("auto", "teacher", "student", "off"))):
             if value not in allowed:
                 raise UserError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.iterations < 0 or self.per_wrong < 1 or self.max_attempts < 1:

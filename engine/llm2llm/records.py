@@ -1,6 +1,7 @@
 """Reading a run back: its status report and the export of its augmented data set."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -110,3 +111,57 @@ def experiment_report(ws: Workspace, name: str) -> dict:
         frame = xdb.experiment_iterations(con, name)
         rejections = xdb.experiment_rejections(con, name)
     return {"experiment": row, "iterations": frame, "summary": experiment_summary(frame), "rejections": rejections}
+
+
+FALLBACK_NOTE = ("The teacher is {teacher}, the small offline fallback. Measured on TREC with 100 seeds it "
+                 "did not improve the student (0.73 at iteration 0 → 0.62 after 3 rounds, "
+                 "bench/llm2llm_results_cpu-100seeds.md): read any change here as training noise. "
+                 "A capable teacher: Qwen2.5-Coder-1.5B-Instruct (`scripts/setup.sh --with-qwen`) or an "
+                 "OpenAI-compatible endpoint.")
+
+
+def outcome_note(summary: pd.DataFrame, teacher: str) -> tuple[str, str]:
+    """(level, sentence) saying plainly what a run's augmentation did to test accuracy, and when
+    the teacher is the weak fallback, that it cannot be expected to help. level: info|warning."""
+    from engine.llm2llm.teacher import FALLBACK_TEACHER
+
+    done = summary.dropna(subset=["test_acc"]) if len(summary) else summary
+    weak = FALLBACK_NOTE.format(teacher=teacher) if teacher == FALLBACK_TEACHER else ""
+    if len(done) < 2:
+        return ("warning" if weak else "info"), (weak or "No augmented iteration has been evaluated yet.")
+    first, last = done.iloc[0], done.iloc[-1]
+    delta = last["test_acc"] - first["test_acc"]
+    verdict = "a gain" if delta > 0 else "no gain" if delta == 0 else "a loss"
+    text = (f"Test accuracy {first['test_acc']:.3f} at iteration 0 (seeds only) → {last['test_acc']:.3f} at "
+            f"iteration {int(last['iteration'])}: {delta:+.3f}, {verdict}. One run has no error bar: "
+            "compare arms over seeds with `llm2llm experiment` before calling it a lift.")
+    return ("warning" if weak or delta <= 0 else "info"), (f"{text} {weak}" if weak else text)
+
+
+def _pm(mean, std, spec=".3f") -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    spread = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:{spec}}"
+    return f"{mean:{spec}}{spread}"
+
+
+def experiment_verdict(summary: list[dict]) -> str:
+    """The issue's target at the smallest seed size and the last iteration: LLM2LLM beats plain by
+    more than 2 standard deviations of the lift, and beats the random-seeds control."""
+    if not summary:
+        return "no finished cells"
+    smallest = min(r["seed_size"] for r in summary)
+    last = max(r["iteration"] for r in summary)
+    at = {r["arm"]: r for r in summary if r["seed_size"] == smallest and r["iteration"] == last}
+    l2l, rnd = at.get("llm2llm"), at.get("random-seeds")
+    if not l2l or l2l["lift_mean"] is None:
+        return "llm2llm arm not finished"
+    std = l2l["lift_std"] or 0.0
+    beats_plain = l2l["lift_mean"] > 2 * std and l2l["lift_mean"] > 0
+    text = (f"at {smallest:g} seeds, iteration {last}: llm2llm − plain = {_pm(l2l['lift_mean'], l2l['lift_std'])} "
+            f"→ {'beats' if beats_plain else 'does NOT beat'} plain by > 2 std")
+    if rnd and rnd["acc_mean"] is not None:
+        better = l2l["acc_mean"] > rnd["acc_mean"]
+        text += (f"; llm2llm {_pm(l2l['acc_mean'], l2l['acc_std'])} vs random-seeds {_pm(rnd['acc_mean'], rnd['acc_std'])}"
+                 f" → {'beats' if better else 'does NOT beat'} the control")
+    return text
