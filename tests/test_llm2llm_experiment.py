@@ -120,3 +120,21 @@ def test_llm2llm_page_shows_an_experiment_with_error_bars_and_lift(workspace):
     row = table[(table["arm"] == "llm2llm") & (table["iteration"] == 1)].iloc[0]
     assert row["lift vs plain"] == pytest.approx(0.15) and row["test acc"] == pytest.approx(0.60)
     assert any("does NOT beat plain" in i.value or "beats plain" in i.value for i in at.info)
+
+
+def test_merge_shard_copies_a_workers_records_idempotently(tmp_path):
+    from engine.storage import llm2llm_experiments as xdb
+
+    main_ws, shard = Workspace(tmp_path / "main.duckdb"), Workspace(tmp_path / "main.shard0.duckdb")
+    with shard.connect() as con:
+        db.create_run(con, "r", "trec", {"k": 1}, 0, [("train-1", "Who wrote Hamlet ?", "HUM")], [])
+        db.upsert_iteration(con, "r", 0, train_size=1, test_acc=0.5)
+        db.mark_stage(con, "r", 0, "train", "done", 1.5)
+        xdb.add_cell(con, "exp", "plain", 1, 0, "r")
+    for _ in range(2):  # a rerun after a kill merges the same shard again
+        with main_ws.connect() as con:
+            xdb.merge_shard(con, shard.path)
+    with main_ws.connect() as con:
+        assert db.get_run(con, "r")["config"] == {"k": 1} and db.stage_status(con, "r", 0, "train") == "done"
+        assert con.execute("SELECT count(*) FROM llm2llm_experiment_runs").fetchone()[0] == 1
+        assert db.iteration_summary(con, "r")["test_acc"].tolist() == [0.5]

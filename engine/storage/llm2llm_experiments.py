@@ -90,10 +90,18 @@ def share_iteration(con: Con, source: str, target: str, iteration: int, stages: 
 
 
 def merge_shard(con: Con, shard_path: str) -> None:
-    """Copy every llm2llm record of a worker's shard workspace into this one (idempotent: keyed)."""
-    con.execute("ATTACH ? AS shard (READ_ONLY)", [shard_path])
+    """Copy every llm2llm record of a worker's shard workspace into this one (idempotent: keyed).
+    ATTACH/DETACH cannot share a transaction with the copy, so the caller's one is split around it."""
+    con.execute("COMMIT")
+    con.execute("ATTACH ? AS shard", [shard_path])  # not read-only: replays the WAL a killed worker left
     try:
-        for table in SHARD_TABLES:
-            con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM shard.{table}")  # names from a constant
+        con.execute("BEGIN TRANSACTION")
+        for table in SHARD_TABLES:  # names from a constant; BY NAME: older shards may lack new columns
+            con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM shard.{table}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     finally:
         con.execute("DETACH shard")
+        con.execute("BEGIN TRANSACTION")  # Workspace.connect commits it
