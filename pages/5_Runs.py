@@ -24,6 +24,19 @@ def launch(argvs: list[list[str]]) -> None:
         st.toast(f"started run {run_id}: {' '.join(argv)}")
 
 
+def l2l_files(task, train, test, labels: str, seed_size: int) -> list[str]:
+    """CLI arguments for the user's own task files: stored beside the workspace and checked now."""
+    from engine.errors import UserError
+    from engine.llm2llm.userdata import check_task_files, store_upload
+
+    if train is None or test is None:
+        raise UserError("task 'my files' needs a train file and a test file")
+    paths = [str(store_upload(ui.db(), f.name, f.getvalue())) for f in (train, test)]
+    label_set = tuple(x.strip() for x in labels.split(",") if x.strip())
+    check_task_files(*paths, label_set, seed_size)
+    return ["--train", paths[0], "--test", paths[1]] + (["--labels", ",".join(label_set)] if label_set else [])
+
+
 def launcher_forms() -> None:
     corpora = ui.corpora(ui.db())["name"].tolist()
     score, pipe, l2l, raw = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM", "Any command"])
@@ -48,7 +61,8 @@ def launcher_forms() -> None:
             launch([["pipeline", path.strip(), "--corpus", name.strip()]])
     with l2l.form("runs_form_llm2llm"):
         c1, c2, c3 = st.columns(3)
-        task = c1.selectbox("Task", ["trec", "sst2", "gsm8k"], key="runs_l2l_task")
+        task = c1.selectbox("Task", ["trec", "sst2", "gsm8k", "my files"], key="runs_l2l_task",
+                            help="TREC, SST-2 and GSM8K are bundled; 'my files': your own labelled data")
         seed_size = c2.number_input("Seed examples", 10, 100000, 100, key="runs_l2l_seed_size")
         iterations = c3.number_input("Iterations", 1, 20, 3, key="runs_l2l_iterations")
         name = c1.text_input("Run name", key="runs_l2l_name")
@@ -56,9 +70,17 @@ def launcher_forms() -> None:
         teacher = c3.text_input("Teacher (optional: model or URL)", key="runs_l2l_teacher")
         test_size = c1.number_input("Test examples (0 = the whole test set)", 0, 100000, 0, key="runs_l2l_test_size")
         lora = st.checkbox("LoRA instead of full fine-tuning", key="runs_l2l_lora")
+        own = st.columns(3)  # task 'my files': JSONL/CSV with 'input' and 'output' columns
+        own_train = own[0].file_uploader("My train file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_train")
+        own_test = own[1].file_uploader("My test file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_test")
+        own_labels = own[2].text_input("Labels (comma-separated; empty: the train file's)", key="runs_l2l_labels")
         if st.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
+            files = ui.attempt(l2l_files, task, own_train, own_test, own_labels, seed_size) if task == "my files" else []
+            if files is None:
+                return
+            task = "jsonl" if files else task
             argv = ["llm2llm", "run", "--task", task, "--seed-size", str(seed_size), "--iterations", str(iterations),
-                    "--name", name.strip() or f"{task}-{seed_size}x{iterations}"]
+                    "--name", name.strip() or f"{task}-{seed_size}x{iterations}", *files]
             argv += ["--student", student.strip()] if student.strip() else []
             argv += ["--teacher", teacher.strip()] if teacher.strip() else []
             argv += ["--test-size", str(test_size)] if test_size else []

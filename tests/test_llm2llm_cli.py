@@ -86,3 +86,24 @@ def test_status_json_prints_per_iteration_figures(workspace, capsys):
     row = figures["iterations"][0]
     assert figures["teacher"] == "t" and row["train_size"] == 1 and row["test_acc"] == 0.5
     assert row["n_accepted"] == 1 and row["rejected"] == {"parse_failure": 2}
+
+
+def test_uploaded_task_files_are_stored_safely_and_checked(tmp_path):
+    import pytest
+
+    from engine.errors import UserError
+    from engine.llm2llm.userdata import check_task_files, store_upload
+
+    ws = str(tmp_path / "ws.duckdb")
+    rows = b'{"input": "great film", "output": "pos"}\n{"input": "dull film", "output": "neg"}\n'
+    train = store_upload(ws, "../../etc/my train.jsonl", rows)
+    assert train.parent == tmp_path / "ws.uploads" / "llm2llm" and train.name.endswith("-my_train.jsonl")
+    assert store_upload(ws, "my train.jsonl", rows) == train  # the same content is stored once
+    test = store_upload(ws, "test.jsonl", b'{"input": "fine film", "output": "pos"}\n')
+    assert check_task_files(str(train), str(test), ("pos", "neg"), 2) == (2, 1, ("pos", "neg"))
+    with pytest.raises(UserError, match="seed size 5 is larger than the train set"):
+        check_task_files(str(train), str(test), ("pos", "neg"), 5)
+    with pytest.raises(UserError, match=r"label 'neg' is not one of pos"):
+        check_task_files(str(train), str(test), ("pos",), 1)
+    with pytest.raises(UserError, match="must be .jsonl or .csv"):
+        store_upload(ws, "x.exe", b"MZ")
