@@ -5,7 +5,7 @@ llm2llm / random-seeds, through the engine's experiment command (`engine.llm2llm
     python bench/gpu_llm2llm.py --smoke --out /tmp/l2l-smoke                                 # any CPU, tiny slice
 
 Teacher Qwen2.5-Coder-1.5B-Instruct, student SmolLM2-135M-Instruct (bf16 autocast on CUDA),
-batched teacher generation (one `generate` per 64 prompts) and evaluation (256 answers per
+batched teacher generation (one `generate` per 64 prompts) and evaluation (512 answers per
 call); cells run in `--workers` processes sharing the GPU, iteration 0 trained once per cell and
 shared by the arms. Every test row is used (TREC 500, SST-2 1,821). Results stay in a DuckDB
 workspace under `--work`: rerunning the same command resumes after a kill or a time limit, and
@@ -53,8 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--embedder", default="all-minilm-l6-v2", help="on-topic rule's embedder (alias or folder)")
     p.add_argument("--no-topic-check", action="store_true")
     p.add_argument("--label-check", default="auto", choices=("auto", "teacher", "student", "off"))
-    p.add_argument("--teacher-max-new-tokens", type=int, default=40)
-    p.add_argument("--eval-batch-size", type=int, default=256)
+    p.add_argument("--teacher-max-new-tokens", type=int, default=48)
+    p.add_argument("--eval-batch-size", type=int, default=512)
     p.add_argument("--workers", type=int, default=6, help="cells in parallel processes on the one GPU")
     p.add_argument("--test-size", type=int, default=None, help="default: every test row")
     p.add_argument("--device", default=None)
