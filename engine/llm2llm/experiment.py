@@ -144,14 +144,15 @@ def _run_parallel(ws: Workspace, name: str, spec: ExperimentSpec, workers: int) 
                    PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                             os.environ.get("PYTHONPATH")])))
         cmd = [sys.executable, "-m", "engine", "--db", shard, "llm2llm", "experiment", "--name", name, "--cells", cells]
-        procs.append((shard, subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)))
+        with open(Path(shard).with_suffix(".log"), "w") as log:  # a file, not a pipe: a full pipe blocks a worker
+            procs.append((shard, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)))
     failures = []
     try:
         for shard, proc in procs:
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                last = (err or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-                failures.append(f"{Path(shard).name}: {last[0]}")
+            if proc.wait() != 0:
+                log = Path(shard).with_suffix(".log")
+                last = log.read_text(errors="replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+                failures.append(f"{log}: {last[0]}")
     finally:  # also on Ctrl-C / SIGTERM: stop the workers, keep what they finished
         for _, proc in procs:
             if proc.poll() is None:
