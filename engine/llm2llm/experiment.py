@@ -117,13 +117,20 @@ def _run_cell(ws: Workspace, name: str, spec: ExperimentSpec, size: float, seed:
             create_llm2llm(ws, run, spec.run_config(arm, size, seed))
         with ws.connect() as con:
             xdb.add_cell(con, name, arm, size, seed, run)
-            if donor and all(db.stage_status(con, donor, 0, s) == "done" for s in SHARED_STAGES):
+            if donor and _can_share(spec.run_config(arm, size, seed)) and all(
+                    db.stage_status(con, donor, 0, s) == "done" for s in SHARED_STAGES):
                 if db.stage_status(con, run, 0, "eval_test") != "done":
                     xdb.share_iteration(con, donor, run, 0, SHARED_STAGES)
             status = db.get_run(con, run)["status"]
         if status != "done":
             resume_llm2llm(ws, run, progress)
         donor = donor or run
+
+
+def _can_share(config: LLM2LLMConfig) -> bool:
+    """Iteration 0 is shared as records only; an arm that reloads its own iteration-0 student (to
+    continue training it, or to let it relabel new examples) trains its own."""
+    return config.retrain_from_base and config.label_check != "student"
 
 
 def _run_parallel(ws: Workspace, name: str, spec: ExperimentSpec, workers: int) -> None:
