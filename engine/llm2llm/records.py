@@ -88,7 +88,9 @@ def experiment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (size, arm), part in done.groupby(["seed_size", "arm"], sort=False):
         for it in range(int(last.max()) + 1):
-            at = part[part["iteration"] == min(it, int(last[arm]))]
+            at = part[part["iteration"] == (min(it, int(last[arm])) if arm == "plain" else it)]
+            if at.empty:  # an arm still running (or killed) has no row for this iteration yet
+                continue
             lift = at.set_index("seed")["test_acc"] - plain.xs(size, level=0).reindex(at["seed"]).to_numpy() \
                 if size in plain.index.get_level_values(0) else pd.Series(dtype=float)
             rows.append(dict(seed_size=size, arm=arm, iteration=it, n=len(at), acc_mean=at["test_acc"].mean(),
