@@ -13,7 +13,7 @@ from engine.storage import runs as runs_store
 DEMO = Path(__file__).parent / "demo" / "c4_demo.parquet"
 DEMO_CORPUS = "c4-demo"
 
-st.set_page_config(page_title="Seedbed", page_icon="🌱", layout="wide")
+ui.setup_page("Seedbed", "🌱")
 st.title("Seedbed")
 st.caption("A data studio for data-efficient LLM training: score documents with an LLM judge (Ask-LLM), "
            "measure coverage (Density), choose a training subset on the map, review it as a curator, export.")

@@ -8,7 +8,7 @@ from engine import explore
 from engine.ingest import ingest, safe_upload_path
 from engine.storage import corpus as store
 
-st.set_page_config(page_title="Corpus · Seedbed", page_icon=":material/description:", layout="wide")
+ui.setup_page("Corpus · Seedbed", ":material/description:")
 st.title("Corpus")
 FORMATS = ["jsonl", "ndjson", "json", "csv", "tsv", "parquet", "txt"]
 

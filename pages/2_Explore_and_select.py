@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from engine import explore, review, select
 
-st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
+ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
 corpus = ui.need_corpus("explore")
 st.title("Explore and select")
 status = ui.stage_status(ui.db(), corpus)

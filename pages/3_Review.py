@@ -9,7 +9,7 @@ from engine import explore, review
 from engine.models import DEFAULT_EMBEDDER
 from engine.storage import corpus as store
 
-st.set_page_config(page_title="Review · Seedbed", page_icon=":material/rate_review:", layout="wide")
+ui.setup_page("Review · Seedbed", ":material/rate_review:")
 corpus = ui.need_corpus("review")
 st.title("Review")
 frame = ui.frame(ui.db(), corpus)

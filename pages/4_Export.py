@@ -10,7 +10,7 @@ import streamlit as st
 import ui
 from engine.export import METADATA_KEY
 
-st.set_page_config(page_title="Export · Seedbed", page_icon=":material/download:", layout="wide")
+ui.setup_page("Export · Seedbed", ":material/download:")
 corpus = ui.need_corpus("export")
 st.title("Export")
 saved = ui.selections(ui.db(), corpus)

@@ -8,7 +8,7 @@ import streamlit as st
 import ui
 from engine import runs
 
-st.set_page_config(page_title="Runs · Seedbed", page_icon="🏃", layout="wide")
+ui.setup_page("Runs · Seedbed", "🏃")
 st.title("Runs")
 st.caption("Each run is one `python -m engine ...` process with its own record: it keeps going when you close "
            "the tab. Runs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")

@@ -9,7 +9,7 @@ from engine import runs
 from engine.runs import llm2llm_view as view
 from engine.storage import llm2llm as store
 
-st.set_page_config(page_title="LLM2LLM · Seedbed", page_icon="🔁", layout="wide")
+ui.setup_page("LLM2LLM · Seedbed", "🔁")
 st.title("LLM2LLM")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 
