@@ -298,12 +298,16 @@ def _logout(mode: str) -> None:
 
 def _refuse(message: str) -> None:
     """Shared with no login configured: say so in one line (page and server log), stop the server."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
     import sys  # noqa: PLC0415
+    import threading  # noqa: PLC0415
 
     from streamlit import runtime  # noqa: PLC0415
 
     print(f"error: {message}", file=sys.stderr, flush=True)
     st.error(message)
-    if runtime.exists():
-        runtime.get_instance().stop()
+    if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:  # a real server, not AppTest
+        # Streamlit's own handler shuts the server down, once this page has shown the line
+        threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
     st.stop()

@@ -53,8 +53,8 @@ def sources() -> dict:
 # --- what to review ---------------------------------------------------------------------------
 options = sources()
 source = st.selectbox("Documents to review", list(options), key="review_source")
-st.session_state["reviewer"] = st.sidebar.text_input("Reviewer", st.session_state.get("reviewer", ""),
-                                                     key="review_reviewer_input", placeholder="your name")
+st.session_state["reviewer"] = ui.current_user() or st.sidebar.text_input(  # the login names the curator
+    "Reviewer", st.session_state.get("reviewer", ""), key="review_reviewer_input", placeholder="your name")
 wanted = options[source]()
 queue = frame.set_index("doc_id").reindex(wanted).dropna(subset=["n_chars"]).astype({"n_chars": int}).reset_index()
 counts = review.progress_counts(queue["decision"])
