@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from engine.user_text import escape_markdown
 from engine.storage import runs as runs_store
 
 DEMO = Path(__file__).parent / "demo" / "c4_demo.parquet"
@@ -58,7 +59,7 @@ table = pd.DataFrame(rows).merge(names[["name", "n_skipped", "n_duplicates"]].re
 st.dataframe(table, hide_index=True, width="stretch")
 missing = table[(table["embedded"] < table["documents"]) | ~table["map"]]
 for name in missing["corpus"]:
-    st.caption(f"'{name}': stages still to run. Start them on **Explore and select**, or "
+    st.caption(f"'{escape_markdown(name)}': stages still to run. Start them on **Explore and select**, or "
                f"`python -m engine pipeline --help` / `python -m engine embed --corpus {name}`.")
 
 st.subheader("Selections")

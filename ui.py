@@ -213,7 +213,7 @@ def run_stages(corpus: str, stages: list[str]) -> bool:
         if result is None:
             refresh()
             return False
-        st.caption(f"✓ {label}: {getattr(result, 'message', '') or 'done'}")
+        st.caption(f"✓ {label}: {escape_markdown(getattr(result, 'message', '') or 'done')}")
     refresh()
     return True
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from engine import explore, review, select
+from engine.user_text import check_name, escape_markdown
 
 ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
 corpus = ui.need_corpus("explore")
@@ -112,11 +113,13 @@ with right:
         if st.form_submit_button("Save selection"):
             from engine import pipeline  # noqa: PLC0415
 
-            saved = ui.attempt(pipeline.select, ui.workspace(), corpus, strategy, weight=weight, budget=budget,
-                               seed=seed, name=name.strip(), quality=quality)
+            saved = ui.attempt(lambda: pipeline.select(ui.workspace(), corpus, strategy, weight=weight, budget=budget,
+                                                       seed=seed, name=check_name("selection name", name),
+                                                       quality=quality))
             ui.refresh()
             if saved is not None:
-                st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")
+                st.success(f"Saved '{escape_markdown(name.strip())}' "
+                           f"({len(saved.doc_ids)} documents): review or export it.")
 
 # --- histograms ------------------------------------------------------------------------------
 hists = explore.histograms(frame, mask)
@@ -124,4 +127,4 @@ if hists:
     cols = st.columns(len(hists))
     for col, (name, hist) in zip(cols, hists.items()):
         col.plotly_chart(ui.histogram_figure(name, hist), width="stretch", key=f"explore_hist_{name}")
-st.caption(result.message)
+st.caption(escape_markdown(result.message))

@@ -8,6 +8,7 @@ import ui
 from engine import explore, review
 from engine.models import DEFAULT_EMBEDDER
 from engine.storage import corpus as store
+from engine.user_text import escape_markdown
 
 ui.setup_page("Review · Seedbed", ":material/rate_review:")
 corpus = ui.need_corpus("review")
@@ -115,8 +116,8 @@ for _, row in rows.iterrows():
                 st.text(text)
         near = review.neighbours(emb_ids, vectors, doc, k=3) if len(emb_ids) else []
         if near:
-            st.caption("Nearest neighbours: " + " | ".join(
-                f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near))
+            st.caption("Nearest neighbours: " + escape_markdown(" | ".join(
+                f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near)))
         a, r, c, n = st.columns([1, 1, 1, 4])
         a.button("Accept", key=f"review_accept_{doc}", on_click=decide, args=([doc], review.ACCEPT, f"review_note_{doc}"),
                  type="primary" if row["decision"] != review.ACCEPT else "secondary")

@@ -8,6 +8,7 @@ import ui
 from engine import runs
 from engine.runs import llm2llm_view as view
 from engine.storage import llm2llm as store
+from engine.user_text import escape_markdown
 
 ui.setup_page("LLM2LLM · Seedbed", "🔁")
 st.title("LLM2LLM")
@@ -37,12 +38,13 @@ process = backend.iloc[0] if len(backend) else None
 stopped = process is not None and process["status"] in ("failed", "cancelled")
 live = record["status"] == "running" and not stopped
 st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **{record['status']}**"
-           + (f" · {record['error']}" if record.get("error") else "")
+           + (f" · {escape_markdown(record['error'])}" if record.get("error") else "")
            + (f" · {process['stage']}: {process['done']}/{process['total']}"
               if live and process is not None and pd.notna(process["total"]) else "")
            + (" · updating every 5 s" if live else ""))
 if stopped and record["status"] != "done":
-    st.warning(f"The process of this run stopped ({process['status']}: {process['error']}); stored work is kept.")
+    st.warning(f"The process of this run stopped ({process['status']}: {escape_markdown(process['error'])}); "
+               "stored work is kept.")
     st.button("Resume it", key="l2l_resume", on_click=ui.attempt,
               args=(runs.resume_run, ui.workspace(), process["id"]))
 with st.sidebar.expander("Run configuration"):
@@ -108,7 +110,8 @@ def families_section(iteration: int) -> None:
     parents = parents or sorted(syn["parent_id"].unique())
     seed = st.selectbox("Wrong seed", parents, key="l2l_family_seed")
     tree = read(store.family_tree, run, seed)
-    st.markdown(f"**Seed** `{seed}`: {tree.iloc[0]['input']}  \n**gold**: `{tree.iloc[0]['output']}`")
+    st.markdown(f"**Seed** `{seed}`: {escape_markdown(tree.iloc[0]['input'])}  \n"
+                f"**gold**: {escape_markdown(tree.iloc[0]['output'])}")
     kids = tree[tree["depth"] > 0].reset_index(drop=True)
     if kids.empty:
         st.info("No synthetic example for this seed yet.")
