@@ -151,3 +151,158 @@ def test_shared_server_without_a_login_refuses_in_one_line_and_stops(tmp_path, s
     errors = [line for line in server.log.read_text().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "add users to [seedbed.users]" in errors[0]
 
+
+
+# --- user text never fetches a remote image ----------------------------------------------------
+
+class _Tracker:
+    """A real local HTTP server that records every path a browser asks it for."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                seen.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def traps(self, where: str) -> str:
+        """User text that would make a Markdown or HTML renderer fetch from this server."""
+        return (f"![{where}]({self.base}/{where}.png) and <img src=\"{self.base}/{where}-html.png\"> "
+                f"and [link]({self.base}/{where}-link)")
+
+
+def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
+    """The committed C4 sample plus documents, a note, a selection name, a failed run's error and
+    an LLM2LLM seed that carry traps; signals and map as in the `app_workspace` fixture."""
+    import numpy as np
+
+    from engine import pipeline, review
+    from engine.models import DEFAULT_EMBEDDER, model_fingerprint
+    from engine.runs import launcher
+    from engine.storage import corpus as store
+    from engine.storage import llm2llm as l2l
+    from engine.storage import runs as runs_db
+
+    lines = (Path(__file__).parent / "data" / "c4_sample.jsonl").read_text().splitlines()[:20]
+    import json
+
+    lines += [json.dumps({"text": f"Document {i}: {tracker.traps(f'doc{i}')}"}) for i in range(2)]
+    data = tmp_path / "trap.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    pipeline.ingest(ws, data, "c4")
+    with ws.connect() as con:
+        docs = store.documents(con, "c4")
+    ids = docs["doc_id"].tolist()
+    traps = docs.loc[docs["text"].str.contains(tracker.base), "doc_id"].tolist()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(0, 1, (len(ids), 8))
+    with ws.connect() as con:
+        store.put_embeddings(con, model_fingerprint(DEFAULT_EMBEDDER), ids, vectors)
+        for kind in ("askllm", "density"):
+            store.put_scores(con, f"{kind}:fixture", ids, rng.random(len(ids)))
+            store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
+        store.put_projection(con, "c4", ids, vectors[:, :2])
+        store.save_selection(con, tracker.traps("selection"), "c4", "random", {"note": tracker.traps("params")}, ids)
+    review.save_map_selection(ws, "c4", traps + [i for i in ids if i not in traps][:2])
+    review.record(ws, "c4", traps[:1], "accept", tracker.traps("reviewer"), tracker.traps("note"))
+
+    argv = ["score", "--corpus", "c4"]
+    log = launcher.runs_dir(ws) / "r-failed" / "log.txt"
+    log.parent.mkdir(parents=True)
+    log.write_text(tracker.traps("log"))
+    with ws.connect() as con:
+        runs_db.insert_run(con, "r-failed", launcher.kind_of(argv), argv, launcher.params_of(argv), False, str(log))
+        runs_db.update_run(con, "r-failed", status="failed", error=tracker.traps("error"), ended_at=runs_db.utcnow())
+        seeds = [("train-00", tracker.traps("seed"), "NUM"), ("train-01", "How many legs does a spider have ?", "NUM")]
+        l2l.create_run(con, "trap-run", "trec", {"labels": ["LOC", "NUM"]}, 0, seeds, [("test-00", "Where ?", "LOC")])
+        l2l.save_train_set(con, "trap-run", 0, ["train-00", "train-01"])
+        l2l.save_predictions(con, "trap-run", 0, "train", [("train-00", "LOC", False), ("train-01", "NUM", True)])
+        l2l.save_predictions(con, "trap-run", 0, "test", [("test-00", "LOC", True)])
+        l2l.save_synthetic(con, "trap-run", [{
+            "example_id": "syn-0-train-00-0", "parent_id": "train-00", "iteration": 0, "attempt": 0, "teacher": "t",
+            "raw_output": tracker.traps("raw"), "input": tracker.traps("synthetic"), "output": "NUM",
+            "accepted": True, "reason": None}])
+        l2l.upsert_iteration(con, "trap-run", 0, train_size=2, n_synthetic=0, train_acc=0.5, seed_acc=0.5,
+                             test_acc=1.0, n_wrong=1, n_requests=1, n_accepted=1)
+        l2l.set_run_status(con, "trap-run", "done")
+    return traps
+
+
+@pytest.mark.browser
+@no_chromium
+def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, workspace):
+    tracker = _Tracker()
+    _trap_workspace(workspace, tracker, tmp_path)
+    server = Server(tmp_path, ["--server.headless", "true"])
+    servers.append(server)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(120_000)
+
+    # the probe works: a real <img> in this browser does reach the tracker
+    page.set_content(f'<img src="{tracker.base}/control.png">')
+    page.wait_for_load_state("networkidle")
+    assert tracker.seen == ["/control.png"]
+    tracker.seen.clear()
+
+    def visit(path: str, ready: str) -> None:
+        page.goto(server.url + path)
+        page.get_by_text(ready).first.wait_for()
+        _idle(page)
+
+    visit("", "Corpora")
+    visit("/Review", "Reviewed 1 of 4")
+    assert page.get_by_text(f"![doc0]({tracker.base}/doc0.png)").count() >= 1  # shown as the characters
+    page.get_by_label("Documents to review").click()
+    page.get_by_role("option").last.wait_for()
+    page.keyboard.press("Escape")
+    visit("/Explore_and_select", "Colour by")
+    visit("/Export", "Prepare the export")
+    page.get_by_label("Selection").click()
+    page.get_by_role("option", name=tracker.traps("selection")).click()
+    _idle(page)
+    page.get_by_role("button", name="Prepare the export").click()
+    page.get_by_text("documents ready").wait_for()
+    _idle(page)
+    visit("/Runs", "Start a run")
+    page.get_by_text(f"{tracker.base}/error.png").first.wait_for()
+    visit("/LLM2LLM", "Accuracy per iteration")
+    page.get_by_role("tab", name="Families").click()
+    page.get_by_text(f"{tracker.base}/seed.png").first.wait_for()
+    _idle(page)
+
+    # the Corpus page: an uploaded CSV whose header is a trap, previewed, chosen and ingested
+    upload = tmp_path / "header.csv"
+    upload.write_text(f'"{tracker.traps("header")}",n\n"a first row of text about things",1\n'
+                      '"a second row of text about other things",2\n')
+    visit("/Corpus", "Add documents")
+    page.locator('input[type="file"]').set_input_files(str(upload))
+    page.get_by_role("button", name="Ingest").wait_for()
+    _idle(page)
+    page.get_by_label("Corpus name").fill(f"bad {tracker.traps('name')}")
+    page.get_by_label("Corpus name").press("Enter")
+    _idle(page)
+    page.get_by_role("button", name="Ingest").click()
+    page.get_by_text(f"corpus name 'bad ![name]({tracker.base}/").first.wait_for()  # refused, quoted as text
+    page.get_by_label("Corpus name").fill("header")
+    page.get_by_label("Corpus name").press("Enter")
+    _idle(page)
+    page.get_by_role("button", name="Ingest").click()
+    page.get_by_text("Browse 'header'").wait_for()
+    _idle(page)
+    page.wait_for_timeout(1000)  # let any late image request arrive before the count
+    assert tracker.seen == [], tracker.seen
+    tracker.server.shutdown()
