@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib.util
 import ipaddress
 import os
 import secrets
@@ -63,6 +64,8 @@ def login_plan(address: str | None, secrets_: Mapping, forced: bool = False) -> 
         return LoginPlan("none")
     oidc = secrets_.get("auth")
     if isinstance(oidc, Mapping) and oidc:
+        if importlib.util.find_spec("authlib") is None:
+            raise UserError("the [auth] (OIDC) login in .streamlit/secrets.toml needs Authlib: pip install Authlib")
         named = tuple(k for k, v in oidc.items() if isinstance(v, Mapping))
         return LoginPlan("oidc", providers=(None,) if "client_id" in oidc or not named else named)
     users = (secrets_.get("seedbed") or {}).get("users") or {}

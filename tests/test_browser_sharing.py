@@ -278,11 +278,15 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     page.get_by_text("documents ready").wait_for()
     _idle(page)
     visit("/Runs", "Start a run")
-    page.get_by_text(f"{tracker.base}/error.png").first.wait_for()
+    page.locator('[data-testid="stAlertContentError"]', has_text=f"{tracker.base}/error.png").first.wait_for()
     visit("/LLM2LLM", "Accuracy per iteration")
     page.get_by_role("tab", name="Families").click()
-    page.get_by_text(f"{tracker.base}/seed.png").first.wait_for()
+    seed = page.locator('[data-testid="stMarkdownContainer"]', has_text="Seed train-00").first
+    seed.wait_for()
     _idle(page)
+    page.wait_for_timeout(1000)  # let any image request arrive
+    assert tracker.seen == [], tracker.seen
+    assert f"![seed]({tracker.base}/seed.png)" in seed.inner_text()  # the seed shown as its characters
 
     # the Corpus page: an uploaded CSV whose header is a trap, previewed, chosen and ingested
     upload = tmp_path / "header.csv"
