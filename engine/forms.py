@@ -12,12 +12,13 @@ from pathlib import Path
 
 from engine.data_roots import confine
 from engine.errors import UserError
+from engine.llm2llm.tasks import BUILTIN_TASKS
 from engine.teacher_endpoints import ENV as ENDPOINTS_ENV
 from engine.teacher_endpoints import configured, match
 from engine.user_text import check_name, shown
 
 VERBS = {"pipeline", "embed", "score", "density", "project", ("llm2llm", "run")}  # what a form may start
-LLM2LLM_TASKS = ("trec", "sst2", "gsm8k")
+LLM2LLM_TASKS = tuple(t for t in BUILTIN_TASKS if t != "jsonl")  # a jsonl task names files: CLI only
 PACKAGED_MODELS = ("smollm2-135m-instruct", "gemma3-270m")  # engine.models' packaged LM aliases
 RAY_ENV = "SEEDBED_RAY_ADDRESSES"
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")

@@ -1,4 +1,4 @@
-"""AppTest of the Runs page's forms on a real workspace: no free-form command, paths confined to
+"""AppTest of the Jobs page's forms on a real workspace: no free-form command, paths confined to
 the data roots (a symlink out of the uploads folder included), names and teacher URLs checked,
 no API key variable can be named; refused forms start nothing."""
 from __future__ import annotations
@@ -11,13 +11,13 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import forms, runs
+from engine import forms, jobs
 from engine.data_roots import uploads_dir
 from engine.errors import UserError
-from engine.runs import launcher
-from engine.storage import runs as db
+from engine.jobs import launcher
+from engine.storage import jobs as db
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Runs.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Jobs.py")
 
 
 @pytest.fixture
@@ -31,8 +31,8 @@ def busy(workspace, monkeypatch):
     log.write_text("")
     argv = ["score", "--corpus", "q"]
     with workspace.connect() as con:
-        db.insert_run(con, "hold", launcher.kind_of(argv), argv, launcher.params_of(argv), True, str(log))
-        db.update_run(con, "hold", status="running", started_at=db.utcnow(), pid=holder.pid,
+        db.insert_job(con, "hold", launcher.kind_of(argv), argv, launcher.params_of(argv), True, str(log))
+        db.update_job(con, "hold", status="running", started_at=db.utcnow(), pid=holder.pid,
                       pid_started=psutil.Process(holder.pid).create_time(), host=None)
     yield workspace
     holder.kill()
@@ -52,8 +52,8 @@ def _error(at: AppTest) -> str:
 
 
 def _started(ws) -> list[dict]:
-    ids = [i for i in runs.list_runs(ws)["id"] if i != "hold"]
-    return [runs.get_run(ws, i) for i in ids]
+    ids = [i for i in jobs.list_jobs(ws)["id"] if i != "hold"]
+    return [jobs.get_job(ws, i) for i in ids]
 
 
 def _pipeline(at: AppTest, path: str, name: str = "mine") -> AppTest:
@@ -94,7 +94,7 @@ def test_pipeline_form_reads_only_inside_the_data_roots(busy, tmp_path):
     _pipeline(at, "docs.jsonl", "mine")  # relative to the uploads folder
     [rec] = _started(busy)
     assert rec["argv"] == ["pipeline", str(good.resolve()), "--corpus", "mine"] and rec["status"] == "queued"
-    runs.cancel_run(busy, rec["id"])
+    jobs.cancel_job(busy, rec["id"])
 
 
 def test_llm2llm_form_sends_keys_only_to_configured_endpoints(busy, monkeypatch):
@@ -116,7 +116,7 @@ def test_llm2llm_form_sends_keys_only_to_configured_endpoints(busy, monkeypatch)
     [rec] = _started(busy)
     assert rec["argv"][:2] == ["llm2llm", "run"] and "--api-key-env" not in rec["argv"]
     assert rec["argv"][rec["argv"].index("--teacher") + 1] == "https://api.example.org/v1"
-    runs.cancel_run(busy, rec["id"])
+    jobs.cancel_job(busy, rec["id"])
 
 
 def test_ray_address_must_be_local_or_listed(busy, monkeypatch, tmp_path):

@@ -192,10 +192,12 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
 
     from engine import pipeline, review
     from engine.models import DEFAULT_EMBEDDER, model_fingerprint
-    from engine.runs import launcher
+    from engine.jobs import launcher
     from engine.storage import corpus as store
+    from engine.storage import selections as selection_store
+    from engine.storage import signals as signal_store
     from engine.storage import llm2llm as l2l
-    from engine.storage import runs as runs_db
+    from engine.storage import jobs as runs_db
 
     lines = (Path(__file__).parent / "data" / "c4_sample.jsonl").read_text().splitlines()[:20]
     import json
@@ -211,12 +213,12 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
     rng = np.random.default_rng(0)
     vectors = rng.normal(0, 1, (len(ids), 8))
     with ws.connect() as con:
-        store.put_embeddings(con, model_fingerprint(DEFAULT_EMBEDDER), ids, vectors)
+        signal_store.put_embeddings(con, model_fingerprint(DEFAULT_EMBEDDER), ids, vectors)
         for kind in ("askllm", "density"):
-            store.put_scores(con, f"{kind}:fixture", ids, rng.random(len(ids)))
-            store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
-        store.put_projection(con, "c4", ids, vectors[:, :2])
-        store.save_selection(con, tracker.traps("selection"), "c4", "random", {"note": tracker.traps("params")}, ids)
+            signal_store.put_scores(con, f"{kind}:fixture", ids, rng.random(len(ids)))
+            signal_store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
+        signal_store.put_projection(con, "c4", ids, vectors[:, :2])
+        selection_store.save_selection(con, tracker.traps("selection"), "c4", "random", {"note": tracker.traps("params")}, ids)
     review.save_map_selection(ws, "c4", traps + [i for i in ids if i not in traps][:2])
     review.record(ws, "c4", traps[:1], "accept", tracker.traps("reviewer"), tracker.traps("note"))
 
@@ -225,8 +227,8 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
     log.parent.mkdir(parents=True)
     log.write_text(tracker.traps("log"))
     with ws.connect() as con:
-        runs_db.insert_run(con, "r-failed", launcher.kind_of(argv), argv, launcher.params_of(argv), False, str(log))
-        runs_db.update_run(con, "r-failed", status="failed", error=tracker.traps("error"), ended_at=runs_db.utcnow())
+        runs_db.insert_job(con, "r-failed", launcher.kind_of(argv), argv, launcher.params_of(argv), False, str(log))
+        runs_db.update_job(con, "r-failed", status="failed", error=tracker.traps("error"), ended_at=runs_db.utcnow())
         seeds = [("train-00", tracker.traps("seed"), "NUM"), ("train-01", "How many legs does a spider have ?", "NUM")]
         l2l.create_run(con, "trap-run", "trec", {"labels": ["LOC", "NUM"]}, 0, seeds, [("test-00", "Where ?", "LOC")])
         l2l.save_train_set(con, "trap-run", 0, ["train-00", "train-01"])
@@ -277,7 +279,7 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     page.get_by_role("button", name="Prepare the export").click()
     page.get_by_text("documents ready").wait_for()
     _idle(page)
-    visit("/Runs", "Start a run")
+    visit("/Jobs", "Start a job")
     page.locator('[data-testid="stAlertContentError"]', has_text=f"{tracker.base}/error.png").first.wait_for()
     visit("/LLM2LLM", "Accuracy per iteration")
     page.get_by_role("tab", name="Families").click()
