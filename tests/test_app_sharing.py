@@ -26,7 +26,7 @@ def busy(workspace, monkeypatch):
     monkeypatch.delenv("SEEDBED_DATA_ROOTS", raising=False)
     monkeypatch.delenv("SEEDBED_TEACHER_ENDPOINTS", raising=False)
     holder = subprocess.Popen(["sleep", "300"], start_new_session=True)
-    log = launcher.runs_dir(workspace) / "hold" / "log.txt"
+    log = launcher.jobs_dir(workspace) / "hold" / "log.txt"
     log.parent.mkdir(parents=True)
     log.write_text("")
     argv = ["score", "--corpus", "q"]

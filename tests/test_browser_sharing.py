@@ -223,7 +223,7 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
     review.record(ws, "c4", traps[:1], "accept", tracker.traps("reviewer"), tracker.traps("note"))
 
     argv = ["score", "--corpus", "c4"]
-    log = launcher.runs_dir(ws) / "r-failed" / "log.txt"
+    log = launcher.jobs_dir(ws) / "r-failed" / "log.txt"
     log.parent.mkdir(parents=True)
     log.write_text(tracker.traps("log"))
     with ws.connect() as con:
