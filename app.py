@@ -9,11 +9,12 @@ import streamlit as st
 
 import ui
 from engine import api
+from engine.user_text import escape_markdown
 
 DEMO = Path(__file__).parent / "demo" / "c4_demo.parquet"
 DEMO_CORPUS = "c4-demo"
 
-st.set_page_config(page_title="Seedbed", page_icon="🌱", layout="wide")
+ui.setup_page("Seedbed", "🌱")
 st.title("Seedbed")
 st.caption("A data studio for data-efficient LLM training: score documents with an LLM judge (Ask-LLM), "
            "measure coverage (Density), choose a training subset on the map, review it as a curator, export.")
@@ -49,7 +50,7 @@ table = api.overview(ui.workspace())  # one read for every corpus
 st.dataframe(table, hide_index=True, width="stretch")
 missing = table[(table["embedded"] < table["documents"]) | ~table["map"]]
 for name in missing["corpus"]:
-    st.caption(f"'{name}': stages still to run. Start them on **Explore and select**, or "
+    st.caption(f"'{escape_markdown(name)}': stages still to run. Start them on **Explore and select**, or "
                f"`python -m engine pipeline --help` / `python -m engine embed --corpus {name}`.")
 
 st.subheader("Selections")

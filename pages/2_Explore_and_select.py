@@ -4,8 +4,9 @@ import streamlit as st
 
 import ui
 from engine import api, explore, review, select
+from engine.user_text import check_name, escape_markdown
 
-st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
+ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
 corpus = ui.need_corpus("explore")
 st.title("Explore and select")
 status = ui.stage_status(ui.db(), corpus)
@@ -108,11 +109,12 @@ with right:
     with st.form("explore_save"):
         name = st.text_input("Save this selection as", f"{corpus}-{strategy}", key=f"explore_save_name_{strategy}")
         if st.form_submit_button("Save selection"):
-            saved = ui.attempt(api.save_selection, ui.workspace(), corpus, strategy, weight, budget, seed,
-                               name.strip(), quality)
+            saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
+                                                          check_name("selection name", name), quality))
             ui.refresh()
             if saved is not None:
-                st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")
+                st.success(f"Saved '{escape_markdown(name.strip())}' "
+                           f"({len(saved.doc_ids)} documents): review or export it.")
 
 # --- histograms ------------------------------------------------------------------------------
 hists = explore.histograms(frame, mask)
@@ -120,4 +122,4 @@ if hists:
     cols = st.columns(len(hists))
     for col, (name, hist) in zip(cols, hists.items()):
         col.plotly_chart(ui.histogram_figure(name, hist), width="stretch", key=f"explore_hist_{name}")
-st.caption(result.message)
+st.caption(escape_markdown(result.message))

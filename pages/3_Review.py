@@ -6,8 +6,9 @@ import streamlit as st
 
 import ui
 from engine import api, explore, review
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="Review · Seedbed", page_icon=":material/rate_review:", layout="wide")
+ui.setup_page("Review · Seedbed", ":material/rate_review:")
 corpus = ui.need_corpus("review")
 st.title("Review")
 frame = ui.frame(ui.db(), corpus)
@@ -50,8 +51,8 @@ def sources() -> dict:
 # --- what to review ---------------------------------------------------------------------------
 options = sources()
 source = st.selectbox("Documents to review", list(options), key="review_source")
-st.session_state["reviewer"] = st.sidebar.text_input("Reviewer", st.session_state.get("reviewer", ""),
-                                                     key="review_reviewer_input", placeholder="your name")
+st.session_state["reviewer"] = ui.current_user() or st.sidebar.text_input(  # the login names the curator
+    "Reviewer", st.session_state.get("reviewer", ""), key="review_reviewer_input", placeholder="your name")
 wanted = options[source]()
 queue = frame.set_index("doc_id").reindex(wanted).dropna(subset=["n_chars"]).astype({"n_chars": int}).reset_index()
 counts = review.progress_counts(queue["decision"])
@@ -110,8 +111,8 @@ for _, row in rows.iterrows():
                 st.text(text)
         near = review.neighbours(emb_ids, vectors, doc, k=3) if len(emb_ids) else []
         if near:
-            st.caption("Nearest neighbours: " + " | ".join(
-                f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near))
+            st.caption("Nearest neighbours: " + escape_markdown(" | ".join(
+                f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near)))
         a, r, c, n = st.columns([1, 1, 1, 4])
         a.button("Accept", key=f"review_accept_{doc}", on_click=decide, args=([doc], review.ACCEPT, f"review_note_{doc}"),
                  type="primary" if row["decision"] != review.ACCEPT else "secondary")

@@ -7,8 +7,9 @@ import streamlit as st
 import ui
 from engine import jobs
 from engine.llm2llm import view
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="LLM2LLM · Seedbed", page_icon="🔁", layout="wide")
+ui.setup_page("LLM2LLM · Seedbed", "🔁")
 st.title("LLM2LLM")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 
@@ -29,12 +30,13 @@ record, process = view.run_header(ui.workspace(), run)  # and the job behind it,
 stopped = process is not None and process["status"] in ("failed", "cancelled")
 live = record["status"] == "running" and not stopped
 st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **{record['status']}**"
-           + (f" · {record['error']}" if record.get("error") else "")
+           + (f" · {escape_markdown(record['error'])}" if record.get("error") else "")
            + (f" · {process['stage']}: {process['done']}/{process['total']}"
               if live and process is not None and pd.notna(process["total"]) else "")
            + (" · updating every 5 s" if live else ""))
 if stopped and record["status"] != "done":
-    st.warning(f"The process of this run stopped ({process['status']}: {process['error']}); stored work is kept.")
+    st.warning(f"The process of this run stopped ({process['status']}: {escape_markdown(process['error'])}); "
+               "stored work is kept.")
     st.button("Resume it", key="l2l_resume", on_click=ui.attempt,
               args=(jobs.resume_job, ui.workspace(), process["id"]))
 with st.sidebar.expander("Run configuration"):
@@ -96,7 +98,8 @@ def families_section(iteration: int) -> None:
         return
     seed = st.selectbox("Wrong seed", parents, key="l2l_family_seed")
     tree, nxt = view.family(ui.workspace(), run, seed)
-    st.markdown(f"**Seed** `{seed}`: {tree.iloc[0]['input']}  \n**gold**: `{tree.iloc[0]['output']}`")
+    st.markdown(f"**Seed** `{seed}`: {escape_markdown(tree.iloc[0]['input'])}  \n"
+                f"**gold**: {escape_markdown(tree.iloc[0]['output'])}")
     kids = tree[tree["depth"] > 0].reset_index(drop=True)
     if kids.empty:
         st.info("No synthetic example for this seed yet.")

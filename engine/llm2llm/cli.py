@@ -5,6 +5,7 @@ from engine.arguments import fraction_or_count
 from engine.llm2llm.loop import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
 from engine.llm2llm.teacher import TeacherSettings
+from engine.teacher_endpoints import key_env_for
 
 
 def register(subparsers) -> None:
@@ -48,7 +49,7 @@ def _run_args(p) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--teacher", default=t.model, help="local model, or an OpenAI-compatible base URL (http...)")
     p.add_argument("--teacher-model", default="", help="model name at the endpoint")
-    p.add_argument("--api-key-env", default=t.api_key_env, help="environment variable holding the API key")
+    p.add_argument("--api-key-env", default=t.api_key_env, help="key variable (configured endpoints only: $SEEDBED_TEACHER_ENDPOINTS)")
     p.add_argument("--teacher-max-new-tokens", type=int, default=t.max_new_tokens)
     p.add_argument("--per-wrong", type=int, default=d.per_wrong, help="new examples per wrong seed")
     p.add_argument("--max-attempts", type=int, default=d.max_attempts, help="teacher requests per wanted example")
@@ -62,6 +63,8 @@ def config_from_args(args) -> LLM2LLMConfig:
     """The typed run config from parsed `llm2llm run` arguments."""
     student = StudentSettings(model=args.student, lora=args.lora, epochs=args.epochs, lr=args.lr,
                               batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device)
+    if args.teacher.startswith(("http://", "https://")):  # refuse an unlisted key now, not after training
+        key_env_for(args.teacher, args.api_key_env)
     teacher = TeacherSettings(model=args.teacher, endpoint_model=args.teacher_model, api_key_env=args.api_key_env,
                               max_new_tokens=args.teacher_max_new_tokens)
     return LLM2LLMConfig(task=args.task, train_path=args.train, test_path=args.test,

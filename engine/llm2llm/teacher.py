@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from engine.errors import UserError
 from engine.llm2llm.tasks import Example, Task, final_number
+from engine.teacher_endpoints import key_env_for
 
 _INTRO = ("You write training data for a student model. The task: {task}\n"
           "Here is an example the student got WRONG.\n{example}\n"
@@ -159,7 +160,7 @@ class TeacherSettings:
     OpenAI-compatible base URL (http(s)://.../v1) together with `endpoint_model`."""
     model: str = "smollm2-135m-instruct"
     endpoint_model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = ""  # only for an endpoint configured in $SEEDBED_TEACHER_ENDPOINTS
     temperature: float = 0.7
     top_p: float = 0.95
     max_new_tokens: int = 0  # 0: 48 for classification (one line), 320 for a worked numeric answer
@@ -218,6 +219,7 @@ class EndpointTeacher:
             raise UserError("an endpoint teacher needs a model name (--teacher-model)")
         self.settings = settings
         self.url = settings.model.rstrip("/") + "/chat/completions"
+        self.key_env = key_env_for(settings.model, settings.api_key_env)  # keys go to configured endpoints only
         self.name = f"{settings.model}#{settings.endpoint_model}"
 
     def generate(self, prompts: list[list[dict]], seed: int, prefix: str = "",
@@ -229,7 +231,7 @@ class EndpointTeacher:
     async def _all(self, prompts, seed):
         import httpx
 
-        key = os.environ.get(self.settings.api_key_env, "")
+        key = os.environ.get(self.key_env, "") if self.key_env else ""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         gate = asyncio.Semaphore(max(1, self.settings.concurrency))
         async with httpx.AsyncClient(timeout=self.settings.timeout_s, headers=headers) as client:
