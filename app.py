@@ -2,16 +2,11 @@
 
 Run with `streamlit run app.py` (workspace: $SEEDBED_DB, else ./seedbed.duckdb).
 """
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 import ui
 from engine.storage import runs as runs_store
-
-DEMO = Path(__file__).parent / "demo" / "c4_demo.parquet"
-DEMO_CORPUS = "c4-demo"
 
 st.set_page_config(page_title="Seedbed", page_icon="🌱", layout="wide")
 st.title("Seedbed")
@@ -20,23 +15,26 @@ st.caption("A data studio for data-efficient LLM training: score documents with 
 
 
 def load_demo() -> None:
-    from engine import pipeline  # noqa: PLC0415 (heavy import only when asked)
+    from engine import demo_bundle  # noqa: PLC0415 (heavy import only when asked)
 
-    report = ui.attempt(pipeline.ingest, ui.workspace(), str(DEMO), DEMO_CORPUS,
-                        progress=ui.progress_bar("Loading the demo corpus ..."))
+    steps = st.empty()
+    report = ui.attempt(demo_bundle.load_demo, ui.workspace(), ui.progress_bar("Loading the demo corpus ..."),
+                        lambda text: steps.caption(f"Demo corpus: {text} ..."))
+    steps.empty()
     ui.refresh()
     if report is not None:
-        ui.choose_corpus(DEMO_CORPUS)
-        st.success(f"Loaded the demo corpus '{DEMO_CORPUS}': {report.n_new} new documents "
-                   f"({report.n_duplicates} duplicates, {len(report.issues)} rows skipped). "
-                   "Next: open **Explore and select** to score and map it.")
+        ui.choose_corpus(report.corpus)
+        done = st.info if report.already_loaded else st.success
+        text = report.summary()
+        done(f"{text[0].upper()}{text[1:]}. Next: open **Explore and select** to see it on the map.")
 
 
 with st.container(border=True):
     left, right = st.columns([3, 1])
-    left.markdown(f"**Demo corpus**: 400 web documents from C4 (`{DEMO.relative_to(DEMO.parent.parent)}`), "
-                  "a real mix of good text, boilerplate and spam.")
-    if right.button("Load the demo corpus", key="home_load_demo", type="primary", disabled=not DEMO.exists()):
+    left.markdown("**Demo corpus**: 400 web documents from C4 (`demo/c4_demo.parquet`), a real mix of good "
+                  "text, boilerplate and spam, with their Ask-LLM scores, density and map bundled "
+                  "(`demo/c4_demo_signals.npz`): ready in seconds, nothing to compute.")
+    if right.button("Load the demo corpus", key="home_load_demo", type="primary"):
         load_demo()
 
 names = ui.corpora(ui.db())

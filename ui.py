@@ -108,10 +108,12 @@ def need_corpus(page: str) -> str:
 
 def progress_bar(label: str = "Working ...") -> ProgressFn:
     """A ProgressFn driving one `st.progress` bar (the engine calls it after each batch)."""
-    bar = st.progress(0.0, text=label)
+    from engine.progress import RateMeter  # noqa: PLC0415
+
+    bar, meter = st.progress(0.0, text=label), RateMeter()
 
     def update(stage: str, done: int, total: int) -> None:
-        bar.progress(min(1.0, done / total) if total else 1.0, text=f"{stage}: {done}/{total}")
+        bar.progress(min(1.0, done / total) if total else 1.0, text=meter.describe(stage, done, total))
 
     return update
 
@@ -205,15 +207,27 @@ def run_stages(corpus: str, stages: list[str]) -> bool:
     computes only what is missing, so re-running is cheap. Returns False after a UserError."""
     from engine import pipeline  # noqa: PLC0415
 
+    # Any click reruns the page, which stops this run at its next progress update; stored steps stay.
+    st.button("Stop", key="stages_stop", help="Stops after the current step; what is computed stays stored.")
+    st.session_state["stages_running"] = stages
     for label in stages:
         fn, kwargs = STAGES[label]
         result = attempt(getattr(pipeline, fn), workspace(), corpus, progress=progress_bar(f"{label} ..."), **kwargs)
         if result is None:
-            refresh()
-            return False
+            break
         st.caption(f"✓ {label}: {getattr(result, 'message', '') or 'done'}")
+    st.session_state.pop("stages_running", None)
     refresh()
-    return True
+    return result is not None
+
+
+def stopped_stages_notice() -> None:
+    """After a run of stages was stopped (the page reran mid-way), say what happened once."""
+    stopped = st.session_state.pop("stages_running", None)
+    if stopped:
+        refresh()
+        st.info(f"Stopped ({', '.join(stopped)}). Every finished step is stored: run the stages again to continue "
+                "where they stopped.")
 
 
 MAP_MAX_POINTS = 10_000  # the figure is re-sent on every rerun: more points make the slider sluggish

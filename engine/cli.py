@@ -16,7 +16,7 @@ from engine.errors import UserError
 from engine.progress import tqdm_progress
 
 _EMBEDDER = "all-minilm-l6-v2"  # = engine.models.DEFAULT_EMBEDDER; importing models (torch) would slow --help
-_PLUGINS = (("engine.llm2llm.cli",), ("engine.runs.cli", "engine.runs"))  # first found of each group
+_PLUGINS = (("engine.llm2llm.cli",), ("engine.runs.cli", "engine.runs"), ("engine.demo_bundle",))  # first found of each group
 
 
 class _Parser(argparse.ArgumentParser):

@@ -20,8 +20,8 @@ import pandas as pd
 
 from engine.errors import UserError
 from engine.export import ExportResult, export_selection
-from engine.models import DEFAULT_EMBEDDER, pick_device
-from engine.progress import ProgressFn, report
+from engine.models import DEFAULT_EMBEDDER, pick_device, resolve_model
+from engine.progress import ProgressFn, adaptive_steps, report
 from engine.select import SelectionResult, choose, needed_columns
 from engine.storage import Workspace
 from engine.storage import corpus as store
@@ -42,29 +42,36 @@ class StageResult:
 
 def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
                batch_fn: Callable[[list[str]], Any], write_fn: Callable[[Any, list[str], Any], None],
-               chunk_size: int, progress: ProgressFn | None = None) -> int:
-    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text) in chunks of `chunk_size`
-    documents, shortest first (similar lengths pad little), and store each chunk with
-    `write_fn(con, doc_ids, output)` in its own transaction. Reports progress over `n_total`
-    documents (the stored ones count as done). Returns how many documents were computed."""
+               chunk_size: int, progress: ProgressFn | None = None, first_step: int | None = None) -> int:
+    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text), shortest first (similar
+    lengths pad little), and store each step with `write_fn(con, doc_ids, output)` in its own
+    transaction. Steps start at `first_step` documents and then hold what the measured rate does
+    in a few seconds (at most `chunk_size`): progress moves and a stop loses little on a busy CPU,
+    while a GPU gets full chunks. Reports progress over `n_total` documents (the stored ones count
+    as done). Returns how many documents were computed."""
     order = np.argsort(missing["text"].str.len().to_numpy(), kind="stable")
     ids, texts = missing["doc_id"].to_numpy()[order], missing["text"].to_numpy()[order]
     n_cached = n_total - len(ids)
     report(progress, label, n_cached, n_total)
-    for start in range(0, len(ids), chunk_size):
-        chunk_ids, chunk_texts = list(ids[start:start + chunk_size]), list(texts[start:start + chunk_size])
-        output = batch_fn(chunk_texts)
+    for start, stop in adaptive_steps(len(ids), first_step or chunk_size, chunk_size):
+        output = batch_fn(list(texts[start:stop]))
         with ws.connect() as con:
-            write_fn(con, chunk_ids, output)
-        report(progress, label, n_cached + start + len(chunk_ids), n_total)
+            write_fn(con, list(ids[start:stop]), output)
+        report(progress, label, n_cached + stop, n_total)
     return len(ids)
 
 
 def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) -> int:
-    """Documents per stored chunk: `chunk_size` when given; else small on a CPU (progress and
+    """Most documents per stored step: `chunk_size` when given; else small on a CPU (progress and
     resume stay fine-grained) and large on a GPU, where a chunk of only a batch or two leaves it
     idle between chunks (bench/ray_results_gpu.md measures both)."""
     return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
+
+
+def first_step(device: str | None, chunk: int, cpu_first: int = 4) -> int:
+    """Documents in a stage's first step: a few on a CPU (the first update comes within seconds,
+    before the rate is known), a whole chunk on a GPU."""
+    return chunk if pick_device(device).startswith("cuda") else min(chunk, cpu_first)
 
 
 def require_corpus(con, corpus: str) -> int:
@@ -101,9 +108,10 @@ def embed(ws: Workspace, corpus: str, model: str = DEFAULT_EMBEDDER, batch_size:
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
         missing = store.missing_embeddings(con, corpus, key)
+    chunk = chunk_for(chunk_size, None, 256, 16384)
     n = run_cached(ws, "embed", missing, n_total, lambda texts: embed_texts(texts, model, batch_size),
                    lambda con, ids, vecs: store.put_embeddings(con, key, ids, vecs),
-                   chunk_for(chunk_size, None, 256, 16384), progress)
+                   chunk, progress, first_step(None, chunk, 16))
     return StageResult("embed", n, n_total - n, time.perf_counter() - t0,
                        f"embedded {n} documents with {key} ({n_total - n} already stored)")
 
@@ -139,8 +147,12 @@ def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
         missing = store.missing_scores(con, corpus, key)
         if missing.empty:
             store.set_signal(con, corpus, signal, key, params)
+    if len(missing) and getattr(config, "model", None):
+        resolve_model(config.model)  # a first use converts it (minutes) before the stage's bar is drawn
+    device = getattr(config, "device", None)
+    chunk = chunk_for(chunk_size, device, 64, 2048)
     n = run_cached(ws, signal, missing, n_total, lambda texts: batch_fn(texts, config, show_progress=False), write,
-                   chunk_for(chunk_size, getattr(config, "device", None), 64, 2048), progress)
+                   chunk, progress, first_step(device, chunk))
     return StageResult(signal, n, n_total - n, time.perf_counter() - t0,
                        f"scored {n} documents as {key} ({n_total - n} already stored)")
 

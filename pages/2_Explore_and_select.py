@@ -18,8 +18,10 @@ missing = [s for s, done in (("embed", ui.embedded(status) >= len(frame)), ("ask
            if not done]
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
-    st.caption(f"{len(frame)} documents. Stages compute only what is missing (Ask-LLM: about 3 documents/s "
-               f"on a CPU). For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
+    ui.stopped_stages_notice()
+    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA (Ask-LLM "
+               f"on 2 idle CPU cores: about 2 documents/s, bench/pipeline_results.md; a busy machine is slower). "
+               f"For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
                f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
     chosen = st.multiselect("Stages to run", list(ui.STAGES), default=missing,
