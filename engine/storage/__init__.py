@@ -74,10 +74,10 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import corpus, llm2llm, runs  # noqa: PLC0415 (areas register their tables)
+            from engine.storage import corpus, llm2llm, review_log, runs  # noqa: PLC0415 (areas register their tables)
 
             with self.connect() as con:
-                for area in (corpus, llm2llm, runs):
+                for area in (corpus, llm2llm, runs, review_log):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
             _initialised.add(self.path)
