@@ -95,10 +95,11 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    # Measured in bench/demo_timing.md: 1-3 min on 2 shared CPU cores. Stages resolve their model
-    # before drawing their own bar, so this message and the de-quantisation bar stand alone.
-    print(f"[seedbed] converting {gguf.name} to {target}: once per machine, 1-3 min on 2 CPU cores ...",
-          flush=True)
+    # Gemma 3 270M took 86 s and 6.5 min on 2 shared CPU cores (most of it reading the GGUF's 262k-token
+    # vocabulary; bench/demo_timing.md). Stages resolve their model before drawing their own bar,
+    # so this message and the de-quantisation bar stand alone.
+    print(f"[seedbed] converting {gguf.name} to {target}: once per machine; 1-7 min on 2 CPU cores, "
+          "depending on how busy they are ...", flush=True)
     t0 = time.perf_counter()
     kw = dict(gguf_file=gguf.name, local_files_only=True)
     tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
