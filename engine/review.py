@@ -141,6 +141,19 @@ def history(ws: Workspace, corpus: str, doc_id: str) -> pd.DataFrame:
         return review_log.history(con, corpus, doc_id)
 
 
+def history_table(events: pd.DataFrame) -> pd.DataFrame:
+    """`history` rows as a person reads them: when, who, what happened (and whether undone)."""
+    def what(e) -> str:
+        dec0, dec1, note0, note1 = (_value(e[c]) for c in ("decision_before", "decision_after",
+                                                             "note_before", "note_after"))
+        parts = [] if dec0 == dec1 else [f"{dec1 or 'cleared'} (was {dec0 or 'unreviewed'})"]
+        parts += [] if note0 == note1 else [f"note '{note1 or ''}' (was '{note0 or ''}')"]
+        return ("undo: " if e["kind"] == "undo" else "") + ("; ".join(parts) or "no change")
+    return pd.DataFrame({"when (UTC)": pd.to_datetime(events["at"]).dt.strftime("%Y-%m-%d %H:%M:%S"),
+                         "who": events["reviewer"], "what": [what(e) for _, e in events.iterrows()],
+                         "undone later": events["undone"].astype(bool)})
+
+
 def undoable(ws: Workspace, corpus: str, reviewer: str) -> int:
     """How many of `reviewer`'s actions on the corpus can still be undone."""
     with ws.connect() as con:

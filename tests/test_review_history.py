@@ -90,3 +90,12 @@ def test_sort_by_score_or_curator_uncertainty():
     assert list(review.sort_queue(frame, "score, high to low", "askllm")["doc_id"]) == ["b", "d", "a", "c"]
     assert list(review.sort_queue(frame, "score, low to high", "askllm")["doc_id"]) == ["a", "d", "b", "c"]
     assert list(review.sort_queue(frame, "curator uncertainty (closest to 0.5 first)")["doc_id"]) == ["b", "d", "a", "c"]
+
+
+def test_history_reads_as_who_when_what(ws):
+    (a,) = _ids(ws, 1)
+    review.decide(ws, "c4", [a], review.REJECT, "ann")
+    review.save_note(ws, "c4", a, "menu only", "bob")
+    table = review.history_table(review.history(ws, "c4", a))
+    assert list(table["who"]) == ["bob", "ann"]
+    assert list(table["what"]) == ["note 'menu only' (was '')", "reject (was unreviewed)"]
