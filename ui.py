@@ -77,23 +77,27 @@ def db() -> str:
 
 
 def pick_corpus(page: str) -> str | None:
-    """Sidebar corpus picker shared by every page (the choice is remembered across pages)."""
+    """Sidebar corpus picker shared by every page (the choice is remembered across pages). The
+    widget's value is set from the shared choice before it is drawn, so a corpus chosen elsewhere
+    (an upload, the demo) is what the browser shows and sends back on the next interaction."""
     names = corpora(db())["name"].tolist()
     st.sidebar.caption(f"Workspace: `{db()}`")
     if not names:
         return None
+    key = f"{page}_corpus"
     current = st.session_state.get("corpus")
-    index = names.index(current) if current in names else len(names) - 1
-    choice = st.sidebar.selectbox("Corpus", names, index=index, key=f"{page}_corpus")
+    current = current if current in names else names[-1]
+    if st.session_state.get(key) != current:
+        st.session_state[key] = current
+    choice = st.sidebar.selectbox("Corpus", names, key=key,
+                                  on_change=lambda: st.session_state.update(corpus=st.session_state[key]))
     st.session_state["corpus"] = choice
     return choice
 
 
 def choose_corpus(name: str) -> None:
-    """Make `name` the current corpus on every page (after an ingest), resetting the pickers."""
+    """Make `name` the current corpus on every page (after an ingest or loading the demo)."""
     st.session_state["corpus"] = name
-    for key in [k for k in st.session_state if str(k).endswith("_corpus")]:
-        del st.session_state[key]
 
 
 def need_corpus(page: str) -> str:

@@ -70,8 +70,11 @@ LABELS: dict[str, str] = {
     "n_selected": "documents selected", "text_column": "text column", "created_at": "created",
     "updated_at": "updated", "snippet": "text (start)", "n_chars": "characters", "doc_id": "document id",
     "decision": "review", "mean_quality": "mean quality", "map_coverage": "map coverage",
-    "s_eval_test": "test accuracy", "s_eval_train": "training accuracy", "n_wrong": "seeds wrong",
-    "n_synthetic": "new examples", "n_train": "training examples", "seconds": "seconds",
+    "s_train": "training (s)", "s_eval_train": "evaluating on the train set (s)",
+    "s_eval_test": "evaluating on the test set (s)", "s_augment": "teacher writing (s)",
+    "train_size": "training examples", "n_synthetic": "new examples so far", "train_acc": "train accuracy",
+    "seed_acc": "seed accuracy", "test_acc": "test accuracy", "n_wrong": "seeds wrong",
+    "n_requests": "teacher requests", "n_accepted": "teacher examples kept", "seconds": "seconds",
     **{kind: info.label for kind, info in SCORES.items()},
 }
 

@@ -39,16 +39,15 @@ def duration_s(rec, now: datetime | None = None) -> float | None:
     return max(0.0, (pd.Timestamp(end) - pd.Timestamp(started)).total_seconds())
 
 
-def run_label(rec, now: datetime | None = None) -> str:
-    """'20261129-101351 · score · done in 3 min 05 s' / '... · running for 42 s · askllm 120/400'."""
-    status, seconds = str(_value(rec, "status")), duration_s(rec, now)
+def run_label(rec) -> str:
+    """'20261129-101351 · score · done in 3 min 05 s', '... · running since 10:13:51 UTC': the real
+    status and duration, stable while a run goes on (a picker's options should not tick)."""
+    status, seconds = str(_value(rec, "status")), duration_s(rec)
     text = f"{_value(rec, 'id')} · {_value(rec, 'kind')} · {_STATUS_WORDS.get(status, status)}"
+    if status == "running" and _value(rec, "started_at") is not None:
+        return text + f" since {pd.Timestamp(_value(rec, 'started_at')).strftime('%H:%M:%S')} UTC"
     if seconds is not None:
-        text += f" {'for' if status == 'running' else 'after' if status in ('failed', 'cancelled') else 'in'} " \
-                f"{format_seconds(seconds)}"
-    done, total, stage = _value(rec, "done"), _value(rec, "total"), _value(rec, "stage")
-    if status == "running" and total:
-        text += f" · {stage}: {int(done or 0)}/{int(total)}"
+        text += f" {'after' if status in ('failed', 'cancelled') else 'in'} {format_seconds(seconds)}"
     return text
 
 

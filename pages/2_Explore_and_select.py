@@ -110,15 +110,26 @@ with right:
         st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
                    f"cells they hit; overlap: Jaccard with '{strategy}'.")
     with st.form("explore_save"):
-        name = st.text_input("Save this selection as", f"{corpus}-{strategy}", key=f"explore_save_name_{strategy}")
+        # keyed by corpus: a name typed for one corpus never follows you to another
+        name = st.text_input("Save this selection as", f"{corpus}-{strategy}",
+                             key=f"explore_save_name_{corpus}_{strategy}").strip()
+        replace = st.checkbox("Replace a saved selection of the same name", key=f"explore_replace_{corpus}",
+                              help="Off: an existing selection is never overwritten.")
         if st.form_submit_button("Save selection"):
-            from engine import pipeline  # noqa: PLC0415
+            existing = ui.selections(ui.db(), None).set_index("name")
+            if name in existing.index and not replace:
+                old = existing.loc[name]
+                st.warning(f"A selection named '{name}' already exists (corpus '{old['corpus']}', "
+                           f"{old['n_selected']} documents). Nothing was saved: choose another name, or tick "
+                           "'Replace a saved selection of the same name' and save again.")
+            else:
+                from engine import pipeline  # noqa: PLC0415
 
-            saved = ui.attempt(pipeline.select, ui.workspace(), corpus, strategy, weight=weight, budget=budget,
-                               seed=seed, name=name.strip(), quality=quality)
-            ui.refresh()
-            if saved is not None:
-                st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")
+                saved = ui.attempt(pipeline.select, ui.workspace(), corpus, strategy, weight=weight, budget=budget,
+                                   seed=seed, name=name, quality=quality)
+                ui.refresh()
+                if saved is not None:
+                    st.success(f"Saved '{name}' ({len(saved.doc_ids)} documents): review or export it.")
 
 # --- histograms ------------------------------------------------------------------------------
 hists = explore.histograms(frame, mask)

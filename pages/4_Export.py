@@ -39,8 +39,13 @@ if st.button("Prepare the export", key="export_prepare", type="primary"):
             params = (Path(result.sidecar).read_text() if result.sidecar
                       else pq.read_schema(out).metadata[METADATA_KEY].decode())
             st.session_state["export_ready"] = {"name": out.name, "data": data, "preview": table.head(20),
-                                                "n": len(table), "fmt": fmt, "params": params}
+                                                "n": len(table), "fmt": fmt, "params": params,
+                                                "selection": name, "corpus": corpus}
 ready = st.session_state.get("export_ready")
+if ready and (ready.get("selection"), ready["fmt"], ready.get("corpus")) != (name, fmt, corpus):
+    st.info(f"The file prepared before was '{ready['selection']}' as {ready['fmt']}; press **Prepare the export** "
+            f"for '{name}' as {fmt}.")
+    ready = None
 if ready:
     st.success(f"{ready['n']} documents ready in `{ready['name']}`.")
     mime = "application/jsonl" if ready["fmt"] == "jsonl" else "application/octet-stream"

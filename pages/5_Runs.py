@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import runs
+from engine import run_summary, runs
+from engine.progress import format_seconds
 
 st.set_page_config(page_title="Runs · Seedbed", page_icon="🏃", layout="wide")
 st.title("Runs")
@@ -20,7 +21,7 @@ def launch(argvs: list[list[str]]) -> None:
         run_id = ui.attempt(runs.start_run, ui.workspace(), argv)
         if run_id is None:
             return
-        st.session_state["runs_pick"] = run_id
+        st.session_state["runs_pick_id"] = run_id
         st.toast(f"started run {run_id}: {' '.join(argv)}")
 
 
@@ -87,8 +88,7 @@ def progress_text(rec) -> str:
 def details(run_id: str) -> None:
     rec = runs.get_run(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
-    left.markdown(f"**{rec['id']}** · `{' '.join(rec['argv'])}` · **{rec['status']}**"
-                  + (f" · pid {rec['pid']} on {rec['host']}" if rec["status"] == "running" else ""))
+    left.markdown(f"**{run_summary.run_label(rec)}**")
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
                on_click=ui.attempt, args=(runs.cancel_run, ui.workspace(), run_id))
@@ -99,10 +99,9 @@ def details(run_id: str) -> None:
     if rec["error"]:
         st.error(rec["error"])
     cols = st.columns(2)
-    cols[0].json({"kind": rec["kind"], "parameters": rec["params"], "device": rec["device"],
-                  "created": str(rec["created_at"]), "started": str(rec["started_at"]),
-                  "ended": str(rec["ended_at"]), "attempts": rec["attempts"], "log": rec["log_path"]})
-    cols[1].code(runs.log_tail(rec, 3000) or "(no output yet)", language=None)
+    cols[0].dataframe(pd.DataFrame(run_summary.run_fields(rec), columns=["", "value"]), hide_index=True,
+                      width="stretch")
+    cols[1].code(run_summary.clean_log(runs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
@@ -112,12 +111,18 @@ def live() -> None:
         st.info("No runs yet: start one above, or from a shell: `python -m engine runs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
-    st.dataframe(frame[["id", "kind", "status", "progress", "device", "created_at", "ended_at", "error"]],
+    frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
+                         for _, r in frame.iterrows()]
+    st.dataframe(frame[["id", "kind", "status", "duration", "progress", "device", "created_at", "error"]],
                  hide_index=True, width="stretch")
-    labels = {r["id"]: f"{r['id']} · {r['kind']} · {r['status']}" for _, r in frame.iterrows()}
-    if st.session_state.get("runs_pick") not in labels:
-        st.session_state.pop("runs_pick", None)
-    details(st.selectbox("Run", list(labels), key="runs_pick", format_func=labels.get))
+    # The label is part of the option itself, so the picker shows the current status, not the first one seen.
+    labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
+    picked = st.session_state.get("runs_pick_id")
+    options = list(labels)
+    index = next((i for i, lab in enumerate(options) if labels[lab] == picked), 0)
+    choice = st.selectbox("Run", options, index=index, key="runs_pick")
+    st.session_state["runs_pick_id"] = labels[choice]
+    details(labels[choice])
 
 
 with st.expander("Start a run", expanded=False):

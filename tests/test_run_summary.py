@@ -20,8 +20,8 @@ def _rec(**kw):
 def test_label_says_the_real_status_and_how_long():
     assert run_summary.run_label(_rec()) == "20261129-100000-ab12 · score · done in 3 min 05 s"
     running = _rec(status="running", ended_at=None, stage="askllm", done=120, total=400)
-    assert run_summary.run_label(running, now=datetime(2026, 11, 29, 10, 0, 42)).endswith(
-        "running for 42 s · askllm: 120/400")
+    assert run_summary.run_label(running).endswith("score · running since 10:00:00 UTC")
+    assert run_summary.duration_s(running, now=datetime(2026, 11, 29, 10, 0, 42)) == 42
     assert "failed after 3 min 05 s" in run_summary.run_label(_rec(status="failed"))
     assert run_summary.run_label(_rec(status="queued", started_at=None, ended_at=None)).endswith("queued")
 
