@@ -3,7 +3,7 @@ compare strategies, pick documents on the map for review, save a selection."""
 import streamlit as st
 
 import ui
-from engine import explore, review, select
+from engine import explain, explore, review, select
 
 st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
 corpus = ui.need_corpus("explore")
@@ -45,9 +45,13 @@ strategies = [s for s in select.STRATEGIES if s == "random" or s in scores
 qualities = [q for q in select.QUALITY_COLUMNS if q in scores] or ["askllm"]
 bar = st.sidebar
 strategy = bar.selectbox("Strategy", strategies, index=len(strategies) - 1 if "combined" not in strategies
-                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies))
+                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies),
+                         help="\n\n".join(explain.STRATEGIES[s] for s in strategies if s in explain.STRATEGIES))
+bar.caption(explain.STRATEGIES.get(strategy, ""))
 quality = bar.selectbox("Quality signal", qualities, key="explore_quality_" + "_".join(qualities),
-                        help="The quality side of the weight; 'curator' appears once trained on the Review page.")
+                        format_func=explain.label,
+                        help="The quality side of the weight; 'curator' appears once trained on the Review page.\n\n"
+                             + "\n\n".join(explain.score_help(q) for q in qualities))
 weight = bar.slider("Quality weight (1 = quality only, 0 = coverage only)", 0.0, 1.0, 0.5, 0.05,
                     key="explore_weight", disabled=strategy != "combined")
 mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode")
@@ -67,7 +71,8 @@ m = st.columns(4)
 m[0].metric("Selected", f"{mask.sum()} / {len(frame)}")
 if quality in scores:
     q = frame[quality]
-    m[1].metric(f"Mean {quality} (selected)", f"{q[mask].mean():.3f}", f"{q[mask].mean() - q.mean():+.3f} vs all")
+    m[1].metric(f"Mean {explain.label(quality)}, selected", f"{q[mask].mean():.3f}",
+                f"{q[mask].mean() - q.mean():+.3f} vs all", help=explain.score_help(quality))
 m[2].metric("Excluded (missing signal)", result.n_excluded)
 m[3].metric("Reviewed", int(frame["decision"].notna().sum()))
 
@@ -81,7 +86,9 @@ with left:
     else:
         points = frame.iloc[rows]
         colours = [c for c in explore.COLOUR_CHOICES if c in ("selected", "review status") or c in scores]
-        colour_by = st.selectbox("Colour by", colours, key="explore_colour")
+        colour_by = st.selectbox("Colour by", colours, key="explore_colour", format_func=explain.label,
+                                 help="\n\n".join(f"{explain.label(c)}: {explain.score_help(c)}"
+                                                   for c in colours if c in explain.SCORES))
         values, continuous = explore.colour_values(points, mask[rows], colour_by)
         fig = ui.map_figure(points, values, continuous, hover)
         event = st.plotly_chart(fig, key="explore_map", on_select="rerun", selection_mode=("box", "lasso"),
@@ -136,5 +143,7 @@ hists = explore.histograms(frame, mask)
 if hists:
     cols = st.columns(len(hists))
     for col, (name, hist) in zip(cols, hists.items()):
-        col.plotly_chart(ui.histogram_figure(name, hist), width="stretch", key=f"explore_hist_{name}")
+        col.plotly_chart(ui.histogram_figure(explain.label(name), hist), width="stretch", key=f"explore_hist_{name}")
+    with st.expander("What the scores mean"):
+        st.markdown(explain.scores_legend(hists))
 st.caption(result.message)
