@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import explain
-from engine.storage import runs as runs_store
+from engine import explain, jobs
 
 
 def load_demo() -> None:
@@ -49,11 +48,10 @@ def corpora_table(names: pd.DataFrame) -> pd.DataFrame:
 
 def runs_section() -> None:
     st.subheader("Runs")
-    with ui.workspace().connect() as con:
-        recent = runs_store.list_runs(con, 10)
+    recent = jobs.list_jobs(ui.workspace(), 10)  # after dead-process detection: a dead job never shows running
     if recent.empty:
         st.caption("No background run yet: heavy stages can be started as runs from **Explore and select** "
-                   "or the **Runs** page, or `python -m engine runs start score --corpus NAME`.")
+                   "or the **Runs** page, or `python -m engine jobs start score --corpus NAME`.")
         return
     active = int(recent["status"].isin(["queued", "running"]).sum())
     st.caption(f"{active} queued or running among the latest {len(recent)}; details on the **Runs** page.")

@@ -193,13 +193,19 @@ def stage_argv(label: str, corpus: str, ray_address: str | None = None, ray_acto
     return argv
 
 
-def start_background(corpus: str, stages: list[str]) -> list[str]:
-    """Queue the stages as backend runs (they run one after another and outlive this page)."""
-    from engine import runs  # noqa: PLC0415
+def start_job(argv: list[str]) -> str:
+    """Queue `python -m engine ARGV` as a background job, checked against the CLI's parser first."""
+    from engine import jobs  # noqa: PLC0415
+    from engine.cli import build_parser  # noqa: PLC0415
 
+    return jobs.start_job(workspace(), argv, parser=build_parser())
+
+
+def start_background(corpus: str, stages: list[str]) -> list[str]:
+    """Queue the stages as background jobs (they run one after another and outlive this page)."""
     started = []
     for label in stages:
-        run_id = attempt(runs.start_run, workspace(), stage_argv(label, corpus))
+        run_id = attempt(start_job, stage_argv(label, corpus))
         if run_id is None:
             break
         started.append(run_id)

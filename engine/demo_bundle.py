@@ -53,22 +53,21 @@ def weights_of(model: str) -> dict[str, str]:
 def current_parts(corpus: str) -> dict[str, dict]:
     """What the installed models and defaults would store for `corpus`: per part, its storage key
     (or map settings), params and weight versions. A bundled part is used only if it equals this."""
-    from engine import pipeline  # noqa: PLC0415 (heavy imports only when loading the demo)
-    from engine.density import DensityConfig  # noqa: PLC0415
-    from engine.models import DEFAULT_EMBEDDER  # noqa: PLC0415
+    from engine import stages  # noqa: PLC0415 (the registry names every key)
 
-    ekey, embed_weights = pipeline.embedding_key(DEFAULT_EMBEDDER), weights_of(DEFAULT_EMBEDDER)
-    judge = pipeline.signal_config("askllm")
-    dkey, dparams, _ = pipeline.density_signal(DensityConfig(), corpus, DEFAULT_EMBEDDER)
-    return {
-        "embed": {"key": ekey, "weights": embed_weights},
-        "askllm": {"key": judge.key(), "params": dataclasses.asdict(judge),
-                   "weights": weights_of(judge.model)},
-        "density": {"key": dkey, "params": dparams, "weights": embed_weights},
-        # = pipeline.project's defaults: the map is kept when these settings match
-        "project": {"key": json.dumps({"max_points": 20_000, "seed": 0, "embed_model": ekey}, sort_keys=True),
-                    "weights": embed_weights},
-    }
+    ekey = stages.embedding_key()
+    embed_config = stages.stage("embed").make_config()
+    parts = {"embed": {"key": ekey, "weights": weights_of(embed_config.model)}}
+    for kind in SCORE_KINDS:
+        stage = stages.stage(kind)
+        config = stage.make_config()
+        model = getattr(config, "model", None) or embed_config.model  # corpus-relative stages read the vectors
+        parts[kind] = {"key": stage.key(config, corpus, ekey), "params": stage.params(config, ekey),
+                       "weights": weights_of(model)}
+    # = pipeline.project's defaults: the map is kept when these settings match
+    parts["project"] = {"key": json.dumps({"max_points": 20_000, "seed": 0, "embed_model": ekey}, sort_keys=True),
+                        "weights": parts["embed"]["weights"]}
+    return parts
 
 
 def write_bundle(ws: Workspace, corpus: str, path: Path = BUNDLE_FILE) -> dict:
@@ -237,14 +236,14 @@ def register(subparsers) -> None:
 
 
 def _demo_cli(args) -> int:
-    from engine.progress import format_seconds, tqdm_progress  # noqa: PLC0415
+    from engine.progress import format_seconds  # noqa: PLC0415
 
     t0 = time.monotonic()
 
     def announce(text: str) -> None:
         print(f"  - {text}   [{format_seconds(time.monotonic() - t0)}]", flush=True)
 
-    report = load_demo(Workspace(args.db), tqdm_progress(), announce)
+    report = load_demo(Workspace(args.db), args.progress, announce)
     for line in report.skipped:
         print(f"  bundle part not used ({line})")
     print(f"demo: {report.summary()} [{format_seconds(time.monotonic() - t0)}]")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import run_summary, runs
+from engine import jobs, run_summary
 from engine.progress import format_seconds
 
 st.set_page_config(page_title="Runs · Seedbed", page_icon="🏃", layout="wide")
@@ -18,7 +18,7 @@ st.sidebar.caption(f"Workspace: `{ui.db()}`")
 def launch(argvs: list[list[str]]) -> None:
     """Start each command as a run (in order: the queue starts them one after another)."""
     for argv in argvs:
-        run_id = ui.attempt(runs.start_run, ui.workspace(), argv)
+        run_id = ui.attempt(ui.start_job, argv)
         if run_id is None:
             return
         st.session_state["runs_pick_id"] = run_id
@@ -86,14 +86,14 @@ def progress_text(rec) -> str:
 
 
 def details(run_id: str) -> None:
-    rec = runs.get_run(ui.workspace(), run_id)
+    rec = jobs.get_job(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
     left.markdown(f"**{run_summary.run_label(rec)}**")
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
-               on_click=ui.attempt, args=(runs.cancel_run, ui.workspace(), run_id))
+               on_click=ui.attempt, args=(jobs.cancel_job, ui.workspace(), run_id))
     right.button("Resume", key="runs_resume", disabled=rec["status"] not in ("failed", "cancelled"),
-                 on_click=ui.attempt, args=(runs.resume_run, ui.workspace(), run_id))
+                 on_click=ui.attempt, args=(jobs.resume_job, ui.workspace(), run_id))
     if rec["total"]:
         st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=progress_text(pd.Series(rec)) or rec["stage"])
     if rec["error"]:
@@ -101,14 +101,14 @@ def details(run_id: str) -> None:
     cols = st.columns(2)
     cols[0].dataframe(pd.DataFrame(run_summary.run_fields(rec), columns=["", "value"]), hide_index=True,
                       width="stretch")
-    cols[1].code(run_summary.clean_log(runs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
+    cols[1].code(run_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
 def live() -> None:
-    frame = runs.list_runs(ui.workspace())
+    frame = jobs.list_jobs(ui.workspace())
     if frame.empty:
-        st.info("No runs yet: start one above, or from a shell: `python -m engine runs start score --corpus NAME`.")
+        st.info("No runs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
     frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""

@@ -5,8 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from engine import explain, runs
-from engine.runs import llm2llm_view as view
+from engine import explain, jobs
+from engine.llm2llm import view
 from engine.storage import llm2llm as store
 
 st.set_page_config(page_title="LLM2LLM · Seedbed", page_icon="🔁", layout="wide")
@@ -32,7 +32,7 @@ if l2l_runs.empty:
 status = dict(zip(l2l_runs["name"], l2l_runs["status"]))
 run = st.sidebar.selectbox("Run", list(status), key="l2l_run", format_func=lambda n: f"{n} · {status[n]}")
 record = read(store.get_run, run)
-backend = runs.runs_of_llm2llm(ui.workspace(), run)  # the process behind it, when started as a backend run
+backend = jobs.jobs_of_llm2llm(ui.workspace(), run)  # the process behind it, when started as a backend run
 process = backend.iloc[0] if len(backend) else None
 stopped = process is not None and process["status"] in ("failed", "cancelled")
 live = record["status"] == "running" and not stopped
@@ -44,7 +44,7 @@ st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **
 if stopped and record["status"] != "done":
     st.warning(f"The process of this run stopped ({process['status']}: {process['error']}); stored work is kept.")
     st.button("Resume it", key="l2l_resume", on_click=ui.attempt,
-              args=(runs.resume_run, ui.workspace(), process["id"]))
+              args=(jobs.resume_job, ui.workspace(), process["id"]))
 with st.sidebar.expander("Run configuration"):
     st.json(record["config"])
 

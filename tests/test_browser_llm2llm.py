@@ -45,14 +45,14 @@ def test_llm2llm_page_shows_a_finished_runs_charts(server, tmp_path):
 
 def test_runs_page_updates_a_run_live(server, workspace):
     """A run started after the page opened shows up, and turns 'done', without a reload."""
-    from engine import runs
+    from engine import jobs
 
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{server}/Runs", timeout=120_000)
         page.get_by_text("No runs yet").wait_for(timeout=180_000)
-        run_id = runs.start_run(workspace, ["corpora"])
+        run_id = jobs.start_job(workspace, ["corpora"])
         page.get_by_text(f"{run_id} · corpora · done").wait_for(timeout=240_000)  # the live fragment's selectbox
-        assert runs.get_run(workspace, run_id)["status"] == "done"
+        assert jobs.get_job(workspace, run_id)["status"] == "done"
         browser.close()

@@ -160,3 +160,34 @@ def test_cli_runs_a_stage_on_ray(small_corpus, tmp_path):
     assert "on Ray" in done.stdout
     with ws.connect() as con:
         assert store.corpus_frame(con, "c")["density"].notna().sum() == SHORT_DOCS
+
+
+def test_pipeline_verb_on_ray_stores_the_same_rows_as_in_process(small_corpus, tmp_path):
+    """`python -m engine pipeline PATH --corpus C --backend ray`: the same stage descriptions run on
+    Ray (ingest, embed, density) and in-process (the map); stored rows and selection are equal."""
+    import subprocess
+    import sys
+
+    from engine.cli import main
+
+    local, remote = Workspace(tmp_path / "local.duckdb"), Workspace(tmp_path / "ray.duckdb")
+    args = ["pipeline", str(small_corpus), "--corpus", "c", "--signals", "none", "--strategy", "density",
+            "--budget", "5", "--name", "five"]
+    assert main(["--db", local.path, *args]) == 0
+    done = subprocess.run([sys.executable, "-m", "engine", "--db", remote.path, *args, "--backend", "ray"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on Ray" in done.stdout and done.stdout.splitlines()[-1].startswith("select: selected 5 of")
+    for a, b in zip(frames(local), frames(remote)):
+        pd.testing.assert_frame_equal(a, b)
+    with local.connect() as con:
+        expected, ids = store.corpus_frame(con, "c"), store.selection(con, "five")["doc_ids"]
+        vectors = store.embeddings(con, "c", "all-minilm-l6-v2")
+    with remote.connect() as con:
+        got, ids_ray = store.corpus_frame(con, "c"), store.selection(con, "five")["doc_ids"]
+        vectors_ray = store.embeddings(con, "c", "all-minilm-l6-v2")
+    assert list(vectors[0]) == list(vectors_ray[0])
+    np.testing.assert_allclose(vectors[1], vectors_ray[1], atol=1e-5)
+    np.testing.assert_allclose(got["density"], expected["density"], rtol=1e-9)
+    np.testing.assert_allclose(got[["x", "y"]], expected[["x", "y"]], atol=1e-6)
+    assert ids == ids_ray

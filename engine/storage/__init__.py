@@ -8,7 +8,7 @@ that meets another process's lock retries with backoff for `lock_timeout_s`, so 
 Within one process DuckDB shares a single instance between threads, so Streamlit sessions
 never conflict with each other.
 
-All SQL lives in this package: one submodule per area (`corpus`, `llm2llm`, `runs`), each with
+All SQL lives in this package: one submodule per area (`corpus`, `llm2llm`, `jobs`), each with
 its `SCHEMA` and the queries of that area. Every query that carries user input is parameterised.
 """
 from __future__ import annotations
@@ -74,10 +74,10 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import corpus, llm2llm, review_log, runs  # noqa: PLC0415 (areas register their tables)
+            from engine.storage import corpus, jobs, llm2llm, review_log  # noqa: PLC0415 (areas register their tables)
 
             with self.connect() as con:
-                for area in (corpus, llm2llm, runs, review_log):
+                for area in (corpus, llm2llm, jobs, review_log):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
             _initialised.add(self.path)

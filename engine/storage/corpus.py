@@ -172,6 +172,12 @@ def _missing(con: Con, corpus: str, table: str, key: str, order: str):
                    f"WHERE d.corpus = $corpus ORDER BY {order}", params={"key": key, "corpus": corpus})
 
 
+def missing_rows(con: Con, corpus: str, table: str, key: str) -> pd.DataFrame:
+    """doc_id, text of the corpus's documents with nothing stored under `key` in `table`
+    ("embeddings" or "scores"), in doc_id order."""
+    return _missing(con, corpus, table, key, "d.doc_id").df()
+
+
 def missing_embeddings(con: Con, corpus: str, model: str) -> pd.DataFrame:
     """doc_id, text of the corpus's documents with no stored embedding for `model`."""
     return _missing(con, corpus, "embeddings", model, "d.doc_id").df()
