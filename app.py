@@ -7,14 +7,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import explain, jobs
+from engine import api, explain
 
 
 def load_demo() -> None:
-    from engine import demo_bundle  # noqa: PLC0415 (heavy import only when asked)
-
     steps = st.empty()
-    report = ui.attempt(demo_bundle.load_demo, ui.workspace(), ui.progress_bar("Loading the demo corpus ..."),
+    report = ui.attempt(api.load_demo, ui.workspace(), ui.progress_bar("Loading the demo corpus ..."),
                         lambda text: steps.caption(f"Demo corpus: {text} ..."))
     steps.empty()
     ui.refresh()
@@ -25,15 +23,8 @@ def load_demo() -> None:
         done(f"{text[0].upper()}{text[1:]}. Next: open **Explore and select** to see it on the map.")
 
 
-def corpora_table(names: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for name in names["name"]:
-        status = ui.stage_status(ui.db(), name)
-        signals = status.get("signals") or []
-        rows.append({"corpus": name, "documents": status.get("n_docs", 0), "embedded": ui.embedded(status),
-                     **{kind: kind in signals for kind in explain.SCORES},
-                     "map": status.get("projected", 0) > 0, "selections": len(status.get("selections") or [])})
-    table = pd.DataFrame(rows).merge(names[["name", "n_skipped", "n_duplicates"]].rename(columns={"name": "corpus"}))
+def corpora_table() -> pd.DataFrame:
+    table = api.overview(ui.workspace())  # one read for every corpus
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         **{kind: st.column_config.CheckboxColumn(explain.label(kind), help=explain.score_help(kind))
            for kind in explain.SCORES},
@@ -46,15 +37,15 @@ def corpora_table(names: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def runs_section() -> None:
-    st.subheader("Runs")
-    recent = jobs.list_jobs(ui.workspace(), 10)  # after dead-process detection: a dead job never shows running
+def jobs_section() -> None:
+    st.subheader("Jobs")
+    recent = api.recent_jobs(ui.workspace(), 10)  # after dead-process detection: a dead job never shows running
     if recent.empty:
-        st.caption("No background run yet: heavy stages can be started as runs from **Explore and select** "
-                   "or the **Runs** page, or `python -m engine jobs start score --corpus NAME`.")
+        st.caption("No background job yet: heavy stages can be started as jobs from **Explore and select** "
+                   "or the **Jobs** page, or `python -m engine jobs start score --corpus NAME`.")
         return
     active = int(recent["status"].isin(["queued", "running"]).sum())
-    st.caption(f"{active} queued or running among the latest {len(recent)}; details on the **Runs** page.")
+    st.caption(f"{active} queued or running among the latest {len(recent)}; details on the **Jobs** page.")
     st.dataframe(recent[[c for c in ("id", "kind", "status", "created_at") if c in recent]],
                  hide_index=True, width="stretch")
 
@@ -77,7 +68,7 @@ def home() -> None:
                 f"(workspace file: `{ui.db()}`).")
         return
     st.subheader("Corpora")
-    table = corpora_table(names)
+    table = corpora_table()
     for name in table.loc[(table["embedded"] < table["documents"]) | ~table["map"], "corpus"]:
         st.caption(f"'{name}': stages still to run. Start them on **Explore and select**, or "
                    f"`python -m engine pipeline --help` / `python -m engine embed --corpus {name}`.")
@@ -87,7 +78,7 @@ def home() -> None:
         st.caption("No saved selection yet: choose one on **Explore and select**.")
     else:
         st.dataframe(explain.plain_columns(sel), hide_index=True, width="stretch")
-    runs_section()
+    jobs_section()
 
 
 PAGES = [st.Page(home, title="Home", icon="🌱", default=True),
@@ -96,7 +87,7 @@ PAGES = [st.Page(home, title="Home", icon="🌱", default=True),
                  url_path="Explore_and_select"),
          st.Page("pages/3_Review.py", title="Review", icon=":material/rate_review:", url_path="Review"),
          st.Page("pages/4_Export.py", title="Export", icon=":material/download:", url_path="Export"),
-         st.Page("pages/5_Runs.py", title="Runs", icon="🏃", url_path="Runs"),
+         st.Page("pages/5_Jobs.py", title="Jobs", icon="🏃", url_path="Jobs"),
          st.Page("pages/6_LLM2LLM.py", title="LLM2LLM", icon=":material/model_training:", url_path="LLM2LLM")]
 st.set_page_config(page_title="Seedbed", page_icon="🌱", layout="wide")
 st.navigation(PAGES).run()

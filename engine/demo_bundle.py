@@ -27,6 +27,8 @@ from engine.progress import ProgressFn
 from engine.storage import Workspace
 from engine.storage import bundle as bundle_store
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 DEMO_FILE = DEMO_DIR / "c4_demo.parquet"
@@ -77,7 +79,7 @@ def write_bundle(ws: Workspace, corpus: str, path: Path = BUNDLE_FILE) -> dict:
     arrays: dict[str, np.ndarray] = {}
     with ws.connect() as con:
         doc_ids = np.array(sorted(bundle_store.doc_ids_of(con, corpus)))
-        ids, arrays["embed_vectors"] = store.embeddings(con, corpus, parts["embed"]["key"])
+        ids, arrays["embed_vectors"] = signal_store.embeddings(con, corpus, parts["embed"]["key"])
         _check_complete("embed", ids, doc_ids)
         for kind in SCORE_KINDS:
             ids, arrays[f"{kind}_values"], arrays[f"{kind}_truncated"] = bundle_store.scores_of(
@@ -85,7 +87,7 @@ def write_bundle(ws: Workspace, corpus: str, path: Path = BUNDLE_FILE) -> dict:
             _check_complete(kind, ids, doc_ids)
         ids, arrays["project_xy"] = bundle_store.projection_of(con, corpus)
         _check_complete("project", ids, doc_ids)
-        if store.projection_params(con, corpus) != json.loads(parts["project"]["key"]):
+        if signal_store.projection_params(con, corpus) != json.loads(parts["project"]["key"]):
             raise UserError(f"the map of '{corpus}' was made with other settings: run `python -m engine project`")
     manifest = {"format": FORMAT, "corpus": corpus, "n_docs": len(doc_ids), "parts": parts,
                 "made_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -148,22 +150,22 @@ def _mismatch(bundled: dict | None, spec: dict) -> str:
 def _store_part(con, corpus: str, part: str, spec: dict, doc_ids: list[str], arrays: dict) -> bool:
     """Write one verified part unless the corpus already has it (or another result of its kind)."""
     if part == "embed":
-        missing = store.missing_embeddings(con, corpus, spec["key"])
+        missing = signal_store.missing_rows(con, corpus, "embeddings", spec["key"])
         if missing.empty:
             return False
-        store.put_embeddings(con, spec["key"], doc_ids, arrays["embed_vectors"])
+        signal_store.put_embeddings(con, spec["key"], doc_ids, arrays["embed_vectors"])
         return True
     if part == "project":
-        if store.count_projected(con, corpus):
+        if signal_store.count_projected(con, corpus):
             return False
-        store.put_projection(con, corpus, doc_ids, arrays["project_xy"])
-        store.set_projection_params(con, corpus, json.loads(spec["key"]))
+        signal_store.put_projection(con, corpus, doc_ids, arrays["project_xy"])
+        signal_store.set_projection_params(con, corpus, json.loads(spec["key"]))
         return True
-    active = store.active_signal_key(con, corpus, part)
-    if active not in (None, spec["key"]) or store.missing_scores(con, corpus, spec["key"]).empty:
+    active = signal_store.active_signal_key(con, corpus, part)
+    if active not in (None, spec["key"]) or signal_store.missing_rows(con, corpus, "scores", spec["key"]).empty:
         return False
-    store.put_scores(con, spec["key"], doc_ids, arrays[f"{part}_values"], arrays[f"{part}_truncated"])
-    store.set_signal(con, corpus, part, spec["key"], spec["params"])
+    signal_store.put_scores(con, spec["key"], doc_ids, arrays[f"{part}_values"], arrays[f"{part}_truncated"])
+    signal_store.set_signal(con, corpus, part, spec["key"], spec["params"])
     return True
 
 
@@ -202,7 +204,7 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce: Calla
     report, bundle = DemoReport(), read_bundle(bundle_path)
     with ws.connect() as con:
         have = bundle_store.doc_ids_of(con, DEMO_CORPUS)
-        had_selection = store.selection(con, DEMO_SELECTION) is not None
+        had_selection = selection_store.selection(con, DEMO_SELECTION) is not None
     wanted = set(map(str, bundle[1]["doc_ids"])) if bundle else None
     if not have or (wanted is not None and not wanted <= have):
         say("ingest the demo documents")

@@ -25,6 +25,8 @@ from engine.select import SelectionResult, choose, needed_columns
 from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 
 def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
@@ -97,7 +99,7 @@ def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> 
 
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        missing = store.missing_rows(con, corpus, stage.output.table, key)
+        missing = signal_store.missing_rows(con, corpus, stage.output.table, key)
         if missing.empty:
             stage.mark(con, corpus, key, params)
     device = getattr(config, "device", None)
@@ -117,7 +119,7 @@ def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> 
 def corpus_vectors(con, corpus: str, embed_key: str) -> tuple[np.ndarray, np.ndarray]:
     """(doc_ids, vectors) of every document of the corpus; a UserError when some lack a vector."""
     n_total = require_corpus(con, corpus)
-    ids, vectors = store.embeddings(con, corpus, embed_key)
+    ids, vectors = signal_store.embeddings(con, corpus, embed_key)
     if len(ids) < n_total:
         raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {embed_key} embedding: "
                         f"run `python -m engine embed --corpus {corpus}` first")
@@ -130,7 +132,7 @@ def _run_vectors(ws, corpus, stage: stages.Stage, config, embed_key: str, progre
     elapsed, key, params = stages.timer(), stage.key(config, corpus, embed_key), stage.params(config, embed_key)
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        n_missing = len(store.missing_rows(con, corpus, stage.output.table, key))
+        n_missing = len(signal_store.missing_rows(con, corpus, stage.output.table, key))
         if not n_missing:
             stage.mark(con, corpus, key, params)
             return StageResult(stage.name, 0, n_total, elapsed(), f"{stage.name} {key} already stored")
@@ -184,13 +186,13 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
     params = {"max_points": int(max_points), "seed": int(seed), "embed_model": ekey}
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        if store.count_projected(con, corpus) == n_total and store.projection_params(con, corpus) == params:
+        if signal_store.count_projected(con, corpus) == n_total and signal_store.projection_params(con, corpus) == params:
             return StageResult("project", 0, n_total, elapsed(), "projection already stored")
         ids, vectors = corpus_vectors(con, corpus, ekey)
     xy, message = project_vectors(vectors, max_points=max_points, seed=seed, progress=progress)
     with ws.connect() as con:
-        store.put_projection(con, corpus, list(ids), xy)
-        store.set_projection_params(con, corpus, params)
+        signal_store.put_projection(con, corpus, list(ids), xy)
+        signal_store.set_projection_params(con, corpus, params)
     return StageResult("project", n_total, 0, elapsed(), message)
 
 
@@ -202,13 +204,13 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
-        active = store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
+        active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus)
     used = needed_columns(strategy, float(weight), quality)
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
-            store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
+            selection_store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
     return result
@@ -219,18 +221,23 @@ def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None)
     return export_selection(ws, selection_name, out_path, fmt)
 
 
+def corpus_status(con, corpus: str) -> dict:
+    """What each stage has stored for a corpus, inside the caller's transaction: n_docs, embedded
+    (model -> count), signals (kind -> {key, n_scored}), projected count, selections (newest first)."""
+    n_docs = require_corpus(con, corpus)
+    scored = signal_store.scored_counts(con, corpus)
+    active = signal_store.signals(con, corpus).drop_duplicates("kind")
+    return {"n_docs": n_docs, "embedded": signal_store.embedded_counts(con, corpus),
+            "signals": {r.kind: {"key": r.signal_key, "n_scored": scored.get(r.signal_key, 0)}
+                        for r in active.itertuples()},
+            "projected": signal_store.count_projected(con, corpus),
+            "selections": list(selection_store.list_selections(con, corpus)["name"])}
+
+
 def stage_status(ws: Workspace, corpus: str) -> dict:
-    """For the home page: n_docs, embedded (model -> count), signals (kind -> {key, n_scored}),
-    projected count, selections (names, newest first)."""
+    """`corpus_status` in its own read transaction (the CLI's `status`)."""
     with ws.connect() as con:
-        n_docs = require_corpus(con, corpus)
-        scored = store.scored_counts(con, corpus)
-        active = store.signals(con, corpus).drop_duplicates("kind")
-        return {"n_docs": n_docs, "embedded": store.embedded_counts(con, corpus),
-                "signals": {r.kind: {"key": r.signal_key, "n_scored": scored.get(r.signal_key, 0)}
-                            for r in active.itertuples()},
-                "projected": store.count_projected(con, corpus),
-                "selections": list(store.list_selections(con, corpus)["name"])}
+        return corpus_status(con, corpus)
 
 
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",

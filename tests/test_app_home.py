@@ -25,7 +25,7 @@ def test_load_demo_corpus_is_scored_and_mapped_then_recognised(workspace):
     row = table.set_index("corpus").loc["c4-demo"]
     assert row["documents"] == 400 and row["embedded"] == 400 and row["map"] and row["askllm"] and row["density"]
     assert not any("stages still to run" in c.value for c in at.caption)
-    assert any("No background run yet" in c.value for c in at.caption)
+    assert any("No background job yet" in c.value for c in at.caption)
     # pressing it again recognises the loaded demo: no duplicates, nothing to score
     at.button(key="home_load_demo").click().run()
     assert not at.exception and not at.success

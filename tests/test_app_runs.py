@@ -12,7 +12,7 @@ from engine import jobs
 from engine.jobs import launcher
 from engine.storage import jobs as db
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Runs.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Jobs.py")
 
 
 def _record(ws, run_id, argv, status, **fields) -> None:
@@ -111,7 +111,7 @@ def test_runs_page_launches_scoring_stages_on_ray(seeded, tmp_path):
     docs.write_text('{"text": "first document"}\n{"text": "second document"}\n')
     pipeline.ingest(seeded, docs, "q")
     at = _page()
-    at.multiselect(key="runs_score_stages").set_value(["askllm", "project (map)"])
+    at.multiselect(key="runs_score_stages").set_value(["askllm", "project"])
     at.radio(key="runs_score_backend").set_value("Ray")
     at.text_input(key="runs_score_ray_address").input("auto")
     at.number_input(key="runs_score_ray_actors").set_value(2)

@@ -15,7 +15,7 @@ import pytest
 
 from engine import pipeline
 from engine.storage import Workspace
-from engine.storage import corpus as store
+from engine.storage import selections as store
 
 DATA = Path(__file__).parent / "data"
 CHROMIUM = "/usr/bin/chromium"

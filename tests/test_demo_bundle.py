@@ -11,6 +11,7 @@ import pytest
 from engine import demo_bundle, pipeline
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import signals as signal_store
 
 CORPUS = demo_bundle.DEMO_CORPUS
 
@@ -60,9 +61,9 @@ def test_the_users_own_results_are_not_replaced(workspace):
     pipeline.ingest(workspace, demo_bundle.DEMO_FILE, CORPUS)
     with workspace.connect() as con:
         ids = store.documents(con, CORPUS)["doc_id"].tolist()
-        store.put_scores(con, "askllm:my-judge", ids, np.full(len(ids), 0.25))
-        store.set_signal(con, CORPUS, "askllm", "askllm:my-judge", {"model": "my-judge"})
-        store.put_projection(con, CORPUS, ids, np.zeros((len(ids), 2)))
+        signal_store.put_scores(con, "askllm:my-judge", ids, np.full(len(ids), 0.25))
+        signal_store.set_signal(con, CORPUS, "askllm", "askllm:my-judge", {"model": "my-judge"})
+        signal_store.put_projection(con, CORPUS, ids, np.zeros((len(ids), 2)))
     imported, _ = demo_bundle.import_bundle(workspace, CORPUS, demo_bundle.read_bundle())
     assert "askllm" not in imported and "project" not in imported
     frame = _frame(workspace)

@@ -8,6 +8,7 @@ import pytest
 from engine import pipeline, review
 from engine.errors import UserError
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
 
 from tests.conftest import DATA
 
@@ -25,7 +26,7 @@ def _ids(ws, n):
 
 def _state(ws):
     with ws.connect() as con:
-        rev = store.reviews(con, "c4").set_index("doc_id")
+        rev = selection_store.reviews(con, "c4").set_index("doc_id")
     return rev
 
 

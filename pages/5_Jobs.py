@@ -1,4 +1,4 @@
-"""Runs: heavy work (scoring a corpus, the pipeline, an LLM2LLM run) as background processes that
+"""Jobs: heavy work (scoring a corpus, the pipeline, an LLM2LLM run) as background processes that
 outlive this page and the server; live status and progress, logs, parameters, cancel and resume."""
 import shlex
 
@@ -6,23 +6,24 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import jobs, run_summary
+from engine import api, jobs, run_summary
 from engine.progress import format_seconds
+from engine.llm2llm.tasks import BUILTIN_TASKS
 
-st.set_page_config(page_title="Runs · Seedbed", page_icon="🏃", layout="wide")
-st.title("Runs")
-st.caption("Each run is one `python -m engine ...` process with its own record: it keeps going when you close "
-           "the tab. Runs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")
+st.set_page_config(page_title="Jobs · Seedbed", page_icon="🏃", layout="wide")
+st.title("Jobs")
+st.caption("Each job is one `python -m engine ...` process with its own record: it keeps going when you close "
+           "the tab. Jobs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 
 def launch(argvs: list[list[str]]) -> None:
-    """Start each command as a run (in order: the queue starts them one after another)."""
+    """Start each command as a job (in order: the queue starts them one after another)."""
     for argv in argvs:
         run_id = ui.attempt(ui.start_job, argv)
         if run_id is None:
             return
         st.session_state["runs_pick_id"] = run_id
-        st.toast(f"started run {run_id}: {' '.join(argv)}")
+        st.toast(f"started job {run_id}: {' '.join(argv)}")
 
 
 def launcher_forms() -> None:
@@ -30,8 +31,8 @@ def launcher_forms() -> None:
     score, pipe, l2l, raw = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM", "Any command"])
     with score.form("runs_form_score"):
         corpus = st.selectbox("Corpus", corpora, key="runs_score_corpus")
-        stages = st.multiselect("Stages (run in this order)", list(ui.STAGES), default=["embed", "askllm"],
-                                key="runs_score_stages")
+        stages = st.multiselect("Stages (run in this order)", ui.STAGES, default=["embed", "askllm"],
+                                format_func=ui.stage_label, key="runs_score_stages")
         c1, c2, c3 = st.columns(3)
         on_ray = c1.radio("Backend", ["in-process", "Ray"], horizontal=True, key="runs_score_backend") == "Ray"
         address = c2.text_input("Ray address", placeholder="empty: a local Ray on this machine",
@@ -41,7 +42,7 @@ def launcher_forms() -> None:
         st.caption("On Ray each stage's shards run on an actor pool (one model per GPU); the map projection "
                    "stays in-process. See the README's 'Scaling out on Ray'.")
         if st.form_submit_button("Start", type="primary", disabled=not corpora, key="runs_submit_score"):
-            launch([ui.stage_argv(s, corpus, address.strip() if on_ray else None, actors) for s in stages])
+            launch([api.stage_command(s, corpus, address.strip() if on_ray else None, actors) for s in stages])
     with pipe.form("runs_form_pipeline"):
         path = st.text_input("Data file (JSONL, CSV or Parquet)", key="runs_pipe_path")
         name = st.text_input("Corpus name", key="runs_pipe_corpus")
@@ -49,7 +50,7 @@ def launcher_forms() -> None:
             launch([["pipeline", path.strip(), "--corpus", name.strip()]])
     with l2l.form("runs_form_llm2llm"):
         c1, c2, c3 = st.columns(3)
-        task = c1.selectbox("Task", ["trec", "sst2", "gsm8k"], key="runs_l2l_task")
+        task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"], key="runs_l2l_task")
         seed_size = c2.number_input("Seed examples", 10, 100000, 100, key="runs_l2l_seed_size")
         iterations = c3.number_input("Iterations", 1, 20, 3, key="runs_l2l_iterations")
         name = c1.text_input("Run name", key="runs_l2l_name")
@@ -108,23 +109,23 @@ def details(run_id: str) -> None:
 def live() -> None:
     frame = jobs.list_jobs(ui.workspace())
     if frame.empty:
-        st.info("No runs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
+        st.info("No jobs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
     frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
                          for _, r in frame.iterrows()]
     st.dataframe(frame[["id", "kind", "status", "duration", "progress", "device", "created_at", "error"]],
                  hide_index=True, width="stretch")
-    # The label is part of the option itself, so the picker shows the current status, not the first one seen.
+    # The label is the option itself (status and duration change the options, which resets the
+    # widget), so the chosen job is kept by id and its index recomputed on every rerun.
     labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
-    picked = st.session_state.get("runs_pick_id")
-    options = list(labels)
-    index = next((i for i, lab in enumerate(options) if labels[lab] == picked), 0)
-    choice = st.selectbox("Run", options, index=index, key="runs_pick")
+    options, picked = list(labels), st.session_state.get("runs_pick_id")
+    index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
+    choice = st.selectbox("Job", options, index=index, key="runs_pick")
     st.session_state["runs_pick_id"] = labels[choice]
     details(labels[choice])
 
 
-with st.expander("Start a run", expanded=False):
+with st.expander("Start a job", expanded=False):
     launcher_forms()
 live()
