@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import api, forms, jobs
+from engine import api, forms, jobs, run_summary
+from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
 from engine.user_text import escape_markdown
 
@@ -21,7 +22,7 @@ def launch(build, *args) -> None:
         run_id = ui.attempt(ui.start_job, argv)
         if run_id is None:
             return
-        st.session_state["runs_pick"] = run_id
+        st.session_state["runs_pick_id"] = run_id
         st.toast(f"started job {run_id}: {escape_markdown(' '.join(argv))}")
 
 
@@ -82,8 +83,7 @@ def progress_text(rec) -> str:
 def details(run_id: str) -> None:
     rec = jobs.get_job(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
-    left.markdown(f"**{rec['id']}** · {escape_markdown(' '.join(rec['argv']))} · **{rec['status']}**"
-                  + (f" · pid {rec['pid']} on {rec['host']}" if rec["status"] == "running" else ""))
+    left.markdown(f"**{escape_markdown(run_summary.run_label(rec))}**")
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
                on_click=ui.attempt, args=(jobs.cancel_job, ui.workspace(), run_id))
@@ -94,10 +94,9 @@ def details(run_id: str) -> None:
     if rec["error"]:
         st.error(escape_markdown(rec["error"]))
     cols = st.columns(2)
-    cols[0].json({"kind": rec["kind"], "parameters": rec["params"], "device": rec["device"],
-                  "created": str(rec["created_at"]), "started": str(rec["started_at"]),
-                  "ended": str(rec["ended_at"]), "attempts": rec["attempts"], "log": rec["log_path"]})
-    cols[1].code(jobs.log_tail(rec, 3000) or "(no output yet)", language=None)
+    cols[0].dataframe(pd.DataFrame(run_summary.run_fields(rec), columns=["", "value"]), hide_index=True,
+                      width="stretch")
+    cols[1].code(run_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
@@ -107,12 +106,18 @@ def live() -> None:
         st.info("No jobs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
-    st.dataframe(frame[["id", "kind", "status", "progress", "device", "created_at", "ended_at", "error"]],
+    frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
+                         for _, r in frame.iterrows()]
+    st.dataframe(frame[["id", "kind", "status", "duration", "progress", "device", "created_at", "error"]],
                  hide_index=True, width="stretch")
-    labels = {r["id"]: f"{r['id']} · {r['kind']} · {r['status']}" for _, r in frame.iterrows()}
-    if st.session_state.get("runs_pick") not in labels:
-        st.session_state.pop("runs_pick", None)
-    details(st.selectbox("Job", list(labels), key="runs_pick", format_func=labels.get))
+    # The label is the option itself (status and duration change the options, which resets the
+    # widget), so the chosen job is kept by id and its index recomputed on every rerun.
+    labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
+    options, picked = list(labels), st.session_state.get("runs_pick_id")
+    index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
+    choice = st.selectbox("Job", options, index=index, key="runs_pick")
+    st.session_state["runs_pick_id"] = labels[choice]
+    details(labels[choice])
 
 
 with st.expander("Start a job", expanded=False):

@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from engine import jobs
+from engine import explain, jobs
 from engine.llm2llm import view
 from engine.user_text import escape_markdown
 
@@ -52,12 +52,15 @@ def accuracy_section(summary: pd.DataFrame) -> None:
     fig.add_vline(x=0, line_dash="dot", annotation_text="iteration 0: plain fine-tuning")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_accuracy")
-    st.dataframe(summary.drop(columns=["run"], errors="ignore"), hide_index=True)
+    st.dataframe(explain.plain_columns(summary.drop(columns=["run"], errors="ignore")), hide_index=True)
 
 
 def wrong_seeds(iteration: int) -> None:
     wrong = view.wrong_seeds(ui.workspace(), run, iteration)
-    st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration} (these get augmented).")
+    last = int(record["config"].get("iterations") or 0)
+    fate = ("the run's last iteration: nothing is augmented after it" if iteration >= last
+            else f"the teacher writes new examples like these for iteration {iteration + 1}")
+    st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration} ({fate}).")
     st.dataframe(wrong[["example_id", "input", "gold", "prediction"]], hide_index=True, key="l2l_wrong")
 
 
@@ -69,6 +72,10 @@ def grid_section() -> None:
     streak = view.persistent_failures(grid)
     stubborn = int((streak == grid.shape[1]).sum())
     st.markdown(f"{stubborn} of {len(grid)} seeds were wrong in every evaluated iteration.")
+    st.caption("One row per original seed, one column per iteration (0 = the student fine-tuned on the seeds "
+               "alone). :green[Green]: the student answered that seed right after that iteration's training; "
+               ":red[red]: wrong, so the teacher writes new examples like it for the next iteration; blank: "
+               "not evaluated yet. Rows wrong the longest come first.")
     shown = grid.loc[streak.index].astype("float")  # 1 right, 0 wrong, blank not evaluated
     fig = px.imshow(shown, color_continuous_scale=[[0, "#c0392b"], [1, "#2f7d4f"]], zmin=0, zmax=1,
                     aspect="auto", labels={"x": "iteration", "y": "seed", "color": "right"})
