@@ -20,30 +20,33 @@ from engine import stages
 from engine.errors import UserError
 from engine.export import ExportResult, export_selection
 from engine.models import DEFAULT_EMBEDDER
-from engine.progress import ProgressFn, report
+from engine.progress import ProgressFn, adaptive_steps, report
 from engine.select import SelectionResult, choose, needed_columns
 from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 
 def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
                batch_fn: Callable[[list[str]], Any], write_fn: Callable[[Any, list[str], Any], None],
-               chunk_size: int, progress: ProgressFn | None = None) -> int:
-    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text) in chunks of `chunk_size`
-    documents, shortest first (similar lengths pad little), and store each chunk with
-    `write_fn(con, doc_ids, output)` in its own transaction. Reports progress over `n_total`
-    documents (the stored ones count as done). Returns how many documents were computed."""
+               chunk_size: int, progress: ProgressFn | None = None, first_step: int | None = None) -> int:
+    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text), shortest first (similar
+    lengths pad little), and store each step with `write_fn(con, doc_ids, output)` in its own
+    transaction. Steps start at `first_step` documents and then hold what the measured rate does
+    in a few seconds (at most `chunk_size`): progress moves and a stop loses little on a busy CPU,
+    while a GPU gets full chunks. Reports progress over `n_total` documents (the stored ones count
+    as done). Returns how many documents were computed."""
     order = np.argsort(missing["text"].str.len().to_numpy(), kind="stable")
     ids, texts = missing["doc_id"].to_numpy()[order], missing["text"].to_numpy()[order]
     n_cached = n_total - len(ids)
     report(progress, label, n_cached, n_total)
-    for start in range(0, len(ids), chunk_size):
-        chunk_ids, chunk_texts = list(ids[start:start + chunk_size]), list(texts[start:start + chunk_size])
-        output = batch_fn(chunk_texts)
+    for start, stop in adaptive_steps(len(ids), first_step or chunk_size, chunk_size):
+        output = batch_fn(list(texts[start:stop]))
         with ws.connect() as con:
-            write_fn(con, chunk_ids, output)
-        report(progress, label, n_cached + start + len(chunk_ids), n_total)
+            write_fn(con, list(ids[start:stop]), output)
+        report(progress, label, n_cached + stop, n_total)
     return len(ids)
 
 
@@ -54,6 +57,14 @@ def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) ->
     from engine.models import pick_device  # noqa: PLC0415 (probing the device imports torch)
 
     return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
+
+
+def first_step(device: str | None, chunk: int, cpu_first: int = 4) -> int:
+    """Documents in a stage's first step: a few on a CPU (the first update comes within seconds,
+    before the rate is known), a whole chunk on a GPU."""
+    from engine.models import pick_device  # noqa: PLC0415
+
+    return chunk if pick_device(device).startswith("cuda") else min(chunk, cpu_first)
 
 
 def signal_config(signal: str, **overrides):
@@ -88,11 +99,17 @@ def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> 
 
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        missing = store.missing_rows(con, corpus, stage.output.table, key)
+        missing = signal_store.missing_rows(con, corpus, stage.output.table, key)
         if missing.empty:
             stage.mark(con, corpus, key, params)
-    chunk = chunk_for(chunk_size, getattr(config, "device", None), *stage.chunk)
-    n = run_cached(ws, stage.name, missing, n_total, lambda texts: stage.batch(texts, config), write, chunk, progress)
+    device = getattr(config, "device", None)
+    if len(missing) and stage.kind != stages.VECTORS and getattr(config, "model", None):
+        from engine.models import resolve_model  # noqa: PLC0415
+
+        resolve_model(config.model)  # a first use converts it (minutes) before the stage's bar is drawn
+    chunk = chunk_for(chunk_size, device, *stage.chunk)
+    n = run_cached(ws, stage.name, missing, n_total, lambda texts: stage.batch(texts, config), write, chunk,
+                   progress, first_step(device, chunk, 16 if stage.kind == stages.VECTORS else 4))
     verb = "embedded" if stage.kind == stages.VECTORS else "scored"
     return StageResult(stage.name, n, n_total - n, elapsed(),
                        f"{verb} {n} documents {'with' if verb == 'embedded' else 'as'} {key} "
@@ -102,7 +119,7 @@ def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> 
 def corpus_vectors(con, corpus: str, embed_key: str) -> tuple[np.ndarray, np.ndarray]:
     """(doc_ids, vectors) of every document of the corpus; a UserError when some lack a vector."""
     n_total = require_corpus(con, corpus)
-    ids, vectors = store.embeddings(con, corpus, embed_key)
+    ids, vectors = signal_store.embeddings(con, corpus, embed_key)
     if len(ids) < n_total:
         raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {embed_key} embedding: "
                         f"run `python -m engine embed --corpus {corpus}` first")
@@ -115,7 +132,7 @@ def _run_vectors(ws, corpus, stage: stages.Stage, config, embed_key: str, progre
     elapsed, key, params = stages.timer(), stage.key(config, corpus, embed_key), stage.params(config, embed_key)
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        n_missing = len(store.missing_rows(con, corpus, stage.output.table, key))
+        n_missing = len(signal_store.missing_rows(con, corpus, stage.output.table, key))
         if not n_missing:
             stage.mark(con, corpus, key, params)
             return StageResult(stage.name, 0, n_total, elapsed(), f"{stage.name} {key} already stored")
@@ -169,13 +186,13 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
     params = {"max_points": int(max_points), "seed": int(seed), "embed_model": ekey}
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        if store.count_projected(con, corpus) == n_total and store.projection_params(con, corpus) == params:
+        if signal_store.count_projected(con, corpus) == n_total and signal_store.projection_params(con, corpus) == params:
             return StageResult("project", 0, n_total, elapsed(), "projection already stored")
         ids, vectors = corpus_vectors(con, corpus, ekey)
     xy, message = project_vectors(vectors, max_points=max_points, seed=seed, progress=progress)
     with ws.connect() as con:
-        store.put_projection(con, corpus, list(ids), xy)
-        store.set_projection_params(con, corpus, params)
+        signal_store.put_projection(con, corpus, list(ids), xy)
+        signal_store.set_projection_params(con, corpus, params)
     return StageResult("project", n_total, 0, elapsed(), message)
 
 
@@ -187,13 +204,13 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
-        active = store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
+        active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus)
     used = needed_columns(strategy, float(weight), quality)
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
-            store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
+            selection_store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
     return result
@@ -204,18 +221,23 @@ def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None)
     return export_selection(ws, selection_name, out_path, fmt)
 
 
+def corpus_status(con, corpus: str) -> dict:
+    """What each stage has stored for a corpus, inside the caller's transaction: n_docs, embedded
+    (model -> count), signals (kind -> {key, n_scored}), projected count, selections (newest first)."""
+    n_docs = require_corpus(con, corpus)
+    scored = signal_store.scored_counts(con, corpus)
+    active = signal_store.signals(con, corpus).drop_duplicates("kind")
+    return {"n_docs": n_docs, "embedded": signal_store.embedded_counts(con, corpus),
+            "signals": {r.kind: {"key": r.signal_key, "n_scored": scored.get(r.signal_key, 0)}
+                        for r in active.itertuples()},
+            "projected": signal_store.count_projected(con, corpus),
+            "selections": list(selection_store.list_selections(con, corpus)["name"])}
+
+
 def stage_status(ws: Workspace, corpus: str) -> dict:
-    """For the home page: n_docs, embedded (model -> count), signals (kind -> {key, n_scored}),
-    projected count, selections (names, newest first)."""
+    """`corpus_status` in its own read transaction (the CLI's `status`)."""
     with ws.connect() as con:
-        n_docs = require_corpus(con, corpus)
-        scored = store.scored_counts(con, corpus)
-        active = store.signals(con, corpus).drop_duplicates("kind")
-        return {"n_docs": n_docs, "embedded": store.embedded_counts(con, corpus),
-                "signals": {r.kind: {"key": r.signal_key, "n_scored": scored.get(r.signal_key, 0)}
-                            for r in active.itertuples()},
-                "projected": store.count_projected(con, corpus),
-                "selections": list(store.list_selections(con, corpus)["name"])}
+        return corpus_status(con, corpus)
 
 
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",

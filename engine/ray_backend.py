@@ -35,6 +35,7 @@ from engine.errors import UserError
 from engine.progress import ProgressFn, report
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import signals as signal_store
 
 
 @dataclasses.dataclass
@@ -210,7 +211,7 @@ class RayExecutor:
         job = _job_dir(ws, options, stage.name, f"{corpus}:{key}")
         with ws.connect() as con:
             n_total = stages.require_corpus(con, corpus)
-            n_missing = _stage_inputs(job, lambda: store.missing_reader(con, corpus, stage.output.table, key,
+            n_missing = _stage_inputs(job, lambda: signal_store.missing_reader(con, corpus, stage.output.table, key,
                                                                         options.shard_size), options.shard_size)
         make = partial(_text_fn, stage.batch, stage.output.to_table, config)
         files = _run_shards(init_ray(options), job, stage.name, make, options, progress) if n_missing else []
@@ -229,11 +230,11 @@ class RayExecutor:
         job = _job_dir(ws, options, stage.name, key)
         with ws.connect() as con:
             n_total = stages.require_corpus(con, corpus)
-            n_embedded = store.embedded_counts(con, corpus).get(ekey, 0)
+            n_embedded = signal_store.embedded_counts(con, corpus).get(ekey, 0)
             if n_embedded < n_total:
                 raise UserError(f"{n_total - n_embedded} documents of '{corpus}' have no {ekey} embedding: "
                                 f"run `python -m engine embed --corpus {corpus}` first")
-            _stage_inputs(job, lambda: store.embeddings_reader(con, corpus, ekey, options.shard_size),
+            _stage_inputs(job, lambda: signal_store.embeddings_reader(con, corpus, ekey, options.shard_size),
                           options.shard_size)
         ray, plan = init_ray(options), stage.shards
         parts = _run_shards(ray, job, "fit", partial(_fit_fn, plan.fit, config), options, progress)

@@ -25,6 +25,7 @@ import pyarrow as pa
 from engine import askllm, density, embed, perplexity, project, review
 from engine.errors import UserError
 from engine.storage import corpus as store
+from engine.storage import signals as signal_store
 
 VECTORS, SIGNAL, MAP, CLUSTERS = "vectors", "signal", "map", "clusters"
 KINDS = (VECTORS, SIGNAL, MAP, CLUSTERS)
@@ -78,9 +79,9 @@ class Output:
     to_table: Callable
 
 
-SCORES = Output("scores", lambda con, key, ids, out: store.put_scores(con, key, ids, *_score_columns(out)),
-                store.attach_score_shards, _score_table)
-EMBEDDINGS = Output("embeddings", store.put_embeddings, store.attach_embedding_shards, _vector_table)
+SCORES = Output("scores", lambda con, key, ids, out: signal_store.put_scores(con, key, ids, *_score_columns(out)),
+                signal_store.attach_score_shards, _score_table)
+EMBEDDINGS = Output("embeddings", signal_store.put_embeddings, signal_store.attach_embedding_shards, _vector_table)
 PROJECTIONS = Output("projections", None, None, None)  # replaced whole per corpus: see pipeline.project
 
 
@@ -138,7 +139,7 @@ class Stage:
         """Record `key` as the corpus's active output of this stage (signals and clusters); called
         in the same transaction as the last outputs, so a marker never points at missing rows."""
         if self.kind in (SIGNAL, CLUSTERS):
-            store.set_signal(con, corpus, self.name, key, params)
+            signal_store.set_signal(con, corpus, self.name, key, params)
 
     def how_to_get(self, corpus: str | None) -> str:
         return (self.hint or f"run `python -m engine score --corpus {{corpus}} --signal {self.name}` first").format(

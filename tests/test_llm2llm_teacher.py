@@ -61,6 +61,7 @@ def chat_server():
 
 def test_endpoint_teacher_retries_and_records_failures(chat_server, monkeypatch):
     monkeypatch.setenv("TEST_TEACHER_KEY", "sk-test")
+    monkeypatch.setenv("SEEDBED_TEACHER_ENDPOINTS", f"{chat_server}=TEST_TEACHER_KEY")  # keys: configured only
     settings = TeacherSettings(model=chat_server, endpoint_model="tiny", api_key_env="TEST_TEACHER_KEY",
                                timeout_s=0.5, retries=1, concurrency=4, max_new_tokens=64)
     teacher = make_teacher(settings)

@@ -167,6 +167,7 @@ def test_device_queue_and_cancel_with_real_processes(workspace):
 
 def _askllm(ws):
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     with ws.connect() as con:
         return store.corpus_frame(con, "q")[["doc_id", "askllm"]]
@@ -177,6 +178,7 @@ def _askllm(ws):
 def test_kill_9_a_scoring_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     from engine.storage import Workspace
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     ref, ws = Workspace(tmp_path / "ref" / "ws.duckdb"), Workspace(tmp_path / "run" / "ws.duckdb")
     command = ["score", "--corpus", "q", "--chunk-size", "10"]  # real default judge, 4 stored batches
@@ -187,8 +189,8 @@ def test_kill_9_a_scoring_run_then_resume_equals_an_uninterrupted_run(tmp_path):
 
     def stored() -> int:
         with ws.connect() as con:
-            key = store.active_signal_key(con, "q", "askllm")
-            return 40 - len(store.missing_scores(con, "q", key)) if key else 0
+            key = signal_store.active_signal_key(con, "q", "askllm")
+            return 40 - len(signal_store.missing_rows(con, "q", "scores", key)) if key else 0
 
     n_before = _wait_for(stored, 600, "the first stored batch")
     _kill_9(ws, run_id)
@@ -219,7 +221,7 @@ def _llm2llm_records(ws, name: str) -> dict:
         preds = {(it, split): l2l.predictions(con, name, it, split) for it in summary["iteration"]
                  for split in ("train", "test")}
         syn = l2l.synthetic_frame(con, name)
-        run = l2l.get_job(con, name)
+        run = l2l.get_run(con, name)
     return {"status": run["status"], "acc": summary[["iteration", "train_acc", "seed_acc", "test_acc"]],
             "preds": preds, "syn": syn[["example_id", "parent_id", "iteration", "input", "output", "accepted",
                                         "reason"]]}
@@ -241,7 +243,7 @@ def test_kill_9_an_llm2llm_run_then_resume_equals_an_uninterrupted_run(tmp_path)
 
     def evaluated() -> bool:
         with ws.connect() as con:
-            return l2l.get_job(con, "tiny") is not None and l2l.stage_status(con, "tiny", 0, "eval_train") == "done"
+            return l2l.get_run(con, "tiny") is not None and l2l.stage_status(con, "tiny", 0, "eval_train") == "done"
 
     _wait_for(evaluated, 1500, "iteration 0's train evaluation")
     _kill_9(ws, run_id)  # mid-run: iteration 0's student checkpoint is on disk

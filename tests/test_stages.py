@@ -129,9 +129,12 @@ def test_no_engine_module_imports_the_cli_or_uses_importlib():
         assert "importlib.import_module" not in text and "__import__(" not in text, path
 
 
-PENDING_SPLIT = {"engine/storage/corpus.py"}  # split next (issue 11 step 2)
-
-
 def test_no_engine_file_over_350_lines():
     long = {str(p.relative_to(ROOT)): n for p in _engine_files() if (n := len(p.read_text().splitlines())) > 350}
-    assert set(long) <= PENDING_SPLIT, long
+    assert not long, long
+
+
+def test_pages_and_ui_go_through_the_engine_facade():
+    for path in [ROOT / "app.py", ROOT / "ui.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        assert not any(m.startswith("engine.storage") for m in _imports(path)), f"{path.name} imports engine.storage"
+        assert ".connect(" not in path.read_text(), f"{path.name} opens a connection"

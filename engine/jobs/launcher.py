@@ -70,6 +70,14 @@ def params_of(argv: list[str]) -> dict:
     return params
 
 
+def llm2llm_run_of(argv: list[str]) -> str | None:
+    """The LLM2LLM run an `llm2llm ...` command drives (`run --name X`, `resume X`, `status X`, ...)."""
+    if argv[0] != "llm2llm" or len(argv) < 2:
+        return None
+    params = params_of(argv)
+    return str(params["name"]) if "name" in params else (params.get("args") or [None])[0]
+
+
 def resume_argv(argv: list[str]) -> list[str]:
     """The command that continues a run: LLM2LLM runs continue by name with `llm2llm resume`;
     every other verb is idempotent and skips stored work, so it simply runs again."""
@@ -107,7 +115,8 @@ def start_job(ws: Workspace, argv: list[str], config: JobsConfig | None = None, 
     log = jobs_dir(ws) / run_id / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     with ws.connect() as con:
-        db.insert_job(con, run_id, kind_of(argv), argv, params_of(argv), needs_device(argv), str(log))
+        db.insert_job(con, run_id, kind_of(argv), argv, params_of(argv), needs_device(argv), str(log),
+                      llm2llm_run_of(argv))
     dispatch(ws, config)
     return run_id
 
@@ -202,13 +211,10 @@ def list_jobs(ws: Workspace, limit: int = 200) -> pd.DataFrame:
 
 
 def jobs_of_llm2llm(ws: Workspace, name: str) -> pd.DataFrame:
-    """Backend runs that ran (or resumed) LLM2LLM run `name`, newest first."""
-    frame = list_jobs(ws)
-    if frame.empty:
-        return frame
-    names = [json.loads(p).get("name") or (json.loads(a)[2:3] or [None])[0]
-             for p, a in zip(frame["params"], frame["argv"])]
-    return frame[frame["kind"].str.startswith("llm2llm ") & (pd.Series(names, index=frame.index) == name)]
+    """Jobs that ran (or resumed) LLM2LLM run `name`, newest first, after dead-process detection."""
+    dispatch(ws)
+    with ws.connect() as con:
+        return db.list_jobs(con, llm2llm_run=name)
 
 
 def cancel_job(ws: Workspace, run_id: str, config: JobsConfig | None = None) -> dict:

@@ -7,6 +7,7 @@ from engine.arguments import fraction_or_count
 from engine.llm2llm.config import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
 from engine.llm2llm.teacher import TeacherSettings
+from engine.teacher_endpoints import key_env_for
 
 
 def register(subparsers) -> None:
@@ -73,7 +74,7 @@ def _run_args(p, experiment: bool = False) -> None:
                    help="who relabels a new input (a different label rejects it)")
     p.add_argument("--no-topic-check", action="store_true", help="skip the embedding on-topic rule")
     p.add_argument("--teacher-model", default="", help="model name at the endpoint")
-    p.add_argument("--api-key-env", default=t.api_key_env, help="environment variable holding the API key")
+    p.add_argument("--api-key-env", default=t.api_key_env, help="key variable (configured endpoints only: $SEEDBED_TEACHER_ENDPOINTS)")
     p.add_argument("--teacher-max-new-tokens", type=int, default=t.max_new_tokens)
     p.add_argument("--per-wrong", type=int, default=d.per_wrong, help="new examples per wrong seed")
     p.add_argument("--max-attempts", type=int, default=d.max_attempts, help="teacher requests per wanted example")
@@ -88,6 +89,8 @@ def config_from_args(args) -> LLM2LLMConfig:
     student = StudentSettings(model=args.student, lora=args.lora, epochs=args.epochs, lr=args.lr,
                               batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device,
                               eval_batch_size=args.eval_batch_size)
+    if args.teacher.startswith(("http://", "https://")):  # refuse an unlisted key now, not after training
+        key_env_for(args.teacher, args.api_key_env)
     teacher = TeacherSettings(model=args.teacher, endpoint_model=args.teacher_model, api_key_env=args.api_key_env,
                               max_new_tokens=args.teacher_max_new_tokens, batch_size=args.teacher_batch_size,
                               timeout_s=args.teacher_timeout, device=args.device)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from engine.errors import UserError
+from engine.teacher_endpoints import key_env_for
 
 QWEN_TEACHER = "qwen2.5-coder-1.5b-instruct"
 FALLBACK_TEACHER = "smollm2-135m-instruct"
@@ -56,7 +57,7 @@ class TeacherSettings:
     `endpoint_model`. `batch_size` 0: 64 prompts per `generate` on CUDA, 8 on CPU."""
     model: str = "auto"
     endpoint_model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = ""  # only for an endpoint configured in $SEEDBED_TEACHER_ENDPOINTS
     temperature: float = 0.7
     top_p: float = 0.95
     max_new_tokens: int = 0  # 0: 48 for classification (one line), 320 for a worked numeric answer
@@ -151,6 +152,7 @@ class EndpointTeacher:
             raise UserError("an endpoint teacher needs a model name (--teacher-model)")
         self.settings = settings
         self.url = settings.model.rstrip("/") + "/chat/completions"
+        self.key_env = key_env_for(settings.model, settings.api_key_env)  # keys go to configured endpoints only
         self.name = f"{settings.model}#{settings.endpoint_model}"
 
     def batch_size(self) -> int:
@@ -174,7 +176,7 @@ class EndpointTeacher:
     async def _all(self, prompts, seed, **overrides):
         import httpx
 
-        key = os.environ.get(self.settings.api_key_env, "")
+        key = os.environ.get(self.key_env, "") if self.key_env else ""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         gate = asyncio.Semaphore(max(1, self.settings.concurrency))
         async with httpx.AsyncClient(timeout=self.settings.timeout_s, headers=headers) as client:

@@ -1,6 +1,8 @@
-"""What the LLM2LLM page shows, computed from the stored run (`engine.storage.llm2llm`):
-accuracy per iteration in long form, seeds that stay wrong, and a 2-D map of seeds and synthetic
-examples (sentence embeddings + UMAP via `engine.project`). No Streamlit here."""
+"""What the LLM2LLM page shows, read from the stored run (`engine.storage.llm2llm`) in one short
+transaction per section: the run and the job behind it, accuracy per iteration, wrong seeds, the
+seeds x iterations grid, the confusion matrix (classification tasks), synthetic families, and a 2-D
+map of seeds and synthetic examples (sentence embeddings + UMAP via `engine.project`). The page
+imports this module, never the storage; no Streamlit here."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,87 @@ from engine.models import DEFAULT_EMBEDDER
 from engine.storage import Workspace
 from engine.storage import llm2llm as store
 
+NUMERIC_TASKS = ("gsm8k",)  # answers are numbers (`engine.llm2llm.tasks`); every other task has a label set
 ACCURACY_COLUMNS = {"train_acc": "train (seeds + synthetic)", "seed_acc": "seeds", "test_acc": "test"}
+
+
+def runs(ws: Workspace) -> pd.DataFrame:
+    """LLM2LLM runs: name, status, ... (newest first)."""
+    with ws.connect() as con:
+        return store.list_runs(con)
+
+
+def task_kind(record: dict) -> str:
+    """'classification' (a label set: a confusion matrix means something) or 'numeric'."""
+    return "numeric" if record["task"] in NUMERIC_TASKS and not record["config"].get("labels") else "classification"
+
+
+def run_header(ws: Workspace, run: str) -> tuple[dict, dict | None]:
+    """(the run's record, the newest background job that drives it or None), after the job
+    listing's dead-process check; the record gains `kind` (see `task_kind`)."""
+    from engine.jobs import jobs_of_llm2llm  # noqa: PLC0415
+
+    with ws.connect() as con:
+        record = store.get_run(con, run)
+    jobs = jobs_of_llm2llm(ws, run)
+    return {**record, "kind": task_kind(record)}, (jobs.iloc[0].to_dict() if len(jobs) else None)
+
+
+def summary(ws: Workspace, run: str) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.iteration_summary(con, run)
+
+
+def wrong_seeds(ws: Workspace, run: str, iteration: int) -> pd.DataFrame:
+    """The seeds the student got wrong after `iteration` (these get augmented)."""
+    with ws.connect() as con:
+        wrong = store.wrong_answers(con, run, iteration, "train")
+    return wrong[wrong["kind"] == "seed"]
+
+
+def seed_grid(ws: Workspace, run: str) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.correctness_grid(con, run, "seed")
+
+
+def confusion(ws: Workspace, run: str, iteration: int) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.confusion_matrix(con, run, iteration, "test")
+
+
+def families(ws: Workspace, run: str, iteration: int) -> tuple[pd.DataFrame, list[str]]:
+    """(every synthetic example, the seeds to offer: wrong after `iteration` and with children,
+    else every parent), in one read."""
+    with ws.connect() as con:
+        syn = store.synthetic_frame(con, run)
+        wrong = store.wrong_answers(con, run, iteration, "train")
+    if syn.empty:
+        return syn, []
+    parents = [p for p in wrong.loc[wrong["kind"] == "seed", "example_id"] if p in set(syn["parent_id"])]
+    return syn, parents or sorted(syn["parent_id"].unique())
+
+
+def family(ws: Workspace, run: str, seed_id: str) -> tuple[pd.DataFrame, str | None]:
+    """(the seed's family tree, the status of the next iteration's training)."""
+    with ws.connect() as con:
+        tree = store.family_tree(con, run, seed_id)
+        kids = tree[tree["depth"] > 0]
+        next_iteration = int(kids["iteration"].max()) + 1 if len(kids) else None
+        nxt = store.stage_status(con, run, next_iteration, "train") if next_iteration is not None else None
+    return tree, nxt
+
+
+def set_curator_rejected(ws: Workspace, run: str, changes: list[tuple[str, bool]]) -> None:
+    """Curator decisions on synthetic examples, in one transaction."""
+    with ws.connect() as con:
+        for example_id, rejected in changes:
+            store.set_curator_rejected(con, run, example_id, rejected)
+
+
+def n_examples(ws: Workspace, run: str) -> int:
+    """Seeds + synthetic examples (keys the cached map: new examples invalidate it)."""
+    with ws.connect() as con:
+        return len(store.synthetic_frame(con, run)) + len(store.run_examples(con, run, "seed"))
 
 
 def accuracy_long(summary: pd.DataFrame) -> pd.DataFrame:
@@ -66,3 +148,28 @@ def example_map(ws: Workspace, run: str, embed_model: str = DEFAULT_EMBEDDER, se
                                                 normalize_embeddings=True, show_progress_bar=False)
     xy, _ = project_vectors(np.asarray(vectors, np.float32), seed=seed)
     return frame.assign(x=xy[:, 0], y=xy[:, 1])
+
+
+def teacher_outcomes(ws: Workspace, run: str) -> pd.DataFrame:
+    """Teacher candidates per iteration and outcome ('accepted' or the rejecting rule)."""
+    with ws.connect() as con:
+        return store.rejection_counts(con, run)
+
+
+def experiments(ws: Workspace) -> pd.DataFrame:
+    """Every LLM2LLM experiment, newest first."""
+    from engine.storage import llm2llm_experiments as xstore
+
+    with ws.connect() as con:
+        return xstore.list_experiments(con)
+
+
+def experiment(ws: Workspace, name: str) -> dict:
+    """An experiment's summary (mean ± std per arm and iteration, lift over plain), its verdict
+    sentence and its rejection reasons per arm."""
+    from engine.llm2llm.records import experiment_report, experiment_verdict
+
+    report = experiment_report(ws, name)
+    summary = report["summary"]
+    rows = summary.astype(object).where(summary.notna(), None).to_dict("records") if len(summary) else []
+    return report | {"verdict": experiment_verdict(rows)}

@@ -1,8 +1,10 @@
-"""Runs area: one row per backend run (a `python -m engine ...` command in its own process).
+"""Jobs area: one row per background job (a `python -m engine ...` command in its own process),
+in the table `runs` (its name before jobs were called jobs; stored data is unchanged).
 
-The record is the only state a run has: the launcher, the run process itself (status, progress)
+The record is the only state a job has: the launcher, the job process itself (status, progress)
 and every dashboard session read and write it through short transactions, so a Streamlit restart
-or a killed run loses nothing. Because `Workspace.connect` holds the file exclusively for one
+or a killed job loses nothing. `llm2llm_run` names the LLM2LLM run a job drives (added by a
+migration, and filled in for jobs recorded before it from their command). Because `Workspace.connect` holds the file exclusively for one
 transaction, a read-then-update inside one `connect()` is atomic across processes: the queue
 relies on that to never start a queued run twice.
 """
@@ -23,6 +25,12 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP, updated_at TIMESTAMP,
     log_path TEXT, error TEXT, exit_code INTEGER, attempts INTEGER DEFAULT 0);
 """
+MIGRATIONS = (
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS llm2llm_run TEXT",
+    # jobs recorded before the column: `llm2llm run ... --name X` (params) or `llm2llm resume X` (argv)
+    "UPDATE runs SET llm2llm_run = coalesce(json_extract_string(params, '$.name'), json_extract_string(argv, '$[2]')) "
+    "WHERE kind LIKE 'llm2llm %' AND llm2llm_run IS NULL",
+)
 
 Con = duckdb.DuckDBPyConnection
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -31,7 +39,8 @@ TERMINAL = ("done", "failed", "cancelled")
 _MUTABLE = {"status", "pid", "pid_started", "host", "device", "stage", "done", "total", "rate", "eta_s",
             "started_at", "ended_at", "log_path", "error", "exit_code", "attempts", "argv"}
 _COLUMNS = ("id, kind, argv, params, status, needs_device, pid, pid_started, host, device, stage, done, "
-            "total, rate, eta_s, created_at, started_at, ended_at, updated_at, log_path, error, exit_code, attempts")
+            "total, rate, eta_s, created_at, started_at, ended_at, updated_at, log_path, error, exit_code, attempts, "
+            "llm2llm_run")
 
 
 def utcnow() -> datetime:
@@ -40,11 +49,12 @@ def utcnow() -> datetime:
 
 
 def insert_job(con: Con, run_id: str, kind: str, argv: Sequence[str], params: dict,
-               needs_device: bool, log_path: str) -> None:
+               needs_device: bool, log_path: str, llm2llm_run: str | None = None) -> None:
     con.execute(
-        "INSERT INTO runs (id, kind, argv, params, status, needs_device, created_at, updated_at, log_path) "
-        "VALUES (?, ?, ?::JSON, ?::JSON, 'queued', ?, ?, ?, ?)",
-        [run_id, kind, json.dumps(list(argv)), json.dumps(params), needs_device, utcnow(), utcnow(), log_path],
+        "INSERT INTO runs (id, kind, argv, params, status, needs_device, created_at, updated_at, log_path, "
+        "llm2llm_run) VALUES (?, ?, ?::JSON, ?::JSON, 'queued', ?, ?, ?, ?, ?)",
+        [run_id, kind, json.dumps(list(argv)), json.dumps(params), needs_device, utcnow(), utcnow(), log_path,
+         llm2llm_run],
     )
 
 
@@ -86,11 +96,13 @@ def jobs_with_status(con: Con, statuses: Sequence[str]) -> list[dict]:
     return [_record(r) for r in rows]
 
 
-def list_jobs(con: Con, limit: int = 200, kind: str | None = None) -> pd.DataFrame:
-    """Newest first; `argv` and `params` stay JSON text (display); use `get_job` for one record."""
+def list_jobs(con: Con, limit: int = 200, kind: str | None = None, llm2llm_run: str | None = None) -> pd.DataFrame:
+    """Newest first (optionally of one kind, or driving one LLM2LLM run); `argv` and `params` stay
+    JSON text (display); use `get_job` for one record."""
     return con.execute(
-        f"SELECT {_COLUMNS} FROM runs WHERE ? IS NULL OR kind = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-        [kind, kind, limit],
+        f"SELECT {_COLUMNS} FROM runs WHERE (? IS NULL OR kind = ?) AND (? IS NULL OR llm2llm_run = ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?",
+        [kind, kind, llm2llm_run, llm2llm_run, limit],
     ).df()
 
 
