@@ -83,7 +83,7 @@ def accuracy_section(summary: pd.DataFrame) -> None:
     fig.add_vline(x=0, line_dash="dot", annotation_text="iteration 0: plain fine-tuning")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_accuracy")
-    level, note = records.outcome_note(summary, record["config"]["teacher"]["model"])
+    level, note = records.outcome_note(summary, (record["config"].get("teacher") or {}).get("model", ""))
     (st.warning if level == "warning" else st.info)(escape_markdown(note))
     st.dataframe(explain.plain_columns(summary.drop(columns=["run"], errors="ignore")), hide_index=True)
 
