@@ -87,7 +87,9 @@ def spec_for(task: str, args) -> ExperimentSpec:
     teacher = TeacherSettings(model=args.teacher, max_new_tokens=args.teacher_max_new_tokens, device=args.device)
     base = LLM2LLMConfig(task=task, train_path=train, test_path=test, test_size=args.test_size,
                          iterations=args.iterations, max_attempts=2 if args.smoke else 3,
-                         label_check=args.label_check, topic_check=not args.no_topic_check,
+                         # On SST-2 the on-topic rule rejected 79% of candidates in the 2026-11-29 GPU run
+                         # (bench/llm2llm_results_gpu-invalid.md): sentiment is not topical in MiniLM space.
+                         label_check=args.label_check, topic_check=not args.no_topic_check and task != "sst2",
                          embedder=args.embedder, student=student, teacher=teacher)
     return ExperimentSpec(seed_sizes(args)[task], tuple(int(s) for s in args.seeds.split(",")),
                           tuple(args.arms.split(",")), base)

@@ -185,3 +185,12 @@ def test_select_random_seeds_draws_as_many_seeds_right_or_wrong():
     right = {i for i, _, ok in preds if ok}
     assert all((out is None) == (i in right) for i, out in picked)  # a right seed is shown without a wrong answer
     assert len(select_random_seeds(preds, seeds, 40, rng_seed=0)) == 12
+
+
+def test_a_classification_answer_is_its_first_line():
+    from engine.llm2llm.student import first_line
+
+    # What a student emits when generation runs past its end-of-turn token (seen on the GPU run:
+    # accuracy exactly 0 although the label came first).
+    assert TREC.is_correct(first_line("HUM\nassistant\nHUM"), "HUM")
+    assert first_line("\n  LOC  \nmore") == "LOC" and first_line("") == ""

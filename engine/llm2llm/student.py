@@ -143,16 +143,39 @@ def generate_answers(model, tok, task: Task, inputs: Sequence[str], settings: St
     answers: list[str] = [""] * len(prompts)
     tok.padding_side = "left"  # every row's last prompt token at -1; generate derives positions from the mask
     batches = length_sorted_batches([len(p) for p in prompts], settings.eval_batch_size)
+    stop = end_of_turn_ids(model, tok)
+    if model.device.type == "cuda":  # eager attention masks with a finite minimum: a left-padded row's
+        try:                         # fully masked pad positions cannot turn into NaN (sdpa: -inf)
+            model.set_attn_implementation("eager")
+        except (AttributeError, ValueError):
+            pass
     done = 0
     for idx in batches:
         enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
             out = model.generate(**enc.to(model.device), do_sample=False, max_new_tokens=max_new,
-                                 pad_token_id=tok.pad_token_id)
+                                 pad_token_id=tok.pad_token_id, eos_token_id=stop)
         texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
         for i, text in zip(idx, texts):
-            answers[i] = text.strip()
+            answers[i] = first_line(text) if task.kind == "classification" else text.strip()
         done += len(idx)
         if progress:
             progress(label, done, len(prompts))
     return answers
+
+
+def end_of_turn_ids(model, tok) -> list[int]:
+    """Every token that ends the assistant's turn: the generation config's, the tokenizer's eos and
+    the chat template's `<|im_end|>`: a checkpoint whose configs disagree must still stop there."""
+    ids = getattr(model.generation_config, "eos_token_id", None)
+    ids = list(ids) if isinstance(ids, (list, tuple)) else [ids]
+    for token in (tok.eos_token, "<|im_end|>", "<|endoftext|>"):
+        found = tok.convert_tokens_to_ids(token) if token else None
+        if isinstance(found, int) and found != tok.unk_token_id:
+            ids.append(found)
+    return sorted({i for i in ids if i is not None})
+
+
+def first_line(text: str) -> str:
+    """A classification answer: the first non-empty line, stripped (what follows is chatter)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
