@@ -127,11 +127,39 @@ def open_bytes(src: Source) -> Iterator[tuple[io.BufferedReader, object]]:
         if codec == "gzip":
             stream = gzip.GzipFile(fileobj=raw)
         elif codec == "zstd":
-            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+            stream = _ZstdReader(raw)
         else:
             stream = raw
-        with io.BufferedReader(stream, 1 << 20) if stream is not raw else contextlib.nullcontext(raw) as buf:
+        with io.BufferedReader(stream, 1 << 16) if stream is not raw else contextlib.nullcontext(raw) as buf:
             yield buf, raw
+
+
+class _ZstdReader(io.RawIOBase):
+    """Zstandard frames decompressed as a stream; unlike zstandard's own reader, input that ends
+    inside a frame raises EOFError (a truncated file is reported, not silently cut)."""
+
+    def __init__(self, raw):
+        self.raw, self.pending, self.pos = raw, b"", 0
+        self.obj, self.started = zstandard.ZstdDecompressor().decompressobj(), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, out) -> int:
+        while self.pos >= len(self.pending):
+            chunk = self.raw.read(1 << 16)
+            if not chunk:
+                if self.started and not self.obj.eof:
+                    raise EOFError("zstd data ends inside a frame")
+                return 0
+            self.started, self.pending, self.pos = True, self.obj.decompress(chunk), 0
+            while self.obj.eof and self.obj.unused_data:  # the next frame starts in the same chunk
+                rest, self.obj = self.obj.unused_data, zstandard.ZstdDecompressor().decompressobj()
+                self.pending += self.obj.decompress(rest)
+        n = min(len(out), len(self.pending) - self.pos)
+        out[:n] = self.pending[self.pos:self.pos + n]
+        self.pos += n
+        return n
 
 
 def sniff_encoding(src: Source, head: bytes, encoding: str) -> tuple[str, int]:
@@ -175,9 +203,9 @@ def lines(src: Source, opts: ReadOptions) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line with its newline) for every decodable line."""
     number = 0
     with open_bytes(src) as (buf, raw):
-        encoding, bom = sniff_encoding(src, buf.peek(4096)[:4096], opts.encoding)
-        offset = len(buf.read(bom))
         try:
+            encoding, bom = sniff_encoding(src, buf.peek(4096)[:4096], opts.encoding)
+            offset = len(buf.read(bom))
             if ascii_compatible(encoding):
                 for number, data in enumerate(buf, 1):
                     text = decode(src, data, number, offset, opts, encoding=encoding)

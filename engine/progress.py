@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 ProgressFn = Callable[[str, int, int], None]
+BYTE_UNITS = {"unit": "B", "unit_scale": True, "unit_divisor": 1000}  # a stage labelled "... (bytes)": MB, MB/s
 
 
 def report(progress: ProgressFn | None, label: str, done: int, total: int) -> None:
@@ -28,7 +29,8 @@ def tqdm_progress(**tqdm_kwargs) -> ProgressFn:
         if bar is None or bar.total != total or done < bar.n:  # a new run of this stage
             if bar is not None:
                 bar.close()
-            bar = bars[label] = tqdm(total=total, desc=label, unit="doc", **tqdm_kwargs)
+            unit = BYTE_UNITS if label.endswith("(bytes)") else {"unit": "doc"}
+            bar = bars[label] = tqdm(total=total, desc=label, **unit, **tqdm_kwargs)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
