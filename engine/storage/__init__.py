@@ -23,8 +23,9 @@ from typing import Iterator
 
 import duckdb
 
+from engine.storage import open_errors
+
 DEFAULT_DB = "seedbed.duckdb"
-_LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock")
 _initialised: set[str] = set()
 _init_lock = threading.Lock()
 
@@ -40,6 +41,7 @@ class Workspace:
     def __init__(self, path: str | os.PathLike | None = None, lock_timeout_s: float = 120.0):
         self.path = str(Path(path or default_db_path()).expanduser().resolve())
         self.lock_timeout_s = lock_timeout_s
+        open_errors.check_file(self.path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._ensure_schema()
 
@@ -59,14 +61,17 @@ class Workspace:
             con.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout_s
+        start = time.monotonic()
         delay = 0.01
         while True:
             try:
                 return duckdb.connect(self.path)
-            except duckdb.IOException as exc:
-                if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
-                    raise
+            except duckdb.Error as exc:  # one line naming the file and the cause (storage/open_errors.py)
+                holder = open_errors.lock_holder(str(exc))
+                if holder is None:
+                    raise open_errors.describe(self.path, exc) from None
+                if time.monotonic() - start > open_errors.lock_wait_s(holder, self.lock_timeout_s):
+                    raise open_errors.locked(self.path, holder, time.monotonic() - start) from None
                 time.sleep(delay * (1 + random.random()))  # jitter: readers and writers don't march in step
                 delay = min(delay * 2, 0.25)
 
