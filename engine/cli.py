@@ -130,7 +130,7 @@ def _select(args) -> int:
 def _export(args) -> int:
     from engine import pipeline
 
-    print(pipeline.export(_ws(args), args.selection, args.out, args.format).message)
+    print(pipeline.export(_ws(args), args.selection, args.out, args.format, force=args.force).message)
     return 0
 
 
@@ -271,8 +271,10 @@ def _selection_verbs(verb) -> None:
     p = verb("export", _export, "write a saved selection (minus curator-rejected documents) as JSONL or Parquet",
              corpus=False)
     p.add_argument("--selection", required=True, help="name of a saved selection")
-    p.add_argument("--out", required=True, help="output file; .jsonl or .parquet picks the format")
-    p.add_argument("--format", choices=("jsonl", "parquet"), default=None, help="override the suffix")
+    p.add_argument("--out", required=True, help="output file; .jsonl, .jsonl.gz or .parquet picks the format")
+    p.add_argument("--format", choices=("jsonl", "jsonl.gz", "parquet", "datasets"), default=None,
+                   help="override the suffix; datasets: a folder for datasets.load_from_disk")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
     p = verb("pipeline", _pipeline, "ingest, embed, score, density, project and select in one go")
     _file_args(p)
     p.add_argument("--signals", default="askllm",

@@ -226,9 +226,10 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     return result
 
 
-def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None) -> ExportResult:
-    """Write a saved selection to JSONL or Parquet (see `engine.export.export_selection`)."""
-    return export_selection(ws, selection_name, out_path, fmt)
+def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None,
+           force: bool = False) -> ExportResult:
+    """Write a saved selection to JSONL, Parquet or a datasets folder (see `engine.export.export_selection`)."""
+    return export_selection(ws, selection_name, out_path, fmt, force=force)
 
 
 def stage_status(ws: Workspace, corpus: str) -> dict:
