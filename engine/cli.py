@@ -27,14 +27,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def fraction_or_count(text: str) -> float | int:
-    """argparse type for sizes: '0.2' -> a fraction, '500' -> a count (see `engine.select.budget_count`)."""
+    """argparse type for sizes, accepting only unambiguous forms: a fraction in (0, 1] written with
+    a point or as a percentage ('0.2', '1.0', '20%', '100%'), or a whole number of documents >= 1
+    ('500'). '1' means one document, and says so on stderr."""
+    text = text.strip()
     try:
-        return int(text)
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
+        raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
+    if text.endswith("%") or not text.lstrip("+").isdigit():
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a fraction in (0, 1] (e.g. 0.2, 1.0 or 20%); for a number of documents "
+                "give a whole number (e.g. 500)")
+        return value
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': a count must be at least 1 document")
+    if int(text) == 1:
+        print("note: --budget 1 selects one document; for the whole corpus give 1.0 or 100%", file=sys.stderr)
+    return int(text)
 
 
 def _progress():
@@ -120,7 +131,7 @@ def _select(args) -> int:
     from engine import pipeline
 
     result = pipeline.select(_ws(args), args.corpus, args.strategy, args.weight, args.budget, args.seed,
-                             name=args.name, quality=args.quality)
+                             name=args.name, quality=args.quality, replace=args.replace)
     print(f"select: {result.message} [{result.seconds:.2f} s]")
     for rank, doc_id in enumerate(result.doc_ids[:args.show]):
         print(f"{rank}\t{doc_id}")
@@ -140,7 +151,8 @@ def _pipeline(args) -> int:
     results = pipeline.run_pipeline(_ws(args), args.path, args.corpus, text_column=args.text_column,
                                     signals=tuple(s for s in args.signals.split(",") if s and s != "none"),
                                     strategy=args.strategy, weight=args.weight, budget=args.budget,
-                                    seed=args.seed, selection_name=args.name, progress=_progress())
+                                    seed=args.seed, selection_name=args.name, progress=_progress(),
+                                    replace=args.replace)
     for r in results:
         print(r.summary() if hasattr(r, "summary") else f"{getattr(r, 'stage', 'select')}: {r.message}")
     return 0
@@ -188,11 +200,12 @@ def _selection_args(p, name_required: bool) -> None:
     p.add_argument("--weight", type=float, default=0.5,
                    help="combined only: 1 = quality only (equals top-k), 0 = coverage only (equals density)")
     p.add_argument("--budget", type=fraction_or_count, default=0.2,
-                   help="a fraction of the corpus in (0, 1] (0.2, 1.0) or a whole number of documents (500)")
+                   help="a fraction of the corpus in (0, 1] (0.2, 1.0, 20%%) or a whole number of documents (500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
     p.add_argument("--quality", choices=QUALITY_COLUMNS, default="askllm",
                    help="quality signal that `combined` weighs against coverage (default askllm)")
     p.add_argument("--name", required=name_required, default=None, help="save the selection under this name")
+    p.add_argument("--replace", action="store_true", help="overwrite a saved selection of the same name")
 
 
 def build_parser() -> argparse.ArgumentParser:

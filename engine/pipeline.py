@@ -76,6 +76,14 @@ def require_corpus(con, corpus: str) -> int:
     return store.count_documents(con, corpus)
 
 
+def refuse_existing_selection(con, name: str | None, replace: bool) -> None:
+    """A saved selection is the user's: replaced only when asked."""
+    old = store.selection(con, name) if name and not replace else None
+    if old is not None:
+        raise UserError(f"a selection named '{name}' exists (corpus '{old['corpus']}', {old['n_selected']} "
+                        "documents); pass --replace to overwrite it or choose another --name")
+
+
 def embedding_key(model: str) -> str:
     """The `embeddings.model` value for a model reference (alias, HF id, or folder fingerprint)."""
     from engine.models import model_fingerprint
@@ -207,12 +215,13 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
 
 
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
-           seed: int = 0, name: str | None = None, quality: str = "askllm") -> SelectionResult:
-    """Choose documents with `engine.select.choose`; saved under `name` when given, with the
-    parameters and the signal keys it read."""
+           seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False) -> SelectionResult:
+    """Choose documents with `engine.select.choose`; saved under `name` when given (an existing
+    selection of that name only with `replace`), with the parameters and the signal keys it read."""
     t0 = time.perf_counter()
     with ws.connect() as con:
         require_corpus(con, corpus)
+        refuse_existing_selection(con, name, replace)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
         active = store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus)
@@ -249,15 +258,17 @@ def stage_status(ws: Workspace, corpus: str) -> dict:
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
-                 progress: ProgressFn | None = None) -> list:
+                 progress: ProgressFn | None = None, replace: bool = False) -> list:
     """Every stage in order on one file: ingest, embed, score each of `signals`, density, project,
     select (saved as `selection_name`, default "<corpus>-<strategy>"). Returns each stage's result."""
+    name = selection_name or f"{corpus}-{strategy}"
+    with ws.connect() as con:  # before hours of stages, not after
+        refuse_existing_selection(con, name, replace)
     results: list = [ingest(ws, path, corpus, text_column=text_column, progress=progress),
                      embed(ws, corpus, progress=progress)]
     results += [score(ws, corpus, signal, progress=progress) for signal in signals]
     results.append(density(ws, corpus, progress=progress))
     results.append(project(ws, corpus, seed=seed, progress=progress))
     quality = next((s for s in signals if s in ("askllm", "perplexity")), "askllm")
-    name = selection_name or f"{corpus}-{strategy}"
-    results.append(select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality))
+    results.append(select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality, replace=replace))
     return results
