@@ -165,6 +165,7 @@ class _File:
     ordinal: int = 0  # rows seen so far (skipped ones included), in reading order
     good: int = 0  # usable rows staged since the last commit
     finished: bool = False
+    new_version: bool = False  # another version of this source was read before: replace its counts
 
 
 class _Writer:
@@ -245,13 +246,16 @@ class _Writer:
     def begin(self, src: formats.Source, kind: str) -> bool:
         """Start a file; False when an earlier run read it to its end (nothing to do)."""
         fingerprint = inputs.fingerprint(src.path, self.opts, kind)
-        rows_done, complete = self.stored.get((src.name, fingerprint), (0, False))
+        stored_print, rows_done, complete = self.stored.get(src.name, (fingerprint, 0, False))
+        new_version = stored_print != fingerprint
+        if new_version:
+            rows_done, complete = 0, False
         self.report.sources.append(src.name)
         self.report.n_resumed += rows_done
         if complete:
             self.done_bytes += src.size
             return False
-        self.current, self.files[src.name] = src, _File(fingerprint, resume_at=rows_done)
+        self.current, self.files[src.name] = src, _File(fingerprint, resume_at=rows_done, new_version=new_version)
         self.any_doc = self.any_doc or rows_done > 0
         return True
 
@@ -305,13 +309,14 @@ class _Writer:
         with self.ws.connect() as con:
             for source in sorted(touched - self.registered):  # registers the corpus before its counters change
                 store.upsert_corpus(con, self.corpus, self.opts.text_column, source)
+            for source, state in self.files.items():
+                ingest_log.advance(con, self.corpus, source, state.fingerprint, state.ordinal, state.good,
+                                   state.finished, state.new_version)
+                state.new_version = False
             staged = self.spill.take()
             new = ingest_log.insert_documents(con, self.corpus, str(staged)) if staged is not None else 0
             ingest_log.log_issues(con, self.corpus, self.issues, kept=False)
             ingest_log.log_issues(con, self.corpus, self.notes, kept=True)
-            for source, state in self.files.items():
-                ingest_log.advance(con, self.corpus, source, state.fingerprint, state.ordinal, state.good,
-                                   state.finished)
             ingest_log.refresh_counters(con, self.corpus)
         self.spill.close()
         n_rows = sum(state.good for state in self.files.values())

@@ -32,11 +32,24 @@ def record(ws: Workspace, corpus: str, doc_ids, decision: str | None, reviewer: 
         raise UserError(f"decision must be one of {', '.join(DECISIONS)} (or none), got {decision!r}")
     if not reviewer or not reviewer.strip():
         raise UserError("a reviewer name is required to record a decision")
-    ids = list(doc_ids)
+    ids = list(dict.fromkeys(doc_ids))
     if ids:
         with ws.connect() as con:
+            _require_documents(con, corpus, ids)
             store.set_reviews(con, corpus, ids, decision, reviewer.strip(), note or None)
     return len(ids)
+
+
+def _require_documents(con, corpus: str, ids: list) -> None:
+    """Refuse decisions on a corpus or documents that do not exist (nothing is written then)."""
+    if not store.corpus_exists(con, corpus):
+        raise UserError(f"no corpus named {corpus!r}; nothing recorded")
+    known = set(store.documents(con, corpus, [str(i) for i in ids])["doc_id"])
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UserError(f"corpus {corpus!r} has no document {unknown[0]!r}" +
+                        (f" (and {len(unknown) - 1} more unknown ids)" if len(unknown) > 1 else "") +
+                        "; nothing recorded")
 
 
 def progress_counts(decisions: pd.Series) -> dict:

@@ -2,12 +2,14 @@
 interrupted ingest resumes where its last commit ended, a re-ingest adds nothing, and the corpus
 counters are recomputed from what is stored (never incremented blindly).
 
-`ingest_sources` has one row per (corpus, source name, fingerprint): `rows_done` rows of the file
-(in reading order, skipped rows included) are accounted for, `rows_good` of them were usable
-documents, `complete` once the whole file was read. Issues are logged once per
-(corpus, source, line, problem); `kept` marks a remark on a stored row rather than a skipped one.
-Counters: n_docs = stored documents; n_skipped = logged issues that are not remarks;
-n_duplicates = usable rows read over every file version - n_docs.
+`ingest_sources` has one row per (corpus, source name): the `fingerprint` of the file version (its
+content and read options) last read, `rows_done` rows of it (in reading order, skipped rows
+included) accounted for, `rows_good` of them usable documents, `complete` once it was read to its
+end. A new version of a source (edited, or read with other options such as the Latin-1 fallback)
+starts its counts afresh and replaces the source's logged issues; documents, once stored, stay.
+Issues are logged once per (corpus, source, line, problem); `kept` marks a remark on a stored row
+rather than a skipped one. Counters: n_docs = stored documents; n_skipped = logged issues that are
+not remarks; n_duplicates = usable rows of the current versions - n_docs (0 at least).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import pyarrow as pa
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingest_sources (
     corpus TEXT, source TEXT, fingerprint TEXT, rows_done BIGINT DEFAULT 0, rows_good BIGINT DEFAULT 0,
-    complete BOOLEAN DEFAULT false, updated_at TIMESTAMP DEFAULT now(), PRIMARY KEY (corpus, source, fingerprint));
+    complete BOOLEAN DEFAULT false, updated_at TIMESTAMP DEFAULT now(), PRIMARY KEY (corpus, source));
 ALTER TABLE ingest_issues ADD COLUMN IF NOT EXISTS kept BOOLEAN DEFAULT false;
 """
 Con = duckdb.DuckDBPyConnection
@@ -38,10 +40,15 @@ def ensure_schema(ws) -> None:
 
 
 def advance(con: Con, corpus: str, source: str, fingerprint: str, rows_done: int, good: int,
-            complete: bool) -> None:
+            complete: bool, new_version: bool) -> None:
+    """Record a committed stretch of a file; `new_version` replaces what an earlier version left
+    (its counts and its logged issues: call before logging this version's issues)."""
+    if new_version:
+        con.execute("DELETE FROM ingest_issues WHERE corpus = ? AND source = ?", [corpus, source])
+        con.execute("DELETE FROM ingest_sources WHERE corpus = ? AND source = ?", [corpus, source])
     con.execute(
         "INSERT INTO ingest_sources (corpus, source, fingerprint, rows_done, rows_good, complete) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (corpus, source, fingerprint) DO UPDATE SET "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (corpus, source) DO UPDATE SET "
         "rows_done = excluded.rows_done, rows_good = ingest_sources.rows_good + excluded.rows_good, "
         "complete = excluded.complete, updated_at = now()",
         [corpus, source, fingerprint, rows_done, good, complete])
@@ -56,11 +63,11 @@ def insert_documents(con: Con, corpus: str, parquet: str) -> int:
     return count(con, corpus) - before
 
 
-def corpus_progress(con: Con, corpus: str) -> dict[tuple[str, str], tuple[int, bool]]:
-    """(source, fingerprint) -> (rows accounted for, read to its end) for every file of the corpus."""
+def corpus_progress(con: Con, corpus: str) -> dict[str, tuple[str, int, bool]]:
+    """source -> (fingerprint, rows accounted for, read to its end) for every file of the corpus."""
     rows = con.execute("SELECT source, fingerprint, rows_done, complete FROM ingest_sources WHERE corpus = ?",
                        [corpus]).fetchall()
-    return {(s, f): (int(n), bool(c)) for s, f, n, c in rows}
+    return {s: (f, int(n), bool(c)) for s, f, n, c in rows}
 
 
 def log_issues(con: Con, corpus: str, issues: Iterable[tuple[str, int, str]], kept: bool) -> None:
