@@ -165,7 +165,7 @@ class _ZstdReader(io.RawIOBase):
 def sniff_encoding(src: Source, head: bytes, encoding: str) -> tuple[str, int]:
     """(encoding to read with, length of the byte-order mark to drop)."""
     for bom, name in BOMS:
-        if head.startswith(bom):
+        if head.startswith(bom) and _plausible(head[len(bom):], name):
             return name, len(bom)
     if ascii_compatible(encoding) and len(head) >= 4 and head.count(0) * 4 >= len(head):
         even, odd = head[0::2].count(0), head[1::2].count(0)
@@ -181,6 +181,14 @@ def rows(src: Source, kind: str, opts: ReadOptions) -> Iterator[tuple[int, objec
     from engine.readers import rows as read_rows  # noqa: PLC0415 (readers import this module)
 
     return read_rows(src, kind, opts)
+
+
+def _plausible(body: bytes, encoding: str) -> bool:
+    """A UTF-16/32 byte-order mark is believed unless the text after it has newline bytes but no
+    newline in that encoding (then the mark was the first bytes of a broken line, not a BOM)."""
+    if ascii_compatible(encoding) or b"\n" not in body:
+        return True
+    return "\n" in body[:len(body) // 4 * 4].decode(encoding, "replace")
 
 
 def decode(src: Source, raw: bytes, line: int, offset: int, opts: ReadOptions, unit: str = "line",

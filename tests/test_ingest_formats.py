@@ -203,3 +203,9 @@ def test_no_spill_file_is_left_behind_on_success_or_failure(workspace, tmp_path,
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(workspace, tmp_path / "other.jsonl", "c4b")
     assert not list(folder.glob(".seedbed-ingest-*"))
+
+
+def test_a_broken_first_line_that_starts_like_a_bom_is_not_taken_for_utf16(workspace, tmp_path):
+    (tmp_path / "j.jsonl").write_bytes(b"\xff\xfe\x00junk\n" + jsonl().encode())
+    r = ingest(workspace, tmp_path / "j.jsonl", "j")
+    assert r.n_new == 3 and [i.line for i in r.issues] == [1] and "0xFF" in r.issues[0].problem

@@ -78,7 +78,7 @@ def encode(name: str, docs: list[str], encoding: str = "utf-8") -> bytes:
         text = json.dumps([{"text": d} for d in docs], indent=1, ensure_ascii=False)
     elif kind in ("csv", "tsv"):
         out = io.StringIO()
-        writer = csv.writer(out, delimiter="\t" if kind == "tsv" else ",", lineterminator="\n")
+        writer = csv.writer(out, delimiter="\t" if kind == "tsv" else ",", lineterminator="\r\n")  # quotes a bare CR too (valid CSV)
         writer.writerows([["text"], *[[d] for d in docs]])
         text = out.getvalue()
     elif kind == "txt":
@@ -153,7 +153,7 @@ csv_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="
        quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]))
 def test_mixed_csv_with_random_quoting_every_good_row_lands(workspace, tmp_path, rows, quoting):
     out = io.StringIO()
-    writer = csv.writer(out, quoting=quoting, lineterminator="\n")
+    writer = csv.writer(out, quoting=quoting, lineterminator="\r\n")  # quotes a bare CR too (valid CSV)
     writer.writerow(["text", "n"])
     for i, (kind, value) in enumerate(rows):
         if kind == "good":
