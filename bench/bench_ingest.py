@@ -45,7 +45,7 @@ def generate(path: Path, megabytes: int, seed: int = 0) -> int:
                 text = rng.choice(recent)  # an exact duplicate
             else:
                 n = max(5, int(rng.lognormvariate(4.3, 0.8)))
-                text = " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+                text = " ".join(rng.choices(WORDS, k=n)).capitalize() + "."
                 recent = (recent + [text])[-100:]
             f.write(json.dumps({"text": text, "url": f"https://example.org/{rows}"}) + "\n")
             rows += 1
