@@ -10,7 +10,7 @@ from engine.storage import corpus as store
 
 st.set_page_config(page_title="Corpus · Seedbed", page_icon=":material/description:", layout="wide")
 st.title("Corpus")
-FORMATS = ["jsonl", "ndjson", "json", "csv", "tsv", "parquet", "txt"]
+FORMATS = ["jsonl", "ndjson", "json", "csv", "tsv", "parquet", "arrow", "txt", "gz", "zst"]  # .gz/.zst: checked by safe_upload_path
 
 
 def save_upload(upload) -> Path:

@@ -209,3 +209,15 @@ def test_a_broken_first_line_that_starts_like_a_bom_is_not_taken_for_utf16(works
     (tmp_path / "j.jsonl").write_bytes(b"\xff\xfe\x00junk\n" + jsonl().encode())
     r = ingest(workspace, tmp_path / "j.jsonl", "j")
     assert r.n_new == 3 and [i.line for i in r.issues] == [1] and "0xFF" in r.issues[0].problem
+
+
+@pytest.mark.parametrize("name, ok", [("c.jsonl.gz", True), ("c.CSV.ZST", True), ("c.arrow", True),
+                                      ("c.gz", False), ("c.parquet.gz", False), ("c.tar.gz", False)])
+def test_upload_names_with_compression_suffixes(tmp_path, name, ok):
+    from engine.ingest import safe_upload_path
+
+    if ok:
+        assert safe_upload_path(tmp_path, name).name.lower() == name.lower()
+    else:
+        with pytest.raises(UserError, match="unknown format"):
+            safe_upload_path(tmp_path, name)
