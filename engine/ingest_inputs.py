@@ -95,6 +95,9 @@ def _hub(repo_id: str) -> Inputs:
     except ImportError:
         raise UserError(f"{repo_id}: no such file, and huggingface_hub is not installed to fetch it "
                         "as a hub dataset") from None
+    unreachable = _unreachable()
+    if unreachable:
+        raise UserError(f"{repo_id}: not a local file, and the Hugging Face hub is not reachable ({unreachable})")
     try:
         names = sorted(n for n in HfApi().list_repo_files(repo_id, repo_type="dataset")
                        if formats.kind_of(Path(n)) and not Path(n).name.startswith("."))
@@ -108,6 +111,25 @@ def _hub(repo_id: str) -> Inputs:
         raise UserError(f"{repo_id}: not a local file, and the Hugging Face hub could not provide it "
                         f"as a dataset ({type(exc).__name__}: {cause})") from None
     return Inputs(repo_id, [InputFile(f, n, formats.kind_of(f)) for f, n in zip(files, names)], True)
+
+
+def _unreachable(timeout_s: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (offline mode, no name resolution, no connection), or None:
+    checked once up front so an offline machine answers in seconds, not after retries."""
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    from urllib.parse import urlparse  # noqa: PLC0415
+
+    from huggingface_hub import constants  # noqa: PLC0415
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout_s).close()
+    except OSError as exc:
+        return f"{url.hostname}: {exc.strerror or exc}"
+    return None
 
 
 def fingerprint(path: Path, opts: formats.ReadOptions, kind: str) -> str:

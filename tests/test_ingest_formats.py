@@ -129,7 +129,7 @@ def test_hub_id_when_the_hub_is_unreachable_is_one_line(workspace, monkeypatch):
     with pytest.raises(UserError) as err:
         ingest(workspace, "hf://datasets/allenai/c4", "x")
     message = str(err.value)
-    assert message.startswith("allenai/c4: not a local file, and the Hugging Face hub could not provide it")
+    assert message.startswith("allenai/c4: not a local file, and the Hugging Face hub is not reachable (HF_HUB_OFFLINE")
     assert "\n" not in message and time.monotonic() - t0 < 30
     with pytest.raises(UserError, match="missing/file.jsonl: file not found"):
         ingest(workspace, "missing/file.jsonl", "x")  # a path with a known suffix is never a hub id
@@ -221,3 +221,18 @@ def test_upload_names_with_compression_suffixes(tmp_path, name, ok):
     else:
         with pytest.raises(UserError, match="unknown format"):
             safe_upload_path(tmp_path, name)
+
+
+def test_hub_id_without_a_network_answers_in_seconds(monkeypatch):
+    from engine.ingest_inputs import resolve
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # a name that never resolves
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=r"^owner/name: not a local file, and the Hugging Face hub is not reachable "
+                                        r"\(hub.invalid: "):
+        resolve("owner/name")
+    assert time.monotonic() - t0 < 10
