@@ -26,6 +26,30 @@ def launch(build, *args) -> None:
         st.toast(f"started job {run_id}: {escape_markdown(' '.join(argv))}")
 
 
+def l2l_command(task, train, test, labels, seed_size, iterations, name, *fields) -> list[list[str]]:
+    """The LLM2LLM form's command; for 'my files' the user's uploads become `--task jsonl --train --test`."""
+    if task != "my files":
+        return [forms.llm2llm_argv(ui.db(), task, seed_size, iterations, name, *fields)]
+    files = l2l_files(train, test, labels, seed_size)
+    argv = forms.llm2llm_argv(ui.db(), "trec", seed_size, iterations, name or f"my-files-{seed_size}x{iterations}",
+                              *fields)  # the form's other fields, validated as for a bundled task
+    argv[argv.index("--task") + 1] = "jsonl"
+    return [argv + files]
+
+
+def l2l_files(train, test, labels: str, seed_size: int) -> list[str]:
+    """CLI arguments for the user's own task files: stored beside the workspace and checked now."""
+    from engine.errors import UserError
+    from engine.llm2llm.userdata import check_task_files, store_upload
+
+    if train is None or test is None:
+        raise UserError("task 'my files' needs a train file and a test file")
+    paths = [str(store_upload(ui.db(), f.name, f.getvalue())) for f in (train, test)]
+    label_set = tuple(x.strip() for x in labels.split(",") if x.strip())
+    check_task_files(*paths, label_set, seed_size)
+    return ["--train", paths[0], "--test", paths[1]] + (["--labels", ",".join(label_set)] if label_set else [])
+
+
 def launcher_forms() -> None:
     corpora = ui.corpora(ui.db())["name"].tolist()
     score, pipe, l2l = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM"])  # no free-form command: argv from fields
@@ -52,7 +76,8 @@ def launcher_forms() -> None:
             launch(lambda: [forms.pipeline_argv(path, name, ui.db())])
     with l2l.form("runs_form_llm2llm"):
         c1, c2, c3 = st.columns(3)
-        task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"], key="runs_l2l_task")
+        task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"] + ["my files"], key="runs_l2l_task",
+                            help="TREC, SST-2 and GSM8K are bundled; 'my files': your own labelled data")
         seed_size = c2.number_input("Seed examples", 10, 100000, 100, key="runs_l2l_seed_size")
         iterations = c3.number_input("Iterations", 1, 20, 3, key="runs_l2l_iterations")
         name = c1.text_input("Run name", key="runs_l2l_name")
@@ -61,9 +86,13 @@ def launcher_forms() -> None:
         teacher_model = c3.text_input("Model at the endpoint", key="runs_l2l_teacher_model")
         test_size = c1.number_input("Test examples (0 = the whole test set)", 0, 100000, 0, key="runs_l2l_test_size")
         lora = st.checkbox("LoRA instead of full fine-tuning", key="runs_l2l_lora")
+        own = st.columns(3)  # task 'my files': JSONL/CSV with 'input' and 'output' columns
+        own_train = own[0].file_uploader("My train file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_train")
+        own_test = own[1].file_uploader("My test file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_test")
+        own_labels = own[2].text_input("Labels (comma-separated; empty: the train file's)", key="runs_l2l_labels")
         if st.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
-            launch(lambda: [forms.llm2llm_argv(ui.db(), task, seed_size, iterations, name, student, teacher,
-                                               teacher_model, test_size, lora)])
+            launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
+                   teacher, teacher_model, test_size, lora)
 
 
 def progress_text(rec) -> str:
