@@ -23,7 +23,6 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-from scipy import optimize, stats
 from tqdm.auto import tqdm
 
 from engine.errors import UserError
@@ -78,6 +77,8 @@ class DensityConfig:
 
     def bucket_width(self) -> float:
         """p-stable bucket width w with p(3h / w)^K = exp(-4.5), the Gaussian value at d = 3h."""
+        from scipy import optimize  # noqa: PLC0415 (scipy costs seconds; the CLI imports this module)
+
         target = np.exp(-4.5 / self.hashes_per_row)  # per-hash collision probability wanted
         c = optimize.brentq(lambda c: _collision_probability(c) - target, 1e-6, 1e6)
         return 3.0 * self.bandwidth / c
@@ -85,6 +86,8 @@ class DensityConfig:
 
 def _collision_probability(c: float) -> float:
     """Probability that one p-stable hash of width w collides at distance d, with c = d / w."""
+    from scipy import stats  # noqa: PLC0415
+
     return (1 - 2 * stats.norm.cdf(-1 / c)
             - 2 * c / np.sqrt(2 * np.pi) * (1 - np.exp(-1 / (2 * c * c))))
 
@@ -257,4 +260,6 @@ def exact_kde(vectors, bandwidth: float, queries=None, device: str = "cpu",
 
 def rank_correlation(a, b) -> float:
     """Spearman rank correlation of two score vectors (scipy)."""
+    from scipy import stats  # noqa: PLC0415
+
     return float(stats.spearmanr(np.asarray(a), np.asarray(b)).statistic)

@@ -46,6 +46,7 @@ from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import ingest_log
 from engine.ingest_inputs import safe_upload_path  # noqa: F401 (part of this module's API)
+from engine.user_text import check_name
 
 STAGE_ROWS = 10_000  # rows per staged Arrow batch
 COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/ingest_results.md
@@ -101,11 +102,11 @@ def ingest(ws: Workspace, path: str | Path, corpus: str, text_column: str = "tex
     corpus = (corpus or "").strip()
     if not corpus:
         raise UserError("corpus name is empty")
+    corpus = check_name("corpus name", corpus)  # no newline, escape code or 10,000 characters (security)
     if on_decode_error not in ("report", "latin-1"):
         raise UserError(f"on_decode_error must be 'report' or 'latin-1', not {on_decode_error!r}")
     opts = formats.ReadOptions(text_column, formats.check_encoding(encoding), on_decode_error)
     found = inputs.resolve(path, fmt)
-    ingest_log.ensure_schema(ws)
     total = sum(f.path.stat().st_size for f in found.files)
     writer = _Writer(ws, corpus, opts, progress, f"ingest {found.name} (bytes)", total)
     try:

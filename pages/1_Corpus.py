@@ -4,13 +4,12 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from engine import explore
-from engine.ingest import ingest, safe_upload_path
-from engine.storage import corpus as store
+from engine import api, explore
+from engine.ingest import safe_upload_path
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="Corpus · Seedbed", page_icon=":material/description:", layout="wide")
+ui.setup_page("Corpus · Seedbed", ":material/description:")
 st.title("Corpus")
-FORMATS = ["jsonl", "ndjson", "json", "csv", "tsv", "parquet", "arrow", "txt", "gz", "zst"]  # .gz/.zst: checked by safe_upload_path
 
 
 def save_upload(upload) -> Path:
@@ -24,9 +23,10 @@ def save_upload(upload) -> Path:
 
 
 def show_report(report) -> None:
-    st.success(report.summary())
+    st.success(escape_markdown(report.summary()))
     if report.issues:
-        lines = "\n".join(f"- `{i.source}` line {i.line}: {i.problem}" for i in report.issues[:50])
+        lines = "\n".join(f"- {escape_markdown(i.source)} line {i.line}: {escape_markdown(i.problem)}"
+                          for i in report.issues[:50])
         more = f"\n- ... and {len(report.issues) - 50} more" if len(report.issues) > 50 else ""
         st.warning(f"Skipped {report.n_skipped} row(s); the good rows were kept:\n{lines}{more}")
 
@@ -37,7 +37,7 @@ limit = st.get_option("server.maxUploadSize")
 st.caption(f"JSON Lines, JSON, CSV/TSV, Parquet or plain text (one document per line); up to **{limit} MB** per "
            "file (`server.maxUploadSize` in `.streamlit/config.toml`). Broken rows are skipped and listed with "
            "their line; the good rows are kept. Larger files: `python -m engine ingest FILE --corpus NAME`.")
-upload = st.file_uploader("Upload a file", type=FORMATS, key="corpus_upload")
+upload = st.file_uploader("Upload a file", type=api.UPLOAD_TYPES, key="corpus_upload")
 if upload is not None:
     path = ui.attempt(save_upload, upload)
     shown = ui.attempt(explore.preview, path) if path else None
@@ -45,7 +45,7 @@ if upload is not None:
         table, text_like = shown
         st.dataframe(table, hide_index=True, width="stretch", height=180)
         if not text_like:
-            st.error(f"{upload.name}: no column holds text in the first rows; check the file.")
+            st.error(f"{escape_markdown(upload.name)}: no column holds text in the first rows; check the file.")
         else:
             c1, c2, c3 = st.columns(3)
             column = c1.selectbox("Text column", text_like, key="corpus_text_column")
@@ -53,7 +53,7 @@ if upload is not None:
             fallback = c3.selectbox("Undecodable bytes", ["report", "latin-1"], key="corpus_decode",
                                     help="report: skip such rows and list them; latin-1: decode them as Latin-1")
             if st.button("Ingest", key="corpus_ingest", type="primary"):
-                report = ui.attempt(ingest, ui.workspace(), path, name.strip(), text_column=column,
+                report = ui.attempt(api.ingest, ui.workspace(), path, name.strip(), text_column=column,
                                     on_decode_error=fallback, progress=ui.progress_bar(f"Reading {upload.name} ..."))
                 ui.refresh()
                 if report is not None:
@@ -67,24 +67,21 @@ corpus = ui.pick_corpus("corpus")
 if corpus is None:
     st.info("No corpus yet: upload a file above or load the demo corpus on the **Home** page.")
     st.stop()
-st.subheader(f"Browse '{corpus}'")
+st.subheader(f"Browse '{escape_markdown(corpus)}'")
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 query = c1.text_input("Search text", key="corpus_query")
 meta_query = c2.text_input("Metadata contains", key="corpus_meta", help="e.g. a URL fragment or a label")
 lo = int(c3.number_input("Min chars", 0, value=0, key="corpus_min_chars"))
 hi = int(c4.number_input("Max chars (0 = any)", 0, value=0, key="corpus_max_chars"))
-page_size = 20
-with ui.workspace().connect() as con:
-    total = store.count_search(con, corpus, query, lo, hi or None, meta_query)
-pages = max(1, -(-total // page_size))
-page = int(st.number_input(f"Page (of {pages}; {total} matching documents)", 1, pages, 1, key="corpus_page"))
-with ui.workspace().connect() as con:
-    docs = store.search_documents(con, corpus, query, lo, hi or None, page_size, (page - 1) * page_size, meta_query)
+page = int(st.session_state.get("corpus_page", 1))
+found = api.browse(ui.workspace(), corpus, query, lo, hi or None, meta_query, page, page_size=20)  # one read
+if page > found.pages:  # the filters narrowed the results: show their last page
+    st.session_state["corpus_page"] = found.pages
+st.number_input(f"Page (of {found.pages}; {found.total} matching documents)", 1, found.pages, key="corpus_page")
+docs, issues = found.docs, found.issues
 st.dataframe(docs.assign(text=docs["text"].str.slice(0, 300)), hide_index=True, width="stretch",
              column_config={"text": st.column_config.TextColumn(width="large")})
 
-with ui.workspace().connect() as con:
-    issues = store.ingest_issues(con, corpus)
 with st.expander(f"Skipped rows ({len(issues)})", expanded=False):
     if issues.empty:
         st.caption("No row of this corpus was skipped.")

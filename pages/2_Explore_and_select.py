@@ -3,26 +3,26 @@ compare strategies, pick documents on the map for review, save a selection."""
 import streamlit as st
 
 import ui
-from engine import explore, review, select
+from engine import api, explain, explore, review, select
+from engine.user_text import check_name, escape_markdown
 
-st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
+ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
 corpus = ui.need_corpus("explore")
 st.title("Explore and select")
 status = ui.stage_status(ui.db(), corpus)
 frame = ui.frame(ui.db(), corpus)
 
 # --- stages ----------------------------------------------------------------------------------
-have = set(status.get("signals") or [])
-missing = [s for s, done in (("embed", ui.embedded(status) >= len(frame)), ("askllm", "askllm" in have),
-                             ("density", "density" in have), ("project (map)", status.get("projected", 0) >= len(frame)))
-           if not done]
+missing = api.missing_stages(status)
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
-    st.caption(f"{len(frame)} documents. Stages compute only what is missing (Ask-LLM: about 3 documents/s "
-               f"on a CPU). For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
+    ui.stopped_stages_notice()
+    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA (Ask-LLM "
+               f"on 2 idle CPU cores: about 2 documents/s, bench/pipeline_results.md; a busy machine is slower). "
+               f"For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
                f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
-    chosen = st.multiselect("Stages to run", list(ui.STAGES), default=missing,
+    chosen = st.multiselect("Stages to run", ui.STAGES, default=missing, format_func=ui.stage_label,
                             key="explore_stages_" + "_".join(missing))
     here, background = st.columns(2)
     if here.button("Run stages", key="explore_run", type="primary", disabled=not chosen,
@@ -30,22 +30,27 @@ with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missi
         if ui.run_stages(corpus, chosen):
             st.rerun()
     if background.button("Run in the background", key="explore_background", disabled=not chosen,
-                         help="As backend runs that outlive this page; follow them on the Runs page."):
+                         help="As background jobs that outlive this page; follow them on the Jobs page."):
         started = ui.start_background(corpus, chosen)
         if started:
-            st.success(f"Queued {len(started)} run(s): {', '.join(started)}.")
-            st.page_link("pages/5_Runs.py", label="Follow them on the Runs page")
+            st.success(f"Queued {len(started)} job(s): {', '.join(started)}.")
+            st.page_link("pages/5_Jobs.py", label="Follow them on the Jobs page")
 
 # --- selection controls ------------------------------------------------------------------------
 scores = explore.score_columns(frame)
-strategies = [s for s in select.STRATEGIES if s == "random" or s in scores
-              or (s == "combined" and "density" in scores and set(scores) & set(select.QUALITY_COLUMNS))]
-qualities = [q for q in select.QUALITY_COLUMNS if q in scores] or ["askllm"]
+qualities = [q for q in select.quality_signals() if q in scores]
+strategies = [s for s in select.strategies() if s == "random" or s in scores
+              or (s == "combined" and select.COVERAGE in scores and qualities)]
+qualities = qualities or ["askllm"]
 bar = st.sidebar
 strategy = bar.selectbox("Strategy", strategies, index=len(strategies) - 1 if "combined" not in strategies
-                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies))
+                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies),
+                         help="\n\n".join(explain.STRATEGIES[s] for s in strategies if s in explain.STRATEGIES))
+bar.caption(explain.STRATEGIES.get(strategy, ""))
 quality = bar.selectbox("Quality signal", qualities, key="explore_quality_" + "_".join(qualities),
-                        help="The quality side of the weight; 'curator' appears once trained on the Review page.")
+                        format_func=explain.label,
+                        help="The quality side of the weight; 'curator' appears once trained on the Review page.\n\n"
+                             + "\n\n".join(explain.score_help(q) for q in qualities))
 weight = bar.slider("Quality weight (1 = quality only, 0 = coverage only)", 0.0, 1.0, 0.5, 0.05,
                     key="explore_weight", disabled=strategy != "combined")
 mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode")
@@ -65,7 +70,8 @@ m = st.columns(4)
 m[0].metric("Selected", f"{mask.sum()} / {len(frame)}")
 if quality in scores:
     q = frame[quality]
-    m[1].metric(f"Mean {quality} (selected)", f"{q[mask].mean():.3f}", f"{q[mask].mean() - q.mean():+.3f} vs all")
+    m[1].metric(f"Mean {explain.label(quality)}, selected", f"{q[mask].mean():.3f}",
+                f"{q[mask].mean() - q.mean():+.3f} vs all", help=explain.score_help(quality))
 m[2].metric("Excluded (missing signal)", result.n_excluded)
 m[3].metric("Reviewed", int(frame["decision"].notna().sum()))
 
@@ -78,8 +84,10 @@ with left:
                 f"(or `python -m engine project --corpus {corpus}`).")
     else:
         points = frame.iloc[rows]
-        colours = [c for c in explore.COLOUR_CHOICES if c in ("selected", "review status") or c in scores]
-        colour_by = st.selectbox("Colour by", colours, key="explore_colour")
+        colours = [c for c in explore.colour_choices() if c in ("selected", "review status") or c in scores]
+        colour_by = st.selectbox("Colour by", colours, key="explore_colour", format_func=explain.label,
+                                 help="\n\n".join(f"{explain.label(c)}: {explain.score_help(c)}"
+                                                   for c in colours if c in explain.SCORES))
         values, continuous = explore.colour_values(points, mask[rows], colour_by)
         fig = ui.map_figure(points, values, continuous, hover)
         event = st.plotly_chart(fig, key="explore_map", on_select="rerun", selection_mode=("box", "lasso"),
@@ -108,20 +116,31 @@ with right:
         st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
                    f"cells they hit; overlap: Jaccard with '{strategy}'.")
     with st.form("explore_save"):
-        name = st.text_input("Save this selection as", f"{corpus}-{strategy}", key=f"explore_save_name_{strategy}")
+        # keyed by corpus: a name typed for one corpus never follows you to another
+        name = st.text_input("Save this selection as", f"{corpus}-{strategy}",
+                             key=f"explore_save_name_{corpus}_{strategy}").strip()
+        replace = st.checkbox("Replace a saved selection of the same name", key=f"explore_replace_{corpus}",
+                              help="Off: an existing selection is never overwritten.")
         if st.form_submit_button("Save selection"):
-            from engine import pipeline  # noqa: PLC0415
-
-            saved = ui.attempt(pipeline.select, ui.workspace(), corpus, strategy, weight=weight, budget=budget,
-                               seed=seed, name=name.strip(), quality=quality)
-            ui.refresh()
-            if saved is not None:
-                st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")
+            existing = ui.selections(ui.db(), None).set_index("name")
+            if name in existing.index and not replace:
+                old = existing.loc[name]
+                st.warning(f"A selection named '{escape_markdown(name)}' already exists (corpus '{escape_markdown(old['corpus'])}', "
+                           f"{old['n_selected']} documents). Nothing was saved: choose another name, or tick "
+                           "'Replace a saved selection of the same name' and save again.")
+            else:
+                saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
+                                                              check_name("selection name", name), quality))
+                ui.refresh()
+                if saved is not None:
+                    st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")
 
 # --- histograms ------------------------------------------------------------------------------
 hists = explore.histograms(frame, mask)
 if hists:
     cols = st.columns(len(hists))
     for col, (name, hist) in zip(cols, hists.items()):
-        col.plotly_chart(ui.histogram_figure(name, hist), width="stretch", key=f"explore_hist_{name}")
-st.caption(result.message)
+        col.plotly_chart(ui.histogram_figure(explain.label(name), hist), width="stretch", key=f"explore_hist_{name}")
+    with st.expander("What the scores mean"):
+        st.markdown(explain.scores_legend(hists))
+st.caption(escape_markdown(result.message))

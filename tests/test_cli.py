@@ -113,7 +113,7 @@ def test_select_name_that_exists_needs_replace(workspace, capsys):
     assert main([*pick, "--budget", "7"]) == 2
     assert capsys.readouterr().err.strip() == ("error: a selection named 'mine' exists (corpus 'c4', 5 documents); "
                                                "pass --replace to overwrite it or choose another --name")
-    from engine.storage import corpus as store
+    from engine.storage import selections as store
 
     with workspace.connect() as con:
         assert store.selection(con, "mine")["n_selected"] == 5  # untouched

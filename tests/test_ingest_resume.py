@@ -14,6 +14,7 @@ from engine import review
 from engine.errors import UserError
 from engine.ingest import doc_id, ingest
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -106,5 +107,5 @@ def test_reviews_of_unknown_corpora_or_documents_are_refused(workspace):
     with pytest.raises(UserError, match=r"corpus 'c4' has no document 'f+' \(and 1 more unknown ids\); nothing"):
         review.record(workspace, "c4", [*known, "f" * 32, doc_id("never ingested")], "accept", "ana")
     with workspace.connect() as con:
-        assert store.reviews(con, "c4").empty  # nothing of the refused batch was written
+        assert selection_store.reviews(con, "c4").empty  # nothing of the refused batch was written
     assert review.record(workspace, "c4", known, "accept", "ana") == 2

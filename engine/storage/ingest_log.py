@@ -13,7 +13,6 @@ not remarks; n_duplicates = usable rows of the current versions - n_docs (0 at l
 """
 from __future__ import annotations
 
-import threading
 from typing import Iterable
 
 import duckdb
@@ -23,20 +22,9 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingest_sources (
     corpus TEXT, source TEXT, fingerprint TEXT, rows_done BIGINT DEFAULT 0, rows_good BIGINT DEFAULT 0,
     complete BOOLEAN DEFAULT false, updated_at TIMESTAMP DEFAULT now(), PRIMARY KEY (corpus, source));
-ALTER TABLE ingest_issues ADD COLUMN IF NOT EXISTS kept BOOLEAN DEFAULT false;
 """
+MIGRATIONS = ("ALTER TABLE ingest_issues ADD COLUMN IF NOT EXISTS kept BOOLEAN DEFAULT false",)
 Con = duckdb.DuckDBPyConnection
-_ready: set[str] = set()
-_lock = threading.Lock()
-
-
-def ensure_schema(ws) -> None:
-    """Create the bookkeeping table once per workspace file and process."""
-    with _lock:
-        if ws.path not in _ready:
-            with ws.connect() as con:
-                con.execute(SCHEMA)
-            _ready.add(ws.path)
 
 
 def advance(con: Con, corpus: str, source: str, fingerprint: str, rows_done: int, good: int,

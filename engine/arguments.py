@@ -1,0 +1,72 @@
+"""argparse pieces shared by every CLI group (`engine.cli`, `engine.jobs.cli`, `engine.llm2llm.cli`):
+the one-line-error parser, size and `NAME=VALUE` argument types, help text from config defaults.
+No group imports `engine.cli`; `engine.cli` imports the groups."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (usage stays available through --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def fraction_or_count(text: str) -> float | int:
+    """argparse type for sizes, accepting only unambiguous forms: a fraction in (0, 1] written with
+    a point or as a percentage ('0.2', '1.0', '20%', '100%'), or a whole number of documents >= 1
+    ('500'). '1' means one document, and says so on stderr."""
+    text = text.strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
+    if text.endswith("%") or not text.lstrip("+").isdigit():
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a fraction in (0, 1] (e.g. 0.2, 1.0 or 20%); for a number of documents "
+                "give a whole number (e.g. 500)")
+        return value
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': a count must be at least 1 document")
+    if int(text) == 1:
+        print("note: --budget 1 selects one document; for the whole corpus give 1.0 or 100%", file=sys.stderr)
+    return int(text)
+
+
+def setting(text: str) -> tuple[str, str]:
+    """argparse type for `--set NAME=VALUE` (the value is parsed against the config field later)."""
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE")
+    return name.strip().replace("-", "_"), value
+
+
+def field_default(config: type, name: str):
+    """A config dataclass field's default value."""
+    f = next(f for f in dataclasses.fields(config) if f.name == name)
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def parse_settings(config: type, pairs: list[tuple[str, str]] | None) -> dict:
+    """`--set` pairs as typed keyword arguments of `config`; a ValueError names a bad one."""
+    hints, out = typing.get_type_hints(config), {}
+    for name, text in pairs or []:
+        if name not in hints:
+            raise ValueError(f"{config.__name__} has no setting '{name}' (settings: {', '.join(hints)})")
+        kinds = [a for a in typing.get_args(hints[name]) if a is not type(None)] or [hints[name]]
+        kind = kinds[0]
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"setting '{name}' takes true or false, not '{text}'")
+            out[name] = text.lower() in ("true", "1", "yes")
+        else:
+            try:
+                out[name] = kind(text) if kind in (int, float, str) else text
+            except ValueError:
+                raise ValueError(f"setting '{name}' takes a {kind.__name__}, not '{text}'") from None
+    return out
