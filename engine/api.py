@@ -156,9 +156,10 @@ def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None
 
 
 def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
-                   quality: str):
-
-    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality)
+                   quality: str, replace: bool = False):
+    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise)."""
+    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality,
+                           replace=replace)
 
 
 # --- Export ------------------------------------------------------------------------------------

@@ -196,22 +196,22 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
     return StageResult("project", n_total, 0, elapsed(), message)
 
 
-def refuse_existing_selection(con, name: str | None, replace: bool) -> None:
-    """A saved selection is the user's: replaced only when asked."""
+def refuse_existing_selection(con, name: str | None, replace: bool, corpus: str, same) -> None:
+    """A saved selection is the user's: replaced only when asked, or when `same(old)` says the new
+    one equals it (a re-run of the same command)."""
     old = selection_store.selection(con, name) if name and not replace else None
-    if old is not None:
+    if old is not None and not (old["corpus"] == corpus and same(old)):
         raise UserError(f"a selection named '{name}' exists (corpus '{old['corpus']}', {old['n_selected']} "
                         "documents); pass --replace to overwrite it or choose another --name")
 
 
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
            seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False) -> SelectionResult:
-    """Choose documents with `engine.select.choose`; saved under `name` when given (an existing
-    selection of that name only with `replace`), with the parameters and the signal keys it read."""
+    """Choose documents with `engine.select.choose`; saved under `name` when given (an existing,
+    different selection of that name only with `replace`), with the parameters and the signal keys it read."""
     elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
-        refuse_existing_selection(con, name, replace)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
         active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus)
@@ -219,6 +219,7 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
+            refuse_existing_selection(con, name, replace, corpus, lambda old: old["doc_ids"] == list(result.doc_ids))
             selection_store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
@@ -260,9 +261,12 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
     here either way). Returns one StageResult per stage."""
     for s in signals:
         signal_config(s)  # an unknown name fails before any work
-    name = selection_name or f"{corpus}-{strategy}"
-    with ws.connect() as con:  # a name taken fails before hours of stages, not after
-        refuse_existing_selection(con, name, replace)
+    saved_as = selection_name or f"{corpus}-{strategy}"
+    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
+    wanted = {"strategy": strategy, "weight": weight, "budget": budget, "seed": seed, "quality": quality}
+    with ws.connect() as con:  # a name taken by another selection fails before hours of stages, not after
+        refuse_existing_selection(con, saved_as, replace, corpus,
+                                  lambda old: all(old["params"].get(k) == v for k, v in wanted.items()))
     run = executor.run_stage if executor is not None else None
     elapsed = stages.timer()
     report_ = (executor.ingest if executor is not None else ingest)(ws, path, corpus, text_column=text_column,
@@ -273,7 +277,6 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
         ray_ok = run is not None and executor.supports(stages.stage(name))
         results.append(run(ws, corpus, name, progress=progress) if ray_ok else
                        run_stage(ws, corpus, name, progress=progress))
-    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
-    chosen = select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality, replace=replace)
+    chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace)
     results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results

@@ -134,3 +134,10 @@ def test_tqdm_progress_keeps_one_bar_per_stage():
     progress("askllm", 3, 5)
     text = out.getvalue()
     assert "embed: 100%" in text and "10/10" in text and "askllm:  60%" in text and "3/5" in text
+
+
+def test_rerunning_the_same_select_keeps_working(workspace, capsys):
+    db = ["--db", str(workspace.path)]
+    assert main([*db, "ingest", str(DATA / "c4_sample.jsonl"), "--corpus", "c4"]) == 0
+    pick = [*db, "select", "--corpus", "c4", "--strategy", "random", "--budget", "5", "--name", "same"]
+    assert main(pick) == 0 and main(pick) == 0  # the same selection again: nothing is replaced
