@@ -186,14 +186,15 @@ def _sketch_fn(config, dim: int):
     return compute
 
 
-def _query_fn(sketch_bytes: bytes):
+def _query_fn(sketch_bytes: bytes, median: float):
     from engine.density import LSHDensitySketch
     from engine.models import pick_device
 
     sketch = LSHDensitySketch.from_bytes(sketch_bytes, device=pick_device())
 
-    def compute(table: pa.Table) -> pa.Table:
-        return pa.table({"doc_id": table.column("doc_id"), "value": sketch.query(_vectors(table)),
+    def compute(table: pa.Table) -> pa.Table:  # relative to the corpus median, as in-process
+        values = sketch.query(_vectors(table), members=True) / median
+        return pa.table({"doc_id": table.column("doc_id"), "value": values,
                          "truncated": np.zeros(table.num_rows, bool)})
     return compute
 
@@ -251,7 +252,7 @@ def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
 def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = None,
             options: RayOptions | None = None, progress: ProgressFn | None = None):
     """`engine.pipeline.density` on Ray: partial sketches per shard, summed, then queried."""
-    from engine.density import DensityConfig, LSHDensitySketch
+    from engine.density import DensityConfig, LSHDensitySketch, reference_median
     from engine.models import DEFAULT_EMBEDDER
     from engine.pipeline import StageResult, density_signal, require_corpus
 
@@ -267,18 +268,35 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = N
             raise UserError(f"{n_total - n_embedded} documents of '{corpus}' have no {ekey} embedding: "
                             f"run `python -m engine embed --corpus {corpus}` first")
         _stage_inputs(job, lambda: store.embeddings_reader(con, corpus, ekey, options.shard_size), options.shard_size)
-    dim = len(pq.read_table(next((job / "in").glob("*.parquet"))).column("vector")[0])
+    sample = _reference_sample(job, n_total, config)
+    config, dim = config.resolved(sample), sample.shape[1]  # one bandwidth for every shard
     ray = init_ray(options)
     parts = _run_shards(ray, job, "sketch", partial(_sketch_fn, config, dim), options, progress)
     merged = LSHDensitySketch(config, dim)
     for part in parts:
         merged.merge(LSHDensitySketch.from_bytes(pq.read_table(part).column("sketch")[0].as_py()))
-    files = _run_shards(ray, job, "density", partial(_query_fn, merged.to_bytes()), options, progress)
+    median = reference_median(merged.query(sample, members=True))
+    files = _run_shards(ray, job, "density", partial(_query_fn, merged.to_bytes(), median), options, progress)
     with ws.connect() as con:
         store.attach_score_shards(con, key, files)
         store.set_signal(con, corpus, "density", key, params)
     shutil.rmtree(job, ignore_errors=True)
     return StageResult("density", n_total, 0, time.perf_counter() - t0, f"density of {n_total} documents on Ray as {key}")
+
+
+def _reference_sample(job: Path, n: int, config) -> np.ndarray:
+    """The rows of `engine.density.sample_positions` gathered from the input shards (doc_id order,
+    as the in-process stage reads them), so both executors choose one bandwidth and median."""
+    from engine.density import sample_positions
+
+    wanted, parts, start = sample_positions(n, config.sample, config.seed), [], 0
+    for path in sorted((job / "in").glob("*.parquet")):
+        table = pq.read_table(path)
+        rows = wanted[(wanted >= start) & (wanted < start + table.num_rows)] - start
+        if len(rows):
+            parts.append(_vectors(table.take(pa.array(rows))))
+        start += table.num_rows
+    return np.concatenate(parts)
 
 
 def _ingest_fn(corpus: str, kwargs: dict):

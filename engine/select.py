@@ -73,9 +73,10 @@ def percentile_rank(x: np.ndarray) -> np.ndarray:
     return average_rank[inverse] / len(x)
 
 
-def ips_keys(density: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Gumbel-top-k keys for sampling without replacement with P ∝ 1/density."""
-    return -np.log(np.clip(density, 1e-300, None)) + noise
+def ips_keys(density: np.ndarray, noise: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Gumbel-top-k keys for sampling without replacement with P ∝ (1/density)^(1/temperature):
+    1 is the paper's inverse propensity, below 1 sharper (bench/coverage_results.md sweeps it)."""
+    return -np.log(np.clip(density, 1e-300, None)) / temperature + noise
 
 
 def _noise(seed: int, n: int, stream: int) -> np.ndarray:
