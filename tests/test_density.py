@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.density import (DensityConfig, LSHDensitySketch, data_bandwidth, density_scores,
-                            exact_kde, rank_correlation)
+                            exact_kde, rank_correlation, sample_positions)
 
 
 def clustered(n: int = 2000, dim: int = 384, seed: int = 0) -> np.ndarray:
@@ -143,3 +143,23 @@ def test_relative_density_keeps_its_scale_as_the_corpus_grows():
     ratio = np.median(big_scores / np.maximum(small_scores, 1e-12))
     assert ratio == pytest.approx(1.0, abs=0.15), ratio
     assert rank_correlation(small_scores, big_scores) > 0.8
+
+
+def test_ray_executor_gathers_the_same_reference_sample(data, tmp_path):
+    """Ray builds its sketch from shards: it must choose the bandwidth and the median from the
+    very rows the in-process stage uses, or the two stores would differ."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine import ray_backend
+
+    (tmp_path / "in").mkdir()
+    for i, start in enumerate(range(0, len(data), 300)):  # 7 shards in doc_id order
+        part = data[start:start + 300]
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(part.ravel()), part.shape[1])
+        pq.write_table(pa.table({"doc_id": [f"d{start + j:05d}" for j in range(len(part))], "vector": vectors}),
+                       tmp_path / "in" / f"{i:06d}.parquet")
+    config = DensityConfig(sample=500, seed=4)
+    sample = ray_backend._reference_sample(tmp_path, len(data), config)
+    np.testing.assert_array_equal(sample, data[sample_positions(len(data), 500, 4)])
+    assert config.resolved(sample).bandwidth == config.resolved(data).bandwidth
