@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine.storage import runs as runs_store
+from engine import api
 
 DEMO = Path(__file__).parent / "demo" / "c4_demo.parquet"
 DEMO_CORPUS = "c4-demo"
@@ -20,9 +20,7 @@ st.caption("A data studio for data-efficient LLM training: score documents with 
 
 
 def load_demo() -> None:
-    from engine import pipeline  # noqa: PLC0415 (heavy import only when asked)
-
-    report = ui.attempt(pipeline.ingest, ui.workspace(), str(DEMO), DEMO_CORPUS,
+    report = ui.attempt(api.ingest, ui.workspace(), str(DEMO), DEMO_CORPUS,
                         progress=ui.progress_bar("Loading the demo corpus ..."))
     ui.refresh()
     if report is not None:
@@ -47,14 +45,7 @@ if names.empty:
     st.stop()
 
 st.subheader("Corpora")
-rows = []
-for name in names["name"]:
-    status = ui.stage_status(ui.db(), name)
-    signals = status.get("signals") or []
-    rows.append({"corpus": name, "documents": status.get("n_docs", 0), "embedded": ui.embedded(status),
-                 **{kind: kind in signals for kind in ("askllm", "perplexity", "density", "curator")},
-                 "map": status.get("projected", 0) > 0, "selections": len(status.get("selections") or [])})
-table = pd.DataFrame(rows).merge(names[["name", "n_skipped", "n_duplicates"]].rename(columns={"name": "corpus"}))
+table = api.overview(ui.workspace())  # one read for every corpus
 st.dataframe(table, hide_index=True, width="stretch")
 missing = table[(table["embedded"] < table["documents"]) | ~table["map"]]
 for name in missing["corpus"]:
@@ -68,14 +59,13 @@ if sel.empty:
 else:
     st.dataframe(sel, hide_index=True, width="stretch")
 
-st.subheader("Runs")
-with ui.workspace().connect() as con:
-    recent = runs_store.list_runs(con, 10)
+st.subheader("Jobs")
+recent = api.recent_jobs(ui.workspace(), 10)  # after dead-process detection: a dead job never shows running
 if recent.empty:
-    st.caption("No background run yet: heavy stages can be started as runs from **Explore and select** "
-               "or the **Runs** page, or `python -m engine runs start score --corpus NAME`.")
+    st.caption("No background job yet: heavy stages can be started as jobs from **Explore and select** "
+               "or the **Jobs** page, or `python -m engine jobs start score --corpus NAME`.")
 else:
     active = int(recent["status"].isin(["queued", "running"]).sum())
-    st.caption(f"{active} queued or running among the latest {len(recent)}; details on the **Runs** page.")
+    st.caption(f"{active} queued or running among the latest {len(recent)}; details on the **Jobs** page.")
     st.dataframe(recent[[c for c in ("id", "kind", "status", "created_at") if c in recent]],
                  hide_index=True, width="stretch")

@@ -1,7 +1,8 @@
 """Streamlit helpers shared by the dashboard pages (not a page: Streamlit treats every file in
-pages/ as one). Holds no connection: each query opens `Workspace(...).connect()` for one short
-transaction, so background runs and other browser sessions can use the file; query results are
-cached briefly with `st.cache_data` and cleared after every write made here."""
+pages/ as one). Every read and write goes through `engine.api` (one short read transaction per
+widget group; no connection is held, no page imports `engine.storage`), so background jobs and
+other browser sessions can use the file; query results are cached briefly with `st.cache_data`
+and cleared after every write made here."""
 from __future__ import annotations
 
 from typing import Callable
@@ -10,18 +11,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine import explore
+from engine import api, explore, stages
 from engine.errors import UserError
 from engine.progress import ProgressFn
-from engine.storage import Workspace, default_db_path
-from engine.storage import corpus as store
 
-TTL_S = 10  # other sessions' and background runs' writes show up within this many seconds
+TTL_S = 10  # other sessions' and background jobs' writes show up within this many seconds
 
 
-def workspace() -> Workspace:
+def workspace():
     """The workspace named by $SEEDBED_DB (else ./seedbed.duckdb)."""
-    return Workspace(default_db_path())
+    return api.workspace()
 
 
 def refresh() -> None:
@@ -29,46 +28,30 @@ def refresh() -> None:
     st.cache_data.clear()
 
 
-def _read(fn, *args):
-    with workspace().connect() as con:
-        return fn(con, *args)
-
-
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def corpora(db: str) -> pd.DataFrame:
-    return _read(store.list_corpora)
+    return api.corpora(workspace())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner="Reading the corpus ...")
 def frame(db: str, corpus: str) -> pd.DataFrame:
     """`corpus_frame` of the corpus (doc_id, snippet, n_chars, scores, x, y, decision)."""
-    return _read(store.corpus_frame, corpus)
+    return api.corpus_frame(workspace(), corpus)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def selections(db: str, corpus: str | None) -> pd.DataFrame:
-    return _read(store.list_selections, corpus)
+    return api.selections(workspace(), corpus)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def stage_status(db: str, corpus: str) -> dict:
-    from engine import pipeline  # noqa: PLC0415 (pipeline pulls in torch; pages without it stay light)
-
-    return pipeline.stage_status(workspace(), corpus)
+    return api.stage_status(workspace(), corpus)
 
 
 @st.cache_data(ttl=300, show_spinner="Loading embeddings ...", max_entries=2)
-def embeddings(db: str, corpus: str, model: str):
-    from engine.models import model_fingerprint  # noqa: PLC0415
-
-    return _read(store.embeddings, corpus, model_fingerprint(model))
-
-
-def embedded(status: dict) -> int:
-    """Documents embedded with the default model, from `pipeline.stage_status`."""
-    from engine.models import DEFAULT_EMBEDDER, model_fingerprint  # noqa: PLC0415
-
-    return int((status.get("embedded") or {}).get(model_fingerprint(DEFAULT_EMBEDDER), 0))
+def embeddings(db: str, corpus: str):
+    return api.embeddings(workspace(), corpus)
 
 
 def db() -> str:
@@ -164,50 +147,38 @@ def histogram_figure(name: str, hist: pd.DataFrame):
     return fig
 
 
-STAGES = {  # label -> (pipeline function name, keyword arguments)
-    "embed": ("embed", {}),
-    "askllm": ("score", {"signal": "askllm"}),
-    "perplexity": ("score", {"signal": "perplexity"}),
-    "density": ("density", {}),
-    "project (map)": ("project", {}),
-}
+STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "project")  # what a page can run
 
 
-RAY_STAGES = {"embed", "askllm", "perplexity", "density"}  # the map projection runs in-process
+def stage_label(name: str) -> str:
+    """'askllm' -> 'askllm · Ask-LLM quality': the registry's label beside the name."""
+    return f"{name} · {stages.stage(name).label}"
 
 
-def stage_argv(label: str, corpus: str, ray_address: str | None = None, ray_actors: int = 0) -> list[str]:
-    """The `python -m engine` command of a stage, for a background run or the CLI hint; with
-    `ray_address` ("" = a local Ray on this machine) on Ray where the stage can run there."""
-    fn, kwargs = STAGES[label]
-    argv = [fn, "--corpus", corpus, *(["--signal", kwargs["signal"]] if "signal" in kwargs else [])]
-    if ray_address is not None and label in RAY_STAGES:
-        argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
-                 *(["--ray-actors", str(ray_actors)] if ray_actors else [])]
-    return argv
+def start_job(argv: list[str]) -> str:
+    """Queue `python -m engine ARGV` as a background job, checked against the CLI's parser first."""
+    from engine import jobs  # noqa: PLC0415
+    from engine.cli import build_parser  # noqa: PLC0415 (ui is not an engine module: it may)
+
+    return jobs.start_job(workspace(), argv, parser=build_parser())
 
 
-def start_background(corpus: str, stages: list[str]) -> list[str]:
-    """Queue the stages as backend runs (they run one after another and outlive this page)."""
-    from engine import runs  # noqa: PLC0415
-
+def start_background(corpus: str, names: list[str]) -> list[str]:
+    """Queue the stages as background jobs (they run one after another and outlive this page)."""
     started = []
-    for label in stages:
-        run_id = attempt(runs.start_run, workspace(), stage_argv(label, corpus))
+    for label in names:
+        run_id = attempt(start_job, api.stage_command(label, corpus))
         if run_id is None:
             break
         started.append(run_id)
     return started
 
 
-def run_stages(corpus: str, stages: list[str]) -> bool:
+def run_stages(corpus: str, names: list[str]) -> bool:
     """Run the chosen stages in order in this process, each with its own progress bar; a stage
     computes only what is missing, so re-running is cheap. Returns False after a UserError."""
-    from engine import pipeline  # noqa: PLC0415
-
-    for label in stages:
-        fn, kwargs = STAGES[label]
-        result = attempt(getattr(pipeline, fn), workspace(), corpus, progress=progress_bar(f"{label} ..."), **kwargs)
+    for label in names:
+        result = attempt(api.run_stage, workspace(), corpus, label, progress=progress_bar(f"{label} ..."))
         if result is None:
             refresh()
             return False

@@ -28,6 +28,7 @@ import pandas as pd
 from engine import explore, select
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import signals as signal_store
 
 HERE = Path(__file__).parent
 
@@ -46,9 +47,9 @@ def fill_workspace(ws: Workspace, corpus: str, data: pd.DataFrame) -> None:
         store.upsert_corpus(con, corpus, "text", "synthetic")
         store.insert_documents(con, corpus, docs)
         for kind in ("askllm", "perplexity", "density"):
-            store.put_scores(con, f"{kind}:bench", data["doc_id"], data[kind].to_numpy())
-            store.set_signal(con, corpus, kind, f"{kind}:bench", {})
-        store.put_projection(con, corpus, data["doc_id"], data[["x", "y"]].to_numpy())
+            signal_store.put_scores(con, f"{kind}:bench", data["doc_id"], data[kind].to_numpy())
+            signal_store.set_signal(con, corpus, kind, f"{kind}:bench", {})
+        signal_store.put_projection(con, corpus, data["doc_id"], data[["x", "y"]].to_numpy())
 
 
 def timed(fn, repeats: int) -> list[float]:

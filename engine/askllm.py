@@ -11,14 +11,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
+from engine.batching import (causal_position_ids, chunk_docs, device_batches, inference_mode, pad_rows,
+                             prefetched, to_device)
 from engine.errors import UserError
-from engine.models import (DEFAULT_JUDGE, causal_position_ids, chunk_docs, device_batches, load_lm,
-                           model_fingerprint, pad_rows, prefetched, to_device)
+from engine.models import DEFAULT_JUDGE, load_lm, model_fingerprint
+
+if TYPE_CHECKING:
+    import torch
 
 _QUESTION = (
     "Does the previous paragraph demarcated within ### and ### contain informative signal for "
@@ -130,6 +134,8 @@ def prompt_ids(texts: list[str], config: AskLLMConfig, tok, seq2seq: bool) -> tu
 def _answer_logits(model, ids: torch.Tensor, mask: torch.Tensor, seq2seq: bool) -> torch.Tensor:
     """Next-token logits (rows, vocab) at the answer position: the first decoder step (seq2seq)
     or the last prompt token (causal, left-padded; only that position's logits are computed)."""
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     if seq2seq:
         start = torch.full((len(ids), 1), model.config.decoder_start_token_id, device=ids.device)
         return model(input_ids=ids, attention_mask=mask, decoder_input_ids=start).logits[:, 0, :]
@@ -137,11 +143,13 @@ def _answer_logits(model, ids: torch.Tensor, mask: torch.Tensor, seq2seq: bool) 
                  logits_to_keep=1).logits[:, -1, :]
 
 
-@torch.inference_mode()
+@inference_mode
 def _log_odds(model, tok, ids: list[list[int]], answers: tuple, config: AskLLMConfig, seq2seq: bool,
               bar=None) -> torch.Tensor:
     """log P(yes) - log P(no) at the answer position for each row of `ids`, in input order, as
     float32 on the model's device: no host sync here, so the GPU never waits for the host."""
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     device = model.device
     yes, no = (to_device(a, device) for a in answers)
     batches = device_batches([len(x) for x in ids], device, config.batch_size, config.batch_tokens)
@@ -178,6 +186,8 @@ def score_batch(texts: list[str], config: AskLLMConfig = AskLLMConfig(),
     documents are built and tokenised on a background thread while the GPU scores this one.
     `show_progress=False` drops the tqdm bar, for callers that report progress themselves.
     """
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     texts = [str(t) for t in texts]
     if not texts:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=bool)

@@ -1,81 +1,76 @@
 """`python -m engine VERB ...`: the selection pipeline from a terminal, one verb per stage.
 
 Every handler is `func(args) -> int` set with `set_defaults(func=...)`; `args.db` is the global
-`--db` (None: $SEEDBED_DB or ./seedbed.duckdb). Groups from other modules (`llm2llm`, `runs`)
-add themselves through their `register(subparsers)`. A `UserError` (or bad arguments) prints one
-line `error: ...` on stderr and exits 2; stages are resumable, so Ctrl-C exits 130 and a rerun
-continues.
+`--db` (None: $SEEDBED_DB or ./seedbed.duckdb), `args.progress` the progress sink handed to
+`main` (a tqdm bar by default; a background job hands in its `JobProgress`), `args.parser` the
+whole parser. The groups `jobs` (alias `runs`) and `llm2llm` are plain imports that add their
+verbs with `register(subparsers)`; nothing in the engine imports this module. Verb names, signal
+choices, defaults and help come from the stage registry and the config objects. A `UserError`
+(or bad arguments) prints one line `error: ...` on stderr and exits 2; stages are resumable, so
+Ctrl-C exits 130 and a rerun continues.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import sys
 
+from engine import stages
+from engine.arguments import Parser, field_default, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
-from engine.progress import tqdm_progress
-
-_EMBEDDER = "all-minilm-l6-v2"  # = engine.models.DEFAULT_EMBEDDER; importing models (torch) would slow --help
-_PLUGINS = (("engine.llm2llm.cli",), ("engine.runs.cli", "engine.runs"))  # first found of each group
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (usage stays available through --help)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
-
-
-def fraction_or_count(text: str) -> float | int:
-    """argparse type for sizes: '0.2' -> a fraction, '500' -> a count (see `engine.select.budget_count`)."""
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
-
-
-def _progress():
-    from engine.runs.progress import run_progress  # a backend run also records progress
-
-    return run_progress(tqdm_progress())
+from engine.jobs import cli as jobs_cli
+from engine.llm2llm import cli as llm2llm_cli
+from engine.progress import ProgressFn, tqdm_progress
 
 
 def _ws(args):
-    from engine.storage import Workspace
+    from engine.storage import Workspace  # noqa: PLC0415
 
     return Workspace(args.db)
 
 
-def _backend(args, **local_only):
-    """(stage module, extra kwargs): `engine.pipeline` in-process, or `engine.ray_backend` with
-    its options when `--backend ray`; `local_only` kwargs apply to the in-process stages only."""
+def _executor(args):
+    """None (in this process) or a `RayExecutor` with the command's Ray options."""
     if args.backend != "ray":
-        from engine import pipeline
+        return None
+    from engine import ray_backend  # noqa: PLC0415
 
-        return pipeline, local_only
-    from engine import ray_backend
-
-    return ray_backend, {"options": ray_backend.RayOptions(address=args.address, actors=args.ray_actors)}
+    return ray_backend.RayExecutor(ray_backend.RayOptions(address=args.address, actors=args.ray_actors))
 
 
-def _print_result(result) -> int:
-    print(f"{result.stage}: {result.message} [{result.seconds:.1f} s]")
+def _config(name: str, args, **flags):
+    """The stage's config from its flags (None = default) and `--set NAME=VALUE` pairs."""
+    stage = stages.stage(name)
+    try:
+        extra = parse_settings(stage.config, getattr(args, "set", None))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return stage.make_config(**{**flags, **extra})
+
+
+def _run(args, name: str, config, **local) -> int:
+    executor = _executor(args)
+    if executor is not None:
+        result = executor.run_stage(_ws(args), args.corpus, name, config, args.progress,
+                                    **({"embed_model": args.embed_model} if "embed_model" in args else {}))
+    else:
+        from engine import pipeline  # noqa: PLC0415
+
+        result = pipeline.run_stage(_ws(args), args.corpus, name, config, args.progress, **local)
+    print(result.summary())
     return 0
 
 
 def _ingest(args) -> int:
-    from engine import pipeline
+    from engine import pipeline  # noqa: PLC0415
 
-    if args.backend == "ray":
-        stages, extra = _backend(args)
-        return _print_result(stages.ingest(_ws(args), args.path, args.corpus, text_column=args.text_column,
-                                           encoding=args.encoding, on_decode_error=args.encoding_fallback,
-                                           progress=_progress(), **extra))
-    report = pipeline.ingest(_ws(args), args.path, args.corpus, text_column=args.text_column,
-                             encoding=args.encoding, on_decode_error=args.encoding_fallback, progress=_progress())
+    kwargs = dict(text_column=args.text_column, encoding=args.encoding, on_decode_error=args.encoding_fallback,
+                  progress=args.progress)
+    executor = _executor(args)
+    if executor is not None:
+        print(executor.ingest(_ws(args), args.path, args.corpus, **kwargs).summary())
+        return 0
+    report = pipeline.ingest(_ws(args), args.path, args.corpus, **kwargs)
     for issue in report.issues[:20]:
         print(f"skipped {issue}", file=sys.stderr)
     if len(report.issues) > 20:
@@ -85,39 +80,37 @@ def _ingest(args) -> int:
 
 
 def _embed(args) -> int:
-    stages, extra = _backend(args)
-    return _print_result(stages.embed(_ws(args), args.corpus, model=args.model, batch_size=args.batch_size,
-                                      progress=_progress(), **extra))
+    return _run(args, "embed", _config("embed", args, model=args.model, batch_size=args.batch_size))
 
 
 def _score(args) -> int:
-    from engine import pipeline
+    from engine.pipeline import signal_config  # noqa: PLC0415
 
-    config = pipeline.signal_config(args.signal, model=args.model, batch_size=args.batch_size,
-                                    calibrate=args.calibrate, device=args.device)
-    stages, extra = _backend(args, chunk_size=args.chunk_size)
-    return _print_result(stages.score(_ws(args), args.corpus, args.signal, config, progress=_progress(), **extra))
+    signal_config(args.signal)  # an unknown or not computable signal: one clear line
+    config = _config(args.signal, args, model=args.model, batch_size=args.batch_size, calibrate=args.calibrate,
+                     device=args.device)
+    return _run(args, args.signal, config, chunk_size=args.chunk_size)
 
 
 def _density(args) -> int:
-    from engine.density import DensityConfig
-
-    config = DensityConfig(**{k: v for k, v in (("bandwidth", args.bandwidth), ("n_hashes", args.n_hashes),
-                                                 ("seed", args.seed)) if v is not None})
-    stages, extra = _backend(args)
-    return _print_result(stages.density(_ws(args), args.corpus, config, embed_model=args.embed_model,
-                                        progress=_progress(), **extra))
+    config = _config("density", args, bandwidth=args.bandwidth, n_hashes=args.n_hashes, seed=args.seed)
+    return _run(args, "density", config, embed_model=args.embed_model)
 
 
 def _project(args) -> int:
-    from engine import pipeline
+    config = _config("project", args, max_points=args.max_points, seed=args.seed)
+    args.backend = "local"  # the map runs in this process
+    return _run(args, "project", config, embed_model=args.embed_model)
 
-    return _print_result(pipeline.project(_ws(args), args.corpus, max_points=args.max_points, seed=args.seed,
-                                          embed_model=args.embed_model, progress=_progress()))
+
+def _clusters(args) -> int:
+    config = _config("clusters", args, n_clusters=args.n_clusters, seed=args.seed)
+    args.backend = "local"  # k-means reads every vector at once
+    return _run(args, "clusters", config, embed_model=args.embed_model)
 
 
 def _select(args) -> int:
-    from engine import pipeline
+    from engine import pipeline  # noqa: PLC0415
 
     result = pipeline.select(_ws(args), args.corpus, args.strategy, args.weight, args.budget, args.seed,
                              name=args.name, quality=args.quality)
@@ -128,26 +121,27 @@ def _select(args) -> int:
 
 
 def _export(args) -> int:
-    from engine import pipeline
+    from engine import pipeline  # noqa: PLC0415
 
     print(pipeline.export(_ws(args), args.selection, args.out, args.format).message)
     return 0
 
 
 def _pipeline(args) -> int:
-    from engine import pipeline
+    from engine import pipeline  # noqa: PLC0415
 
     results = pipeline.run_pipeline(_ws(args), args.path, args.corpus, text_column=args.text_column,
                                     signals=tuple(s for s in args.signals.split(",") if s and s != "none"),
                                     strategy=args.strategy, weight=args.weight, budget=args.budget,
-                                    seed=args.seed, selection_name=args.name, progress=_progress())
+                                    seed=args.seed, selection_name=args.name, progress=args.progress,
+                                    executor=_executor(args))
     for r in results:
-        print(r.summary() if hasattr(r, "summary") else f"{getattr(r, 'stage', 'select')}: {r.message}")
+        print(r.message if r.stage == "ingest" else f"{r.stage}: {r.message}")
     return 0
 
 
 def _corpora(args) -> int:
-    from engine.storage import corpus as store
+    from engine.storage import corpus as store  # noqa: PLC0415
 
     with _ws(args).connect() as con:
         frame = store.list_corpora(con)
@@ -157,47 +151,136 @@ def _corpora(args) -> int:
 
 
 def _status(args) -> int:
-    import json
-
-    from engine import pipeline
+    from engine import pipeline  # noqa: PLC0415
 
     print(json.dumps(pipeline.stage_status(_ws(args), args.corpus), indent=2, default=str))
     return 0
 
 
 def _compare(args) -> int:
-    from engine import pipeline
-    from engine.select import compare_strategies
-    from engine.storage import corpus as store
+    from engine.select import compare_strategies  # noqa: PLC0415
+    from engine.storage import corpus as store  # noqa: PLC0415
 
-    ws = _ws(args)
-    with ws.connect() as con:
-        pipeline.require_corpus(con, args.corpus)
+    with _ws(args).connect() as con:
+        stages.require_corpus(con, args.corpus)
         frame = store.corpus_frame(con, args.corpus, snippet_chars=0)
-    table = compare_strategies(frame, args.budget, args.seed, args.weight, args.quality)
-    print(table.round(3).to_string(index=False))
+    print(compare_strategies(frame, args.budget, args.seed, args.weight, args.quality).round(3).to_string(index=False))
     return 0
 
 
-def _selection_args(p, name_required: bool) -> None:
-    from engine.select import QUALITY_COLUMNS, STRATEGIES
+def _per_signal(field: str) -> str:
+    """'askllm gemma3-270m, perplexity smollm2-135m-instruct': a setting's default per computed signal."""
+    return ", ".join(f"{s.name} {field_default(s.config, field)}" for s in stages.computed_signals()
+                     if field in {f for f in s.config.__dataclass_fields__})
 
-    p.add_argument("--strategy", choices=STRATEGIES, default="combined",
-                   help="random | askllm / perplexity / curator (top-k quality) | density (inverse-propensity "
-                        "sampling) | combined (weighted ranks of quality and coverage); default combined")
+
+def _selection_args(p) -> None:
+    from engine.select import quality_signals, strategies  # noqa: PLC0415
+
+    p.add_argument("--strategy", choices=strategies(), default="combined",
+                   help="random | a signal (top-k quality, or inverse-propensity sampling for density) | "
+                        "combined (weighted ranks of quality and coverage); default combined")
     p.add_argument("--weight", type=float, default=0.5,
                    help="combined only: 1 = quality only (equals top-k), 0 = coverage only (equals density)")
     p.add_argument("--budget", type=fraction_or_count, default=0.2,
                    help="a fraction of the corpus in (0, 1] (0.2, 1.0) or a whole number of documents (500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
-    p.add_argument("--quality", choices=QUALITY_COLUMNS, default="askllm",
+    p.add_argument("--quality", choices=quality_signals(), default="askllm",
                    help="quality signal that `combined` weighs against coverage (default askllm)")
-    p.add_argument("--name", required=name_required, default=None, help="save the selection under this name")
+    p.add_argument("--name", default=None, help="save the selection under this name")
+
+
+def _backend_args(p) -> None:
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: in this process (default); ray: on a Ray cluster through Ray Data")
+    p.add_argument("--address", default=None,
+                   help="ray: cluster address (auto, ray://host:10001); default a local Ray on this machine")
+    p.add_argument("--ray-actors", type=int, default=None, help="ray: model replicas (default one per GPU, else 1)")
+
+
+def _set_arg(p, stage: str) -> None:
+    config = stages.stage(stage).config if stage else None
+    names = ", ".join(config.__dataclass_fields__) if config else "any field of the signal's config class"
+    p.add_argument("--set", type=setting, action="append", metavar="NAME=VALUE",
+                   help=f"any other setting ({names}); repeatable")
+
+
+def _file_args(p) -> None:
+    p.add_argument("path", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file or a folder of them")
+    p.add_argument("--text-column", default="text", help="column holding the document text (default text)")
+
+
+def _model_verbs(verb) -> None:
+    """ingest and the registry's stages: embed, score (every computed signal), density, project."""
+    p = verb("ingest", _ingest, "read a corpus file into the workspace (deduplicated, resumable)")
+    _file_args(p)
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
+    p.add_argument("--encoding-fallback", choices=("report", "latin-1"), default="report",
+                   help="undecodable rows: skip and report them (default), or decode them as Latin-1")
+    _backend_args(p)
+    embed = stages.stage("embed").config
+    p = verb("embed", _embed, "embed documents that have no stored vector for the model")
+    p.add_argument("--model", default=None, help=f"sentence-transformers model (default {field_default(embed, 'model')})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"(default {field_default(embed, 'batch_size')})")
+    _set_arg(p, "embed")
+    _backend_args(p)
+    signals = stages.computed_signals()
+    p = verb("score", _score, "score documents with a signal (" + "; ".join(f"{s.name}: {s.help}" for s in signals)
+             + "); stored by settings")
+    p.add_argument("--signal", choices=[s.name for s in signals], default="askllm")
+    p.add_argument("--model", default=None, help=f"judge / LM: packaged alias, HF id or folder (default {_per_signal('model')})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"rows per batch on CPU (default {_per_signal('batch_size')})")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"askllm: contextual calibration (Zhao et al. 2021); default {_per_signal('calibrate')}")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="documents per stored (resumable) batch (default 64 on CPU, 2048 on a GPU)")
+    _set_arg(p, "")
+    _backend_args(p)
+    dens = stages.stage("density").config
+    p = verb("density", _density, stages.stage("density").help)
+    for flag, name, kind in (("--bandwidth", "bandwidth", float), ("--n-hashes", "n_hashes", int), ("--seed", "seed", int)):
+        p.add_argument(flag, type=kind, default=None, help=f"(default {field_default(dens, name)})")
+    p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
+    _set_arg(p, "density")
+    _backend_args(p)
+    proj = stages.stage("project").config
+    p = verb("project", _project, stages.stage("project").help)
+    p.add_argument("--max-points", type=int, default=None, help="fit UMAP on a seeded sample of this many documents, "
+                   f"place the rest with transform (default {field_default(proj, 'max_points')})")
+    p.add_argument("--seed", type=int, default=None, help=f"(default {field_default(proj, 'seed')})")
+    p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
+    p = verb("clusters", _clusters, stages.stage("clusters").help)
+    p.add_argument("--n-clusters", type=int, default=None, help="k (default: sqrt(documents) / 2, from 2 to 64)")
+    p.add_argument("--seed", type=int, default=None, help="k-means initialisation (default 0)")
+    p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
+
+
+def _selection_verbs(verb) -> None:
+    """select, export, pipeline, corpora, status, compare."""
+    p = verb("select", _select, "choose a budget of documents by a strategy; --name saves it")
+    _selection_args(p)
+    p.add_argument("--show", type=int, default=10, help="print the first N chosen doc_ids (default 10)")
+    p = verb("export", _export, "write a saved selection (minus curator-rejected documents) as JSONL or Parquet",
+             corpus=False)
+    p.add_argument("--selection", required=True, help="name of a saved selection")
+    p.add_argument("--out", required=True, help="output file; .jsonl or .parquet picks the format")
+    p.add_argument("--format", choices=("jsonl", "parquet"), default=None, help="override the suffix")
+    p = verb("pipeline", _pipeline, "ingest, embed, score, density, project and select in one go")
+    _file_args(p)
+    p.add_argument("--signals", default="askllm", help="comma-separated signals to score ("
+                   + ", ".join(s.name for s in stages.computed_signals()) + "), or none (default askllm)")
+    _selection_args(p)
+    _backend_args(p)
+    verb("corpora", _corpora, "list the workspace's corpora", corpus=False)
+    verb("status", _status, "what each stage has stored for a corpus (JSON)")
+    p = verb("compare", _compare, "compare strategies: size, overlap, mean quality, map coverage")
+    _selection_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole CLI (also used by `engine.runs` to validate a command before queueing it)."""
-    parser = _Parser(prog="python -m engine", description="Seedbed: Ask-LLM + Density data selection, LLM2LLM.")
+    """The whole CLI; `engine.jobs` receives it (`args.parser`) to check a command before queueing."""
+    parser = Parser(prog="python -m engine", description="Seedbed: Ask-LLM + Density data selection, LLM2LLM.")
     parser.add_argument("--db", default=None, help="workspace file (default: $SEEDBED_DB or ./seedbed.duckdb)")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -210,100 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     _model_verbs(verb)
     _selection_verbs(verb)
-    _register_plugins(sub)
+    jobs_cli.register(sub)
+    llm2llm_cli.register(sub)
     return parser
 
 
-def _backend_args(p) -> None:
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="local: in this process (default); ray: on a Ray cluster through Ray Data")
-    p.add_argument("--address", default=None,
-                   help="ray: cluster address (auto, ray://host:10001); default a local Ray on this machine")
-    p.add_argument("--ray-actors", type=int, default=None, help="ray: model replicas (default one per GPU, else 1)")
-
-
-def _file_args(p) -> None:
-    p.add_argument("path", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file or a folder of them")
-    p.add_argument("--text-column", default="text", help="column holding the document text (default text)")
-
-
-def _model_verbs(verb) -> None:
-    """ingest, embed, score, density, project: the stages that compute and store."""
-    p = verb("ingest", _ingest, "read a corpus file into the workspace (deduplicated, resumable)")
-    _file_args(p)
-    p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
-    p.add_argument("--encoding-fallback", choices=("report", "latin-1"), default="report",
-                   help="undecodable rows: skip and report them (default), or decode them as Latin-1")
-    _backend_args(p)
-    p = verb("embed", _embed, "embed documents that have no stored vector for the model")
-    p.add_argument("--model", default=_EMBEDDER, help=f"sentence-transformers model (default {_EMBEDDER})")
-    p.add_argument("--batch-size", type=int, default=64)
-    _backend_args(p)
-    p = verb("score", _score, "score documents with Ask-LLM (judge's P(yes)) or perplexity; stored by settings")
-    p.add_argument("--signal", choices=("askllm", "perplexity"), default="askllm")
-    p.add_argument("--model", default=None,
-                   help="judge / LM: packaged alias, HF id or folder (default per signal)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
-                   help="askllm: contextual calibration (Zhao et al. 2021); on by default")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--chunk-size", type=int, default=None,
-                   help="documents per stored (resumable) batch (default 64 on CPU, 2048 on a GPU)")
-    _backend_args(p)
-    p = verb("density", _density, "kernel density of every document among the corpus's embeddings")
-    p.add_argument("--bandwidth", type=float, default=None, help="kernel width in embedding space (default 0.35)")
-    p.add_argument("--n-hashes", type=int, default=None, help="sketch rows (default 128)")
-    p.add_argument("--seed", type=int, default=None, help="hash seed (default 0)")
-    p.add_argument("--embed-model", default=_EMBEDDER)
-    _backend_args(p)
-    p = verb("project", _project, "2-D UMAP map of the corpus for the dashboard")
-    p.add_argument("--max-points", type=int, default=20_000,
-                   help="fit UMAP on a seeded sample of this many documents, place the rest with transform")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--embed-model", default=_EMBEDDER)
-
-
-def _selection_verbs(verb) -> None:
-    """select, export, pipeline, corpora, status, compare."""
-    p = verb("select", _select, "choose a budget of documents by a strategy; --name saves it")
-    _selection_args(p, name_required=False)
-    p.add_argument("--show", type=int, default=10, help="print the first N chosen doc_ids (default 10)")
-    p = verb("export", _export, "write a saved selection (minus curator-rejected documents) as JSONL or Parquet",
-             corpus=False)
-    p.add_argument("--selection", required=True, help="name of a saved selection")
-    p.add_argument("--out", required=True, help="output file; .jsonl or .parquet picks the format")
-    p.add_argument("--format", choices=("jsonl", "parquet"), default=None, help="override the suffix")
-    p = verb("pipeline", _pipeline, "ingest, embed, score, density, project and select in one go")
-    _file_args(p)
-    p.add_argument("--signals", default="askllm",
-                   help="comma-separated: askllm,perplexity, or none (default askllm)")
-    _selection_args(p, name_required=False)
-    verb("corpora", _corpora, "list the workspace's corpora", corpus=False)
-    verb("status", _status, "what each stage has stored for a corpus (JSON)")
-    p = verb("compare", _compare, "compare strategies: size, overlap, mean quality, map coverage")
-    _selection_args(p, name_required=False)
-
-
-def _register_plugins(subparsers) -> None:
-    """Let optional groups add their verbs; only a missing module is skipped, real errors surface."""
-    for candidates in _PLUGINS:
-        for module in candidates:
-            try:
-                mod = importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
-                    continue
-                raise
-            if hasattr(mod, "register"):
-                mod.register(subparsers)
-                break
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+def main(argv: list[str] | None = None, progress: ProgressFn | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 2 bad input, 130 interrupted). `progress`
+    receives every stage's progress (default: tqdm bars on stderr)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.progress, args.parser = progress if progress is not None else tqdm_progress(), parser
+        args.run_command = main  # a job worker runs its job's command through it (`jobs work`)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2

@@ -19,10 +19,10 @@ import json
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import sparse
 
 from engine.errors import UserError
 
+COLUMN = "cluster"  # the signal kind, so corpus_frame and exports carry a `cluster` column
 MIN_DOCS = 20  # below this, clusters of a handful of documents say nothing about topics
 _LABEL_CHARS = 2000  # each document's first characters feed its cluster's keywords
 
@@ -85,6 +85,7 @@ def assign_clusters(vectors: np.ndarray, config: ClusterConfig = ClusterConfig()
 
 def keyword_labels(texts, labels: np.ndarray, n_keywords: int = 3) -> dict[int, str]:
     """Cluster id -> "term · term · term" by c-TF-IDF over the texts of each cluster."""
+    from scipy import sparse  # noqa: PLC0415 (scipy and sklearn cost seconds: imported when used)
     from sklearn.feature_extraction.text import CountVectorizer
 
     labels = np.asarray(labels, dtype=np.int64)
@@ -132,25 +133,23 @@ def run_clusters(ws, corpus: str, config: ClusterConfig | None = None, embed_mod
     `cluster` signal (id per document in `scores`, labels and sizes in the signal's params).
     Kept while every document has an id under the key (same corpus, embedder and settings):
     new documents or another embedder recompute it."""
-    import time
-
-    from engine.models import DEFAULT_EMBEDDER
-    from engine.pipeline import StageResult, embedding_key, require_corpus
+    from engine import stages  # noqa: PLC0415 (the registry imports this module)
     from engine.progress import report
-    from engine.storage import corpus as store
+    from engine.storage import corpus as corpus_store
+    from engine.storage import signals as signal_store
 
-    config, t0 = config or ClusterConfig(), time.perf_counter()
-    ekey = embedding_key(embed_model or DEFAULT_EMBEDDER)
+    config, elapsed = config or ClusterConfig(), stages.timer()
+    ekey = stages.embedding_key(embed_model)
     key = cluster_key(config, corpus, ekey)
     with ws.connect() as con:
-        n_total = require_corpus(con, corpus)
+        n_total = stages.require_corpus(con, corpus)
         check_enough(n_total)
         stored = _params(con, corpus, key)
-        if stored is not None and store.missing_scores(con, corpus, key).empty:
-            store.set_signal(con, corpus, "cluster", key, stored)  # make it the active clusters again
-            return StageResult("clusters", 0, n_total, time.perf_counter() - t0, f"clusters {key} already stored")
-        ids, vectors = store.embeddings(con, corpus, ekey)
-        texts = store.documents(con, corpus)["text"].to_numpy()  # doc_id order, as the vectors
+        if stored is not None and signal_store.missing_rows(con, corpus, "scores", key).empty:
+            signal_store.set_signal(con, corpus, COLUMN, key, stored)  # the active clusters again
+            return stages.StageResult("clusters", 0, n_total, elapsed(), f"clusters {key} already stored")
+        ids, vectors = signal_store.embeddings(con, corpus, ekey)
+        texts = corpus_store.documents(con, corpus)["text"].to_numpy()  # doc_id order, as the vectors
     if len(ids) < n_total:
         raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {ekey} embedding: "
                         f"run `python -m engine embed --corpus {corpus}` first")
@@ -160,19 +159,18 @@ def run_clusters(ws, corpus: str, config: ClusterConfig | None = None, embed_mod
     params = {**config.params(), "embed_model": ekey, "n_clusters": int(len(sizes)),
               "labels": {str(c): names[c] for c in names}, "sizes": {str(c): int(s) for c, s in enumerate(sizes)}}
     with ws.connect() as con:
-        store.put_scores(con, key, list(ids), labels.astype(np.float64))
-        store.set_signal(con, corpus, "cluster", key, params)
+        signal_store.put_scores(con, key, list(ids), labels.astype(np.float64))
+        signal_store.set_signal(con, corpus, COLUMN, key, params)
     report(progress, "clusters", n_total, n_total)
-    return StageResult("clusters", n_total, 0, time.perf_counter() - t0,
-                       f"{len(sizes)} clusters of {n_total} documents as {key}")
+    return stages.StageResult("clusters", n_total, 0, elapsed(), f"{len(sizes)} clusters of {n_total} documents as {key}")
 
 
 def _params(con, corpus: str, key: str | None = None) -> dict | None:
     """Params of the corpus's clusters stored under `key` (None: the active ones), or None."""
-    from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
-    table = store.signals(con, corpus)  # newest first
-    rows = table[(table["kind"] == "cluster") & ((table["signal_key"] == key) if key else True)]
+    table = signal_store.signals(con, corpus)  # newest first
+    rows = table[(table["kind"] == COLUMN) & ((table["signal_key"] == key) if key else True)]
     return None if rows.empty else json.loads(rows["params"].iloc[0])
 
 

@@ -23,7 +23,6 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
-from scipy import optimize, stats
 from tqdm.auto import tqdm
 
 from engine.errors import UserError
@@ -95,6 +94,8 @@ class DensityConfig:
         """p-stable bucket width w with p(3h / w)^K = exp(-4.5), the Gaussian value at d = 3h."""
         if self.bandwidth is None:
             raise DensityError("density bandwidth is not chosen yet: call config.resolved(vectors)")
+        from scipy import optimize  # noqa: PLC0415 (scipy costs seconds; the CLI imports this module)
+
         target = np.exp(-4.5 / self.hashes_per_row)  # per-hash collision probability wanted
         c = optimize.brentq(lambda c: _collision_probability(c) - target, 1e-6, 1e6)
         return 3.0 * self.bandwidth / c
@@ -127,6 +128,8 @@ def data_bandwidth(vectors, neighbours: int = 10, sample: int = 2000, seed: int 
 
 def _collision_probability(c: float) -> float:
     """Probability that one p-stable hash of width w collides at distance d, with c = d / w."""
+    from scipy import stats  # noqa: PLC0415
+
     return (1 - 2 * stats.norm.cdf(-1 / c)
             - 2 * c / np.sqrt(2 * np.pi) * (1 - np.exp(-1 / (2 * c * c))))
 
@@ -154,6 +157,7 @@ class LSHDensitySketch:
             self._asarray(a) for a in (proj, shift, mult, offsets))
         self.counts = self._asarray(np.zeros((r, config.n_buckets), dtype=np.int32))
         self.n = 0
+        self.reference = 1.0  # divisor of relative densities, set by `shard_calibrate`
 
     def _asarray(self, a):
         return _to(self.xp, a, self.device)
@@ -221,19 +225,21 @@ class LSHDensitySketch:
     def state_dict(self) -> dict:
         """Everything needed to rebuild this sketch elsewhere (hashes come from config + dim)."""
         counts = self.counts if self.xp is np else self.counts.cpu().numpy()
-        return {"config": asdict(self.config), "dim": self.dim, "n": self.n, "counts": counts}
+        return {"config": asdict(self.config), "dim": self.dim, "n": self.n, "counts": counts,
+                "reference": self.reference}
 
     @classmethod
     def from_state_dict(cls, state: dict, device: str = "cpu") -> "LSHDensitySketch":
         sketch = cls(DensityConfig(**state["config"]), state["dim"], device=device)
         sketch.counts = sketch._asarray(np.asarray(state["counts"], dtype=np.int32).copy())
         sketch.n = int(state["n"])
+        sketch.reference = float(state.get("reference", 1.0))
         return sketch
 
     def to_bytes(self) -> bytes:
         """Compressed .npz bytes, for shipping a partial sketch between processes."""
         state, buf = self.state_dict(), io.BytesIO()
-        meta = json.dumps({k: state[k] for k in ("config", "dim", "n")})
+        meta = json.dumps({k: state[k] for k in ("config", "dim", "n", "reference")})
         np.savez_compressed(buf, counts=state["counts"], meta=np.array(meta))
         return buf.getvalue()
 
@@ -324,4 +330,26 @@ def exact_kde(vectors, bandwidth: float, queries=None, device: str = "cpu",
 
 def rank_correlation(a, b) -> float:
     """Spearman rank correlation of two score vectors (scipy)."""
+    from scipy import stats  # noqa: PLC0415
+
     return float(stats.spearmanr(np.asarray(a), np.asarray(b)).statistic)
+
+
+# --- the sharded form (Ray): engine.stages' ShardPlan hooks around fit / merge / apply ----------
+
+def shard_prepare(sample, config: DensityConfig) -> DensityConfig:
+    """Before the shards: the bandwidth from the reference sample (`sample_positions` rows)."""
+    return config.resolved(sample)
+
+
+def shard_calibrate(state: bytes, sample, config: DensityConfig) -> bytes:  # noqa: ARG001
+    """After the merge: the merged sketch learns the reference median, as `density_scores` does."""
+    sketch = LSHDensitySketch.from_bytes(state)
+    sketch.reference = reference_median(sketch.query(sample, members=True))
+    return sketch.to_bytes()
+
+
+def shard_apply(state: bytes, vectors, device: str = "cpu") -> np.ndarray:
+    """Relative densities of a shard's vectors (members of the corpus) from the merged sketch."""
+    sketch = LSHDensitySketch.from_bytes(state, device=device)
+    return sketch.query(vectors, members=True) / sketch.reference

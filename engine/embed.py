@@ -1,17 +1,20 @@
 """Sentence embeddings of documents: the space in which density and the 2-D map are computed.
 
 The batch function is pure (texts in, vectors out); caching by (model, document hash) and
-batching into transactions live in `engine.pipeline.embed`.
+batching into transactions live in the executors (`engine.pipeline`, `engine.ray_backend`).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
-from engine.models import (DEFAULT_EMBEDDER, chunk_docs, device_batches, load_embedder, pad_rows,
-                           prefetched, to_device)
+from engine.batching import chunk_docs, device_batches, inference_mode, pad_rows, prefetched, to_device
+from engine.models import DEFAULT_EMBEDDER, load_embedder, model_fingerprint
+
+if TYPE_CHECKING:
+    import torch
 
 
 def embed_texts(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int = 64,
@@ -25,6 +28,8 @@ def embed_texts(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size:
     end. The embedder runs in fp16 on CUDA (see `engine.models.load_embedder`). Models whose
     first module is not a Hugging Face transformer go through `SentenceTransformer.encode`.
     """
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     if len(texts) == 0:
         return np.zeros((0, 0), np.float32)
     encoder = load_embedder(model, device=device)
@@ -49,9 +54,11 @@ def _tokenize(encoder, texts: list[str]) -> list[list[int]]:
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
 
-@torch.inference_mode()
+@inference_mode
 def _embed_chunk(encoder, ids: list[list[int]], batch_size: int, batch_tokens: int) -> torch.Tensor:
     """Sentence embeddings (rows, dim) of token-id rows, in input order, on the model's device."""
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     device, pad_id = encoder.device, encoder.tokenizer.pad_token_id
     typed = "token_type_ids" in getattr(encoder.tokenizer, "model_input_names", ())
     batches = device_batches([len(x) for x in ids], device, batch_size, batch_tokens)
@@ -75,3 +82,20 @@ def _encode(encoder, texts: Sequence[str], batch_size: int) -> np.ndarray:
     out = np.empty_like(vectors, dtype=np.float32)
     out[order] = vectors  # back to input order
     return out
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Which sentence embedder; `key()` names the stored vectors (`embeddings.model`)."""
+
+    model: str = DEFAULT_EMBEDDER
+    batch_size: int = 64  # rows per batch on CPU; not part of the key
+    device: str | None = None  # None: cuda when available; not part of the key
+
+    def key(self) -> str:
+        return model_fingerprint(self.model)
+
+
+def embed_batch(texts: Sequence[str], config: EmbedConfig = EmbedConfig()) -> np.ndarray:
+    """The vectors stage's batch function: `embed_texts` with the config's settings."""
+    return embed_texts(texts, config.model, config.batch_size, config.device)

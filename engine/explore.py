@@ -10,9 +10,25 @@ import numpy as np
 import pandas as pd
 
 from engine import ingest_formats as formats
+from engine import stages
 
-SCORE_COLUMNS = ("askllm", "perplexity", "density", "curator")
-COLOUR_CHOICES = ("selected", "review status", *SCORE_COLUMNS)
+
+def signal_names() -> tuple[str, ...]:
+    """Every registered signal, in registry order: the frame's possible score columns."""
+    return tuple(s.name for s in stages.signals())
+
+
+def colour_choices() -> tuple[str, ...]:
+    """What the map can be coloured by: selection, review status, or any signal."""
+    return ("selected", "review status", *signal_names())
+
+
+def __getattr__(name: str):  # SCORE_COLUMNS / COLOUR_CHOICES: read from the registry, never stale
+    if name == "SCORE_COLUMNS":
+        return signal_names()
+    if name == "COLOUR_CHOICES":
+        return colour_choices()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def selected_mask(frame: pd.DataFrame, doc_ids) -> np.ndarray:
@@ -25,7 +41,7 @@ def selected_mask(frame: pd.DataFrame, doc_ids) -> np.ndarray:
 
 def score_columns(frame: pd.DataFrame) -> list[str]:
     """The score columns present in `frame` with at least one value."""
-    return [c for c in SCORE_COLUMNS if c in frame.columns and frame[c].notna().any()]
+    return [c for c in signal_names() if c in frame.columns and frame[c].notna().any()]
 
 
 def histograms(frame: pd.DataFrame, mask: np.ndarray, columns=None, bins: int = 30) -> dict[str, pd.DataFrame]:

@@ -22,6 +22,7 @@ from engine.clusters import stored_labels
 from engine.errors import UserError
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 METADATA_KEY = b"seedbed.selection"
@@ -50,12 +51,12 @@ def _format(out_path: Path, fmt: str | None) -> str:
 def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
     """(rows to export, selection record, how many rejected documents were dropped)."""
     with ws.connect() as con:
-        sel = store.selection(con, name)
+        sel = selection_store.selection(con, name)
         if sel is None:
-            known = ", ".join(store.list_selections(con)["name"]) or "none yet"
+            known = ", ".join(selection_store.list_selections(con)["name"]) or "none yet"
             raise UserError(f"no selection named '{name}' (known: {known}); save one with "
                             f"`python -m engine select --corpus C --strategy S --name {name}`")
-        rows = store.selection_documents(con, name)
+        rows = selection_store.selection_documents(con, name)
         frame = store.corpus_frame(con, sel["corpus"], snippet_chars=0)
         labels = stored_labels(con, sel["corpus"])
     if "cluster" in frame.columns:  # topic id (engine.clusters) and its label beside it

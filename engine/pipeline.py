@@ -1,43 +1,32 @@
-"""The selection pipeline's stages: ingest -> embed -> score -> density -> project -> select -> export.
+"""The in-process executor of the stage registry (`engine.stages`), and the selection pipeline
+ingest -> stages -> select -> export.
 
 Every stage takes the Workspace first, is idempotent and never recomputes what is stored: it
 reads the missing (document, key) pairs in one short transaction, computes them in chunks
-(no connection held while models run) and writes each chunk in its own transaction, so a
-killed stage resumes where it stopped. Embeddings are cached by (model, document hash), scores
-by (`config.key()`, document hash); density (relative to the whole corpus) and the projection
-are per corpus.
+(no connection held while models run) and writes each chunk in its own transaction, the stage
+marker with the last one, so a killed stage resumes where it stopped. Embeddings are cached by
+(model, document hash), text signals by (`config.key()`, document hash); stages that read the
+whole corpus's vectors (density, the map) are per corpus. `engine.ray_backend` runs the same
+stage descriptions on a Ray cluster.
 """
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
+from engine import stages
 from engine.errors import UserError
 from engine.export import ExportResult, export_selection
-from engine.models import DEFAULT_EMBEDDER, pick_device
+from engine.models import DEFAULT_EMBEDDER
 from engine.progress import ProgressFn, report
 from engine.select import SelectionResult, choose, needed_columns
+from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
 from engine.storage import corpus as store
-
-SIGNALS = {"askllm": ("engine.askllm", "AskLLMConfig"), "perplexity": ("engine.perplexity", "PerplexityConfig")}
-
-
-@dataclass
-class StageResult:
-    """What a stage did: documents computed now vs found stored, wall time, a one-line summary."""
-
-    stage: str
-    n_computed: int = 0
-    n_cached: int = 0
-    seconds: float = 0.0
-    message: str = ""
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 
 def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
@@ -64,29 +53,92 @@ def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) ->
     """Documents per stored chunk: `chunk_size` when given; else small on a CPU (progress and
     resume stay fine-grained) and large on a GPU, where a chunk of only a batch or two leaves it
     idle between chunks (bench/ray_results_gpu.md measures both)."""
+    from engine.models import pick_device  # noqa: PLC0415 (probing the device imports torch)
+
     return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
 
 
-def require_corpus(con, corpus: str) -> int:
-    """The corpus's document count; a UserError naming the known corpora when it does not exist."""
-    if not store.corpus_exists(con, corpus):
-        names = ", ".join(store.list_corpora(con)["name"]) or "none yet"
-        raise UserError(f"no corpus named '{corpus}' (known: {names}); "
-                        f"ingest one with `python -m engine ingest PATH --corpus {corpus}`")
-    return store.count_documents(con, corpus)
+def signal_config(signal: str, **overrides):
+    """The default config of a computed signal with `overrides` (None = default)."""
+    names = [s.name for s in stages.computed_signals()]
+    if signal not in names:
+        raise UserError(f"unknown signal '{signal}': choose one of {', '.join(names)}")
+    return stages.stage(signal).make_config(**overrides)
 
 
-def embedding_key(model: str) -> str:
-    """The `embeddings.model` value for a model reference (alias, HF id, or folder fingerprint)."""
-    from engine.models import model_fingerprint
+def run_stage(ws: Workspace, corpus: str, name: str, config=None, progress: ProgressFn | None = None,
+              chunk_size: int | None = None, embed_model: str = DEFAULT_EMBEDDER) -> StageResult:
+    """Run registry stage `name` on `corpus` in this process (config None = its defaults)."""
+    stage = stages.stage(name)
+    config = stage.make_config() if config is None else config
+    if stage.kind == stages.MAP:
+        return project(ws, corpus, config.max_points, config.seed, embed_model, progress)
+    if stage.kind == stages.CLUSTERS:  # ids + labels need the texts too: engine.clusters stores both
+        from engine.clusters import run_clusters  # noqa: PLC0415
 
-    return model_fingerprint(model)
+        return run_clusters(ws, corpus, config, embed_model, progress)
+    if stage.reads == "text":
+        return _run_text(ws, corpus, stage, config, progress, chunk_size)
+    if stage.reads == "vectors":
+        return _run_vectors(ws, corpus, stage, config, embedding_key(embed_model), progress)
+    raise UserError(f"'{name}' is not computed by the pipeline: {stage.how_to_get(corpus)}")
+
+
+def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> StageResult:
+    """Per-document stages: compute the documents with nothing stored under the key, in chunks."""
+    elapsed, key, params = stages.timer(), stage.key(config, corpus, ""), stage.params(config, "")
+
+    def write(con, ids, output):
+        stage.output.put(con, key, ids, output)
+        stage.mark(con, corpus, key, params)
+
+    with ws.connect() as con:
+        n_total = require_corpus(con, corpus)
+        missing = signal_store.missing_rows(con, corpus, stage.output.table, key)
+        if missing.empty:
+            stage.mark(con, corpus, key, params)
+    chunk = chunk_for(chunk_size, getattr(config, "device", None), *stage.chunk)
+    n = run_cached(ws, stage.name, missing, n_total, lambda texts: stage.batch(texts, config), write, chunk, progress)
+    verb = "embedded" if stage.kind == stages.VECTORS else "scored"
+    return StageResult(stage.name, n, n_total - n, elapsed(),
+                       f"{verb} {n} documents {'with' if verb == 'embedded' else 'as'} {key} "
+                       f"({n_total - n} already stored)")
+
+
+def corpus_vectors(con, corpus: str, embed_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(doc_ids, vectors) of every document of the corpus; a UserError when some lack a vector."""
+    n_total = require_corpus(con, corpus)
+    ids, vectors = signal_store.embeddings(con, corpus, embed_key)
+    if len(ids) < n_total:
+        raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {embed_key} embedding: "
+                        f"run `python -m engine embed --corpus {corpus}` first")
+    return ids, vectors
+
+
+def _run_vectors(ws, corpus, stage: stages.Stage, config, embed_key: str, progress) -> StageResult:
+    """Stages relative to the whole corpus (density): when any document lacks a value (new
+    documents were ingested) every value is recomputed."""
+    elapsed, key, params = stages.timer(), stage.key(config, corpus, embed_key), stage.params(config, embed_key)
+    with ws.connect() as con:
+        n_total = require_corpus(con, corpus)
+        n_missing = len(signal_store.missing_rows(con, corpus, stage.output.table, key))
+        if not n_missing:
+            stage.mark(con, corpus, key, params)
+            return StageResult(stage.name, 0, n_total, elapsed(), f"{stage.name} {key} already stored")
+        ids, vectors = corpus_vectors(con, corpus, embed_key)
+    report(progress, stage.name, 0, n_total)
+    values = stage.batch(vectors, config)
+    with ws.connect() as con:
+        stage.output.put(con, key, list(ids), values)
+        stage.mark(con, corpus, key, params)
+    report(progress, stage.name, n_total, n_total)
+    return StageResult(stage.name, n_total, 0, elapsed(), f"{stage.name} of {n_total} documents as {key}")
 
 
 def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", encoding: str = "utf-8",
            on_decode_error: str = "report", progress: ProgressFn | None = None):
-    """Read a JSONL/CSV/Parquet/text file into `corpus` (see `engine.ingest.ingest`)."""
-    from engine.ingest import ingest as ingest_file
+    """Read a JSONL/CSV/Parquet/text file into `corpus` (see `engine.ingest.ingest`); the report."""
+    from engine.ingest import ingest as ingest_file  # noqa: PLC0415
 
     return ingest_file(ws, path, corpus, text_column=text_column, encoding=encoding,
                        on_decode_error=on_decode_error, progress=progress)
@@ -95,134 +147,61 @@ def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", encoding
 def embed(ws: Workspace, corpus: str, model: str = DEFAULT_EMBEDDER, batch_size: int = 64,
           progress: ProgressFn | None = None, chunk_size: int | None = None) -> StageResult:
     """Embed every document of `corpus` that has no stored vector for `model`."""
-    from engine.embed import embed_texts
-
-    t0, key = time.perf_counter(), embedding_key(model)
-    with ws.connect() as con:
-        n_total = require_corpus(con, corpus)
-        missing = store.missing_embeddings(con, corpus, key)
-    n = run_cached(ws, "embed", missing, n_total, lambda texts: embed_texts(texts, model, batch_size),
-                   lambda con, ids, vecs: store.put_embeddings(con, key, ids, vecs),
-                   chunk_for(chunk_size, None, 256, 16384), progress)
-    return StageResult("embed", n, n_total - n, time.perf_counter() - t0,
-                       f"embedded {n} documents with {key} ({n_total - n} already stored)")
-
-
-def signal_config(signal: str, **overrides):
-    """The default config of `signal` ("askllm" | "perplexity") with `overrides` (None = default)."""
-    if signal not in SIGNALS:
-        raise UserError(f"unknown signal '{signal}': choose one of {', '.join(SIGNALS)}")
-    module, cls = SIGNALS[signal]
-    config_cls = getattr(importlib.import_module(module), cls)
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(k for k, v in overrides.items() if v is not None and k not in names)
-    if unknown:
-        raise UserError(f"signal '{signal}' has no setting {', '.join(unknown)}")
-    return config_cls(**{k: v for k, v in overrides.items() if v is not None})
+    config = stages.stage("embed").make_config(model=model, batch_size=batch_size)
+    return run_stage(ws, corpus, "embed", config, progress, chunk_size)
 
 
 def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
           progress: ProgressFn | None = None, chunk_size: int | None = None) -> StageResult:
     """Score every document of `corpus` that has no stored value under `config.key()` and mark the
     key as the corpus's active `signal`. Partial results are visible (and resumable) at once."""
-    config = signal_config(signal) if config is None or signal not in SIGNALS else config
-    batch_fn = importlib.import_module(SIGNALS[signal][0]).score_batch
-    t0, key, params = time.perf_counter(), config.key(), dataclasses.asdict(config)
-
-    def write(con, ids, output):
-        values, truncated = output
-        store.put_scores(con, key, ids, values, truncated)
-        store.set_signal(con, corpus, signal, key, params)
-
-    with ws.connect() as con:
-        n_total = require_corpus(con, corpus)
-        missing = store.missing_scores(con, corpus, key)
-        if missing.empty:
-            store.set_signal(con, corpus, signal, key, params)
-    n = run_cached(ws, signal, missing, n_total, lambda texts: batch_fn(texts, config, show_progress=False), write,
-                   chunk_for(chunk_size, getattr(config, "device", None), 64, 2048), progress)
-    return StageResult(signal, n, n_total - n, time.perf_counter() - t0,
-                       f"scored {n} documents as {key} ({n_total - n} already stored)")
-
-
-def density_signal(config, corpus: str, embed_model: str) -> tuple[str, dict, str]:
-    """(signal key, params, embedding key) of a density run: the key names the corpus and the
-    embedding model, since density is relative to that corpus in that space."""
-    ekey = embedding_key(embed_model)
-    return f"{config.key()}:{corpus}:{ekey}", {**dataclasses.asdict(config), "embed_model": ekey}, ekey
+    config = signal_config(signal) if config is None else config
+    return run_stage(ws, corpus, signal, config, progress, chunk_size)
 
 
 def density(ws: Workspace, corpus: str, config=None, embed_model: str = DEFAULT_EMBEDDER,
             progress: ProgressFn | None = None) -> StageResult:
-    """Kernel density of every document among the corpus's embeddings (`engine.density`).
-
-    Density is relative to the whole corpus, so when any document lacks a value (new documents
-    were ingested) all are recomputed; the key names the corpus and the embedding model."""
-    from engine.density import DensityConfig, density_scores
-
-    config, t0 = config or DensityConfig(), time.perf_counter()
-    key, params, ekey = density_signal(config, corpus, embed_model)
-    with ws.connect() as con:
-        n_total = require_corpus(con, corpus)
-        n_missing = len(store.missing_scores(con, corpus, key))
-        ids, vectors = store.embeddings(con, corpus, ekey) if n_missing else ([], None)
-        if not n_missing:
-            store.set_signal(con, corpus, "density", key, params)
-    if not n_missing:
-        return StageResult("density", 0, n_total, time.perf_counter() - t0, f"density {key} already stored")
-    if len(ids) < n_total:
-        raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {ekey} embedding: "
-                        f"run `python -m engine embed --corpus {corpus}` first")
-    report(progress, "density", 0, n_total)
-    values = density_scores(vectors, config, device=pick_device())
-    with ws.connect() as con:
-        store.put_scores(con, key, list(ids), values)
-        store.set_signal(con, corpus, "density", key, params)
-    report(progress, "density", n_total, n_total)
-    return StageResult("density", n_total, 0, time.perf_counter() - t0,
-                       f"density of {n_total} documents as {key}")
+    """Kernel density of every document among the corpus's embeddings (`engine.density`)."""
+    return run_stage(ws, corpus, "density", config, progress, embed_model=embed_model)
 
 
 def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
             embed_model: str = DEFAULT_EMBEDDER, progress: ProgressFn | None = None) -> StageResult:
     """UMAP 2-D map of the corpus's embeddings into `projections` (see `engine.project`); kept
     when every document is projected with the same settings."""
-    from engine.project import project_vectors
+    from engine.project import project_vectors  # noqa: PLC0415
 
-    t0, ekey = time.perf_counter(), embedding_key(embed_model)
+    elapsed, ekey = stages.timer(), embedding_key(embed_model)
     params = {"max_points": int(max_points), "seed": int(seed), "embed_model": ekey}
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
-        if store.count_projected(con, corpus) == n_total and store.projection_params(con, corpus) == params:
-            return StageResult("project", 0, n_total, time.perf_counter() - t0, "projection already stored")
-        ids, vectors = store.embeddings(con, corpus, ekey)
-    if len(ids) < n_total:
-        raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {ekey} embedding: "
-                        f"run `python -m engine embed --corpus {corpus}` first")
+        if signal_store.count_projected(con, corpus) == n_total and signal_store.projection_params(con, corpus) == params:
+            return StageResult("project", 0, n_total, elapsed(), "projection already stored")
+        ids, vectors = corpus_vectors(con, corpus, ekey)
     xy, message = project_vectors(vectors, max_points=max_points, seed=seed, progress=progress)
     with ws.connect() as con:
-        store.put_projection(con, corpus, list(ids), xy)
-        store.set_projection_params(con, corpus, params)
-    return StageResult("project", n_total, 0, time.perf_counter() - t0, message)
+        signal_store.put_projection(con, corpus, list(ids), xy)
+        signal_store.set_projection_params(con, corpus, params)
+    return StageResult("project", n_total, 0, elapsed(), message)
 
 
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
            seed: int = 0, name: str | None = None, quality: str = "askllm") -> SelectionResult:
     """Choose documents with `engine.select.choose`; saved under `name` when given, with the
     parameters and the signal keys it read."""
-    t0 = time.perf_counter()
+    elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
-        active = store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
+        active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus)
     used = needed_columns(strategy, float(weight), quality)
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
-            store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
+            selection_store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
         result.message += f"; saved as '{name}'"
-    result.name, result.seconds = name, time.perf_counter() - t0
+    result.name, result.seconds = name, elapsed()
     return result
 
 
@@ -231,32 +210,47 @@ def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None)
     return export_selection(ws, selection_name, out_path, fmt)
 
 
+def corpus_status(con, corpus: str) -> dict:
+    """What each stage has stored for a corpus, inside the caller's transaction: n_docs, embedded
+    (model -> count), signals (kind -> {key, n_scored}), projected count, selections (newest first)."""
+    n_docs = require_corpus(con, corpus)
+    scored = signal_store.scored_counts(con, corpus)
+    active = signal_store.signals(con, corpus).drop_duplicates("kind")
+    return {"n_docs": n_docs, "embedded": signal_store.embedded_counts(con, corpus),
+            "signals": {r.kind: {"key": r.signal_key, "n_scored": scored.get(r.signal_key, 0)}
+                        for r in active.itertuples()},
+            "projected": signal_store.count_projected(con, corpus),
+            "selections": list(selection_store.list_selections(con, corpus)["name"])}
+
+
 def stage_status(ws: Workspace, corpus: str) -> dict:
-    """For the home page: n_docs, embedded (model -> count), signals (kind -> {key, n_scored}),
-    projected count, selections (names, newest first)."""
+    """`corpus_status` in its own read transaction (the CLI's `status`)."""
     with ws.connect() as con:
-        n_docs = require_corpus(con, corpus)
-        scored = store.scored_counts(con, corpus)
-        active = store.signals(con, corpus).drop_duplicates("kind")
-        return {"n_docs": n_docs, "embedded": store.embedded_counts(con, corpus),
-                "signals": {r.kind: {"key": r.signal_key, "n_scored": scored.get(r.signal_key, 0)}
-                            for r in active.itertuples()},
-                "projected": store.count_projected(con, corpus),
-                "selections": list(store.list_selections(con, corpus)["name"])}
+        return corpus_status(con, corpus)
 
 
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
-                 progress: ProgressFn | None = None) -> list:
+                 progress: ProgressFn | None = None, executor=None) -> list[StageResult]:
     """Every stage in order on one file: ingest, embed, score each of `signals`, density, project,
-    select (saved as `selection_name`, default "<corpus>-<strategy>"). Returns each stage's result."""
-    results: list = [ingest(ws, path, corpus, text_column=text_column, progress=progress),
-                     embed(ws, corpus, progress=progress)]
-    results += [score(ws, corpus, signal, progress=progress) for signal in signals]
-    results.append(density(ws, corpus, progress=progress))
-    results.append(project(ws, corpus, seed=seed, progress=progress))
-    quality = next((s for s in signals if s in ("askllm", "perplexity")), "askllm")
+    select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
+    `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray (the map runs
+    here either way). Returns one StageResult per stage."""
+    for s in signals:
+        signal_config(s)  # an unknown name fails before any work
+    run = executor.run_stage if executor is not None else None
+    elapsed = stages.timer()
+    report_ = (executor.ingest if executor is not None else ingest)(ws, path, corpus, text_column=text_column,
+                                                                     progress=progress)
+    results = [report_ if isinstance(report_, StageResult) else
+               StageResult("ingest", report_.n_new, report_.n_duplicates, elapsed(), report_.summary(), report_)]
+    for name in ("embed", *signals, "density", "project"):
+        ray_ok = run is not None and executor.supports(stages.stage(name))
+        results.append(run(ws, corpus, name, progress=progress) if ray_ok else
+                       run_stage(ws, corpus, name, progress=progress))
+    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
     name = selection_name or f"{corpus}-{strategy}"
-    results.append(select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality))
+    chosen = select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality)
+    results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results

@@ -7,12 +7,25 @@ at a bounded fitting cost. `import umap` costs seconds (numba compiles), so it h
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from engine.errors import UserError
 from engine.progress import ProgressFn, report
 
 _TRANSFORM_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """max_points: fit UMAP on a seeded sample of this many documents, place the rest with transform."""
+
+    max_points: int = 20_000
+    seed: int = 0
+
+    def key(self) -> str:
+        return f"umap:max_points={self.max_points}:seed={self.seed}"
 
 
 def _tiny(vectors: np.ndarray) -> np.ndarray:

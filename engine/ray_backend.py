@@ -1,8 +1,8 @@
-"""Run the corpus stages on a Ray cluster (Ray Data): the same batch functions on many GPUs.
-
-An executor, not a stage: ingest, embed, Ask-LLM/perplexity scoring and density call the very
-functions the in-process pipeline calls (`engine.ingest.ingest`, `engine.embed.embed_texts`,
-`score_batch`, `LSHDensitySketch`); only where they run changes.
+"""The Ray executor of the stage registry (`engine.stages`): the same stage descriptions as the
+in-process `engine.pipeline`, on a Ray cluster (Ray Data) - ingest, every per-document stage
+(embeddings, Ask-LLM, perplexity, any new text signal) and every corpus-relative stage with a
+`ShardPlan` (density) call the very functions the in-process executor calls; only where they
+run changes.
 
 Work is cut into Parquet shards under a job folder named after the stage's cache key. A Ray
 Data `map_batches` over shard names feeds an actor pool (one model per actor, one actor per GPU
@@ -10,8 +10,8 @@ by default); each actor writes a shard's output atomically (temporary file, then
 worker killed mid-shard is retried by Ray, and a driver restarted on the same folder skips the
 shards already written. Outputs are attached to the workspace through DuckDB (`INSERT OR
 IGNORE` from `read_parquet`), keyed exactly like the in-process results, so both backends give
-the same stored rows. Density is two passes: partial sketches per shard, summed by the driver
-(RACE counts add), then a query pass with the merged sketch.
+the same stored rows. A corpus-relative stage is two passes: partial states per shard (density:
+RACE sketches), merged by the driver (counts add), then an apply pass with the merged state.
 """
 from __future__ import annotations
 
@@ -30,9 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine import stages
+from engine.errors import UserError
 from engine.progress import ProgressFn, report
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import signals as signal_store
 
 
 @dataclasses.dataclass
@@ -144,30 +147,12 @@ def _stage_inputs(job: Path, batches: Callable[[], Iterable], shard_size: int) -
     return sum(pq.read_metadata(p).num_rows for p in in_dir.glob("*.parquet"))
 
 
-# --- per-stage compute functions (built inside the actor) --------------------------------------
+# --- compute functions (built inside the actor from the stage's description) --------------------
 
-def _embed_fn(model: str, batch_size: int):
-    from engine.embed import embed_texts
-
+def _text_fn(batch, to_table, config):
+    """Per-document stages: the stage's batch function over a shard's texts."""
     def compute(table: pa.Table) -> pa.Table:
-        vectors = embed_texts(table.column("text").to_pylist(), model, batch_size)
-        flat = pa.array(np.ascontiguousarray(vectors, np.float32).ravel())
-        return pa.table({"doc_id": table.column("doc_id"),
-                         "vector": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])})
-    return compute
-
-
-def _score_fn(signal: str, config):
-    import importlib
-
-    from engine.pipeline import SIGNALS
-
-    score_batch = importlib.import_module(SIGNALS[signal][0]).score_batch
-
-    def compute(table: pa.Table) -> pa.Table:
-        values, truncated = score_batch(table.column("text").to_pylist(), config, show_progress=False)
-        return pa.table({"doc_id": table.column("doc_id"), "value": np.asarray(values, np.float64),
-                         "truncated": np.asarray(truncated, bool)})
+        return to_table(table.column("doc_id"), batch(table.column("text").to_pylist(), config))
     return compute
 
 
@@ -176,112 +161,114 @@ def _vectors(table: pa.Table) -> np.ndarray:
     return np.asarray(flat.flatten(), np.float32).reshape(table.num_rows, -1)
 
 
-def _sketch_fn(config, dim: int):
-    from engine.density import LSHDensitySketch
-    from engine.models import pick_device
-
+def _fit_fn(fit, config):
+    """Corpus-relative stages, pass 1: a partial state (e.g. a density sketch) per shard."""
     def compute(table: pa.Table) -> pa.Table:
-        sketch = LSHDensitySketch(config, dim, device=pick_device()).add(_vectors(table))
-        return pa.table({"sketch": pa.array([sketch.to_bytes()], pa.binary())})
+        return pa.table({"state": pa.array([fit(_vectors(table), config)], pa.binary())})
     return compute
 
 
-def _query_fn(sketch_bytes: bytes, median: float):
-    from engine.density import LSHDensitySketch
-    from engine.models import pick_device
-
-    sketch = LSHDensitySketch.from_bytes(sketch_bytes, device=pick_device())
-
-    def compute(table: pa.Table) -> pa.Table:  # relative to the corpus median, as in-process
-        values = sketch.query(_vectors(table), members=True) / median
-        return pa.table({"doc_id": table.column("doc_id"), "value": values,
-                         "truncated": np.zeros(table.num_rows, bool)})
+def _apply_fn(apply, to_table, state: bytes, config):
+    """Corpus-relative stages, pass 2: the merged state applied to each shard's vectors."""
+    def compute(table: pa.Table) -> pa.Table:
+        return to_table(table.column("doc_id"), apply(state, _vectors(table), config))
     return compute
 
 
-# --- drivers: one per stage, each ends by attaching its shards to the workspace ----------------
+# --- the executor: the same stage descriptions as `engine.pipeline`, launched as shards ---------
 
-def _text_stage(ws: Workspace, corpus: str, label: str, table: str, key: str, make_compute, attach,
-                options: RayOptions, progress: ProgressFn | None):
-    """Shared by embed and score: shard the corpus's documents with nothing under `key` in
-    `table` (shortest first, so each shard's batches pad little), compute them on the actor
-    pool, attach the outputs with `attach(con, files)`."""
-    from engine.pipeline import StageResult, require_corpus
+class RayExecutor:
+    """Runs registry stages on Ray: per-document stages and corpus-relative stages with a
+    `ShardPlan`; `engine.pipeline.run_pipeline(..., executor=RayExecutor(options))` runs the
+    rest (the map) in-process."""
 
-    t0, job = time.perf_counter(), _job_dir(ws, options, label, f"{corpus}:{key}")
-    with ws.connect() as con:
-        n_total = require_corpus(con, corpus)
-        n_missing = _stage_inputs(job, lambda: store.missing_reader(con, corpus, table, key, options.shard_size),
-                                  options.shard_size)
-    files = _run_shards(init_ray(options), job, label, make_compute, options, progress) if n_missing else []
-    with ws.connect() as con:
-        attach(con, files)
-    shutil.rmtree(job, ignore_errors=True)  # attached: the job folder's work is in the workspace
-    return StageResult(label, n_missing, n_total - n_missing, time.perf_counter() - t0,
-                       f"{label}: {n_missing} documents computed on Ray as {key}")
+    def __init__(self, options: RayOptions | None = None):
+        self.options = options or RayOptions()
+
+    @staticmethod
+    def supports(stage: stages.Stage) -> bool:
+        return stage.reads == "text" or (stage.reads == "vectors" and stage.shards is not None)
+
+    def run_stage(self, ws: Workspace, corpus: str, name: str, config=None, progress: ProgressFn | None = None,
+                  embed_model: str | None = None) -> stages.StageResult:
+        stage = stages.stage(name)
+        if not self.supports(stage):
+            raise UserError(f"stage '{name}' does not run on Ray; run it without --backend ray")
+        config = stage.make_config() if config is None else config
+        if stage.reads == "text":
+            return self._text(ws, corpus, stage, config, progress)
+        return self._sharded(ws, corpus, stage, config, stages.embedding_key(embed_model), progress)
+
+    def ingest(self, ws: Workspace, path, corpus: str, progress: ProgressFn | None = None, **kwargs):
+        return ingest(ws, path, corpus, self.options, progress, **kwargs)
+
+    def _text(self, ws, corpus, stage: stages.Stage, config, progress) -> stages.StageResult:
+        """Shard the corpus's documents with nothing under the key (shortest first, so each
+        shard's batches pad little), compute them on the actor pool, attach the outputs and
+        mark the stage in one transaction."""
+        options, elapsed = self.options, stages.timer()
+        key, params = stage.key(config, corpus, ""), stage.params(config, "")
+        job = _job_dir(ws, options, stage.name, f"{corpus}:{key}")
+        with ws.connect() as con:
+            n_total = stages.require_corpus(con, corpus)
+            n_missing = _stage_inputs(job, lambda: signal_store.missing_reader(con, corpus, stage.output.table, key,
+                                                                        options.shard_size), options.shard_size)
+        make = partial(_text_fn, stage.batch, stage.output.to_table, config)
+        files = _run_shards(init_ray(options), job, stage.name, make, options, progress) if n_missing else []
+        with ws.connect() as con:
+            stage.output.attach(con, key, files)
+            stage.mark(con, corpus, key, params)
+        shutil.rmtree(job, ignore_errors=True)  # attached: the job folder's work is in the workspace
+        return stages.StageResult(stage.name, n_missing, n_total - n_missing, elapsed(),
+                                  f"{stage.name}: {n_missing} documents computed on Ray as {key}")
+
+    def _sharded(self, ws, corpus, stage: stages.Stage, config, ekey: str, progress) -> stages.StageResult:
+        """Two passes over the corpus's vectors: partial states per shard, merged by the driver,
+        then the merged state applied per shard."""
+        options, elapsed = self.options, stages.timer()
+        key, params = stage.key(config, corpus, ekey), stage.params(config, ekey)
+        job = _job_dir(ws, options, stage.name, key)
+        with ws.connect() as con:
+            n_total = stages.require_corpus(con, corpus)
+            n_embedded = signal_store.embedded_counts(con, corpus).get(ekey, 0)
+            if n_embedded < n_total:
+                raise UserError(f"{n_total - n_embedded} documents of '{corpus}' have no {ekey} embedding: "
+                                f"run `python -m engine embed --corpus {corpus}` first")
+            _stage_inputs(job, lambda: signal_store.embeddings_reader(con, corpus, ekey, options.shard_size),
+                          options.shard_size)
+        ray, plan = init_ray(options), stage.shards
+        sample = _reference_sample(job, n_total, config) if plan.prepare or plan.calibrate else None
+        config = plan.prepare(sample, config) if plan.prepare else config
+        parts = _run_shards(ray, job, "fit", partial(_fit_fn, plan.fit, config), options, progress)
+        state = plan.merge([pq.read_table(part).column("state")[0].as_py() for part in parts])
+        state = plan.calibrate(state, sample, config) if plan.calibrate else state
+        make = partial(_apply_fn, plan.apply, stage.output.to_table, state, config)
+        files = _run_shards(ray, job, stage.name, make, options, progress)
+        with ws.connect() as con:
+            stage.output.attach(con, key, files)
+            stage.mark(con, corpus, key, params)
+        shutil.rmtree(job, ignore_errors=True)
+        return stages.StageResult(stage.name, n_total, 0, elapsed(),
+                                  f"{stage.name} of {n_total} documents on Ray as {key}")
 
 
 def embed(ws: Workspace, corpus: str, model: str | None = None, batch_size: int = 64,
           options: RayOptions | None = None, progress: ProgressFn | None = None):
     """`engine.pipeline.embed` on Ray: same cache key, same stored rows."""
-    from engine.models import DEFAULT_EMBEDDER
-    from engine.pipeline import embedding_key
-
-    model = model or DEFAULT_EMBEDDER
-    key = embedding_key(model)
-    return _text_stage(ws, corpus, "embed", "embeddings", key, partial(_embed_fn, model, batch_size),
-                       lambda con, files: store.attach_embedding_shards(con, key, files),
-                       options or RayOptions(), progress)
+    config = stages.stage("embed").make_config(model=model, batch_size=batch_size)
+    return RayExecutor(options).run_stage(ws, corpus, "embed", config, progress)
 
 
 def score(ws: Workspace, corpus: str, signal: str = "askllm", config=None,
           options: RayOptions | None = None, progress: ProgressFn | None = None):
     """`engine.pipeline.score` on Ray: the same `config.key()`, the same stored rows."""
-    from engine.pipeline import signal_config
-
-    config = config if config is not None else signal_config(signal)
-    key = config.key()
-
-    def attach(con, files):
-        store.attach_score_shards(con, key, files)
-        store.set_signal(con, corpus, signal, key, dataclasses.asdict(config))
-    return _text_stage(ws, corpus, signal, "scores", key, partial(_score_fn, signal, config), attach,
-                       options or RayOptions(), progress)
+    return RayExecutor(options).run_stage(ws, corpus, signal, config, progress)
 
 
 def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = None,
             options: RayOptions | None = None, progress: ProgressFn | None = None):
     """`engine.pipeline.density` on Ray: partial sketches per shard, summed, then queried."""
-    from engine.density import DensityConfig, LSHDensitySketch, reference_median
-    from engine.models import DEFAULT_EMBEDDER
-    from engine.pipeline import StageResult, density_signal, require_corpus
-
-    options, config = options or RayOptions(), config or DensityConfig()
-    key, params, ekey = density_signal(config, corpus, embed_model or DEFAULT_EMBEDDER)
-    t0, job = time.perf_counter(), _job_dir(ws, options, "density", key)
-    with ws.connect() as con:
-        n_total = require_corpus(con, corpus)
-        n_embedded = store.embedded_counts(con, corpus).get(ekey, 0)
-        if n_embedded < n_total:
-            from engine.errors import UserError
-
-            raise UserError(f"{n_total - n_embedded} documents of '{corpus}' have no {ekey} embedding: "
-                            f"run `python -m engine embed --corpus {corpus}` first")
-        _stage_inputs(job, lambda: store.embeddings_reader(con, corpus, ekey, options.shard_size), options.shard_size)
-    sample = _reference_sample(job, n_total, config)
-    config, dim = config.resolved(sample), sample.shape[1]  # one bandwidth for every shard
-    ray = init_ray(options)
-    parts = _run_shards(ray, job, "sketch", partial(_sketch_fn, config, dim), options, progress)
-    merged = LSHDensitySketch(config, dim)
-    for part in parts:
-        merged.merge(LSHDensitySketch.from_bytes(pq.read_table(part).column("sketch")[0].as_py()))
-    median = reference_median(merged.query(sample, members=True))
-    files = _run_shards(ray, job, "density", partial(_query_fn, merged.to_bytes(), median), options, progress)
-    with ws.connect() as con:
-        store.attach_score_shards(con, key, files)
-        store.set_signal(con, corpus, "density", key, params)
-    shutil.rmtree(job, ignore_errors=True)
-    return StageResult("density", n_total, 0, time.perf_counter() - t0, f"density of {n_total} documents on Ray as {key}")
+    return RayExecutor(options).run_stage(ws, corpus, "density", config, progress, embed_model)
 
 
 def _reference_sample(job: Path, n: int, config) -> np.ndarray:
@@ -302,7 +289,6 @@ def _reference_sample(job: Path, n: int, config) -> np.ndarray:
 def _ingest_fn(corpus: str, kwargs: dict):
     import tempfile
 
-    from engine.errors import UserError
     from engine.ingest import ingest as ingest_path
 
     def compute(table: pa.Table) -> pa.Table:
@@ -341,9 +327,6 @@ def ingest(ws: Workspace, path, corpus: str, options: RayOptions | None = None,
            progress: ProgressFn | None = None, **kwargs):
     """`engine.ingest.ingest` on Ray, parallel over files: one file is one shard; a folder's
     files go `FILES_PER_SHARD` to a shard. Rows, duplicates and issues are counted as in-process."""
-    from engine.errors import UserError
-    from engine.pipeline import StageResult
-
     path, options = Path(path).resolve(), options or RayOptions()
     if not path.exists():
         raise UserError(f"{path.name}: file not found")
@@ -364,7 +347,7 @@ def ingest(ws: Workspace, path, corpus: str, options: RayOptions | None = None,
         raise UserError(f"{path.name}: no usable rows" + (f"; first: {issues[0]}" if issues else ""))
     shutil.rmtree(job, ignore_errors=True)
     n_dup = n_rows - n_new + in_shards
-    return StageResult("ingest", n_new, n_dup, time.perf_counter() - t0,
+    return stages.StageResult("ingest", n_new, n_dup, time.perf_counter() - t0,
                        f"ingested {n_new} new documents on Ray ({n_dup} duplicates, {len(issues)} rows skipped)")
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 from engine.errors import UserError
 from engine.models import DEFAULT_EMBEDDER, model_fingerprint
 from engine.storage import Workspace
-from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 ACCEPT, REJECT = "accept", "reject"
 DECISIONS = (ACCEPT, REJECT)
@@ -35,7 +36,7 @@ def record(ws: Workspace, corpus: str, doc_ids, decision: str | None, reviewer: 
     ids = list(doc_ids)
     if ids:
         with ws.connect() as con:
-            store.set_reviews(con, corpus, ids, decision, reviewer.strip(), note or None)
+            selection_store.set_reviews(con, corpus, ids, decision, reviewer.strip(), note or None)
     return len(ids)
 
 
@@ -110,8 +111,8 @@ class CuratorResult:
 def labelled(ws: Workspace, corpus: str, config: CuratorConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(doc_ids, vectors, labels) of every embedded document; label 1 accept, 0 reject, -1 none."""
     with ws.connect() as con:
-        ids, vecs = store.embeddings(con, corpus, model_fingerprint(config.embed_model))
-        rev = store.reviews(con, corpus)
+        ids, vecs = signal_store.embeddings(con, corpus, model_fingerprint(config.embed_model))
+        rev = selection_store.reviews(con, corpus)
     decision = dict(zip(rev["doc_id"], rev["decision"]))
     labels = np.array([{ACCEPT: 1, REJECT: 0}.get(decision.get(d), -1) for d in ids], dtype=np.int64)
     return ids, vecs, labels
@@ -137,15 +138,15 @@ def train_curator(ws: Workspace, corpus: str, config: CuratorConfig | None = Non
     key = config.key(corpus)
     params = {**asdict(config), "auc": auc, "n_accept": n_acc, "n_reject": n_rej}
     with ws.connect() as con:
-        store.put_scores(con, key, list(ids), proba)
-        store.set_signal(con, corpus, "curator", key, params)
+        signal_store.put_scores(con, key, list(ids), proba)
+        signal_store.set_signal(con, corpus, "curator", key, params)
     return CuratorResult(key, auc, n_acc, n_rej, len(ids))
 
 
 def curator_status(ws: Workspace, corpus: str) -> dict | None:
     """The stored curator signal's params (auc, n_accept, n_reject, ...) or None if never trained."""
     with ws.connect() as con:
-        sig = store.signals(con, corpus)
+        sig = signal_store.signals(con, corpus)
     sig = sig[sig["kind"] == "curator"]
     if sig.empty:
         return None
@@ -162,5 +163,5 @@ def save_map_selection(ws: Workspace, corpus: str, doc_ids) -> str:
     name = map_selection_name(corpus)
     ids = [str(d) for d in doc_ids]
     with ws.connect() as con:
-        store.save_selection(con, name, corpus, "map", {"source": "box/lasso on the map", "n": len(ids)}, ids)
+        selection_store.save_selection(con, name, corpus, "map", {"source": "box/lasso on the map", "n": len(ids)}, ids)
     return name

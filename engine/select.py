@@ -23,16 +23,30 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine import stages
 from engine.errors import UserError
 
-STRATEGIES = ("random", "askllm", "perplexity", "density", "combined", "curator")
-QUALITY_COLUMNS = ("askllm", "perplexity", "curator")
-_HOW_TO_GET = {
-    "askllm": "run `python -m engine score --corpus {corpus} --signal askllm` first",
-    "perplexity": "run `python -m engine score --corpus {corpus} --signal perplexity` first",
-    "density": "run `python -m engine density --corpus {corpus}` first",
-    "curator": "accept and reject documents on the Review page, then train the curator signal there",
-}
+COVERAGE = "density"  # the coverage side of `combined`
+
+
+def strategies() -> tuple[str, ...]:
+    """random, one strategy per signal that `select` uses (registry order), combined."""
+    return ("random", *(s.name for s in stages.signals() if s.select), "combined")
+
+
+def quality_signals() -> tuple[str, ...]:
+    """Signals that can be the quality side of `combined` (top-k by their good direction)."""
+    return tuple(s.name for s in stages.signals("top"))
+
+
+def __getattr__(name: str):  # STRATEGIES / QUALITY_COLUMNS: read from the registry, never stale
+    if name == "STRATEGIES":
+        return strategies()
+    if name == "QUALITY_COLUMNS":
+        return quality_signals()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _STREAM_RANDOM, _STREAM_DENSITY = 1, 2  # independent noise streams per seed
 
 
@@ -86,14 +100,14 @@ def _noise(seed: int, n: int, stream: int) -> np.ndarray:
 
 def needed_columns(strategy: str, weight: float, quality: str) -> list[str]:
     """The frame columns a strategy reads (a combined term with weight 0 is not read)."""
-    if strategy not in STRATEGIES:
-        raise UserError(f"unknown strategy '{strategy}': choose one of {', '.join(STRATEGIES)}")
+    if strategy not in strategies():
+        raise UserError(f"unknown strategy '{strategy}': choose one of {', '.join(strategies())}")
     if strategy == "combined":
-        if quality not in QUALITY_COLUMNS:
-            raise UserError(f"unknown quality signal '{quality}': choose one of {', '.join(QUALITY_COLUMNS)}")
+        if quality not in quality_signals():
+            raise UserError(f"unknown quality signal '{quality}': choose one of {', '.join(quality_signals())}")
         if not 0.0 <= weight <= 1.0:
             raise UserError(f"weight {weight} must be in [0, 1] (1 = quality only, 0 = coverage only)")
-        return [c for c, w in ((quality, weight), ("density", 1.0 - weight)) if w > 0]
+        return [c for c, w in ((quality, weight), (COVERAGE, 1.0 - weight)) if w > 0]
     return [] if strategy == "random" else [strategy]
 
 
@@ -103,7 +117,7 @@ def _eligible(frame: pd.DataFrame, columns: list[str], corpus: str) -> tuple[np.
     excluded = {}
     for col in columns:
         if col not in frame.columns or frame[col].isna().all():
-            hint = _HOW_TO_GET[col].format(corpus=corpus or "NAME")
+            hint = stages.stage(col).how_to_get(corpus)
             raise UserError(f"no '{col}' scores for corpus '{corpus or '?'}': {hint}")
         present = frame[col].notna().to_numpy()
         excluded[col] = int((~present).sum())
@@ -113,19 +127,22 @@ def _eligible(frame: pd.DataFrame, columns: list[str], corpus: str) -> tuple[np.
 
 def _keys(frame: pd.DataFrame, mask: np.ndarray, strategy: str, weight: float, quality: str,
           seed: int) -> np.ndarray:
-    """Keys of the eligible rows (larger = chosen first)."""
-    col = lambda name: frame[name].to_numpy(dtype=np.float64)[mask]  # noqa: E731
+    """Keys of the eligible rows (larger = chosen first); a signal whose good end is "low" is
+    ranked by its negation."""
+    def col(name):
+        values = frame[name].to_numpy(dtype=np.float64)[mask]
+        return -values if stages.stage(name).good == "low" and stages.stage(name).select == "top" else values
     if strategy == "random":
         return _noise(seed, len(frame), _STREAM_RANDOM)[mask]
-    if strategy == "density":
-        return ips_keys(col("density"), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
+    if strategy != "combined" and stages.stage(strategy).select == "ips":
+        return ips_keys(col(strategy), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
     if strategy != "combined":
         return col(strategy)
     key = np.zeros(int(mask.sum()))
     if weight > 0:
         key += weight * percentile_rank(col(quality))
     if weight < 1:
-        ips = ips_keys(col("density"), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
+        ips = ips_keys(col(COVERAGE), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
         key += (1.0 - weight) * percentile_rank(ips)
     return key
 
@@ -175,7 +192,7 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
     from engine.coverage import cluster_metrics
 
     chosen: dict[str, SelectionResult] = {}
-    for strategy in STRATEGIES:
+    for strategy in strategies():
         try:
             chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality)
         except UserError:

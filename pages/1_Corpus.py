@@ -4,13 +4,11 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from engine import explore
-from engine.ingest import ingest, safe_upload_path
-from engine.storage import corpus as store
+from engine import api, explore
+from engine.ingest import safe_upload_path
 
 st.set_page_config(page_title="Corpus · Seedbed", page_icon=":material/description:", layout="wide")
 st.title("Corpus")
-FORMATS = ["jsonl", "ndjson", "json", "csv", "tsv", "parquet", "txt"]
 
 
 def save_upload(upload) -> Path:
@@ -37,7 +35,7 @@ limit = st.get_option("server.maxUploadSize")
 st.caption(f"JSON Lines, JSON, CSV/TSV, Parquet or plain text (one document per line); up to **{limit} MB** per "
            "file (`server.maxUploadSize` in `.streamlit/config.toml`). Broken rows are skipped and listed with "
            "their line; the good rows are kept. Larger files: `python -m engine ingest FILE --corpus NAME`.")
-upload = st.file_uploader("Upload a file", type=FORMATS, key="corpus_upload")
+upload = st.file_uploader("Upload a file", type=api.UPLOAD_TYPES, key="corpus_upload")
 if upload is not None:
     path = ui.attempt(save_upload, upload)
     shown = ui.attempt(explore.preview, path) if path else None
@@ -53,7 +51,7 @@ if upload is not None:
             fallback = c3.selectbox("Undecodable bytes", ["report", "latin-1"], key="corpus_decode",
                                     help="report: skip such rows and list them; latin-1: decode them as Latin-1")
             if st.button("Ingest", key="corpus_ingest", type="primary"):
-                report = ui.attempt(ingest, ui.workspace(), path, name.strip(), text_column=column,
+                report = ui.attempt(api.ingest, ui.workspace(), path, name.strip(), text_column=column,
                                     on_decode_error=fallback, progress=ui.progress_bar(f"Reading {upload.name} ..."))
                 ui.refresh()
                 if report is not None:
@@ -73,18 +71,15 @@ query = c1.text_input("Search text", key="corpus_query")
 meta_query = c2.text_input("Metadata contains", key="corpus_meta", help="e.g. a URL fragment or a label")
 lo = int(c3.number_input("Min chars", 0, value=0, key="corpus_min_chars"))
 hi = int(c4.number_input("Max chars (0 = any)", 0, value=0, key="corpus_max_chars"))
-page_size = 20
-with ui.workspace().connect() as con:
-    total = store.count_search(con, corpus, query, lo, hi or None, meta_query)
-pages = max(1, -(-total // page_size))
-page = int(st.number_input(f"Page (of {pages}; {total} matching documents)", 1, pages, 1, key="corpus_page"))
-with ui.workspace().connect() as con:
-    docs = store.search_documents(con, corpus, query, lo, hi or None, page_size, (page - 1) * page_size, meta_query)
+page = int(st.session_state.get("corpus_page", 1))
+found = api.browse(ui.workspace(), corpus, query, lo, hi or None, meta_query, page, page_size=20)  # one read
+if page > found.pages:  # the filters narrowed the results: show their last page
+    st.session_state["corpus_page"] = found.pages
+st.number_input(f"Page (of {found.pages}; {found.total} matching documents)", 1, found.pages, key="corpus_page")
+docs, issues = found.docs, found.issues
 st.dataframe(docs.assign(text=docs["text"].str.slice(0, 300)), hide_index=True, width="stretch",
              column_config={"text": st.column_config.TextColumn(width="large")})
 
-with ui.workspace().connect() as con:
-    issues = store.ingest_issues(con, corpus)
 with st.expander(f"Skipped rows ({len(issues)})", expanded=False):
     if issues.empty:
         st.caption("No row of this corpus was skipped.")

@@ -3,7 +3,7 @@ compare strategies, pick documents on the map for review, save a selection."""
 import streamlit as st
 
 import ui
-from engine import explore, review, select
+from engine import api, explore, review, select
 
 st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
 corpus = ui.need_corpus("explore")
@@ -12,17 +12,14 @@ status = ui.stage_status(ui.db(), corpus)
 frame = ui.frame(ui.db(), corpus)
 
 # --- stages ----------------------------------------------------------------------------------
-have = set(status.get("signals") or [])
-missing = [s for s, done in (("embed", ui.embedded(status) >= len(frame)), ("askllm", "askllm" in have),
-                             ("density", "density" in have), ("project (map)", status.get("projected", 0) >= len(frame)))
-           if not done]
+missing = api.missing_stages(status)
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
     st.caption(f"{len(frame)} documents. Stages compute only what is missing (Ask-LLM: about 3 documents/s "
                f"on a CPU). For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
                f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
-    chosen = st.multiselect("Stages to run", list(ui.STAGES), default=missing,
+    chosen = st.multiselect("Stages to run", ui.STAGES, default=missing, format_func=ui.stage_label,
                             key="explore_stages_" + "_".join(missing))
     here, background = st.columns(2)
     if here.button("Run stages", key="explore_run", type="primary", disabled=not chosen,
@@ -30,17 +27,18 @@ with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missi
         if ui.run_stages(corpus, chosen):
             st.rerun()
     if background.button("Run in the background", key="explore_background", disabled=not chosen,
-                         help="As backend runs that outlive this page; follow them on the Runs page."):
+                         help="As background jobs that outlive this page; follow them on the Jobs page."):
         started = ui.start_background(corpus, chosen)
         if started:
-            st.success(f"Queued {len(started)} run(s): {', '.join(started)}.")
-            st.page_link("pages/5_Runs.py", label="Follow them on the Runs page")
+            st.success(f"Queued {len(started)} job(s): {', '.join(started)}.")
+            st.page_link("pages/5_Jobs.py", label="Follow them on the Jobs page")
 
 # --- selection controls ------------------------------------------------------------------------
 scores = explore.score_columns(frame)
-strategies = [s for s in select.STRATEGIES if s == "random" or s in scores
-              or (s == "combined" and "density" in scores and set(scores) & set(select.QUALITY_COLUMNS))]
-qualities = [q for q in select.QUALITY_COLUMNS if q in scores] or ["askllm"]
+qualities = [q for q in select.quality_signals() if q in scores]
+strategies = [s for s in select.strategies() if s == "random" or s in scores
+              or (s == "combined" and select.COVERAGE in scores and qualities)]
+qualities = qualities or ["askllm"]
 bar = st.sidebar
 strategy = bar.selectbox("Strategy", strategies, index=len(strategies) - 1 if "combined" not in strategies
                          else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies))
@@ -78,7 +76,7 @@ with left:
                 f"(or `python -m engine project --corpus {corpus}`).")
     else:
         points = frame.iloc[rows]
-        colours = [c for c in explore.COLOUR_CHOICES if c in ("selected", "review status") or c in scores]
+        colours = [c for c in explore.colour_choices() if c in ("selected", "review status") or c in scores]
         colour_by = st.selectbox("Colour by", colours, key="explore_colour")
         values, continuous = explore.colour_values(points, mask[rows], colour_by)
         fig = ui.map_figure(points, values, continuous, hover)
@@ -110,10 +108,8 @@ with right:
     with st.form("explore_save"):
         name = st.text_input("Save this selection as", f"{corpus}-{strategy}", key=f"explore_save_name_{strategy}")
         if st.form_submit_button("Save selection"):
-            from engine import pipeline  # noqa: PLC0415
-
-            saved = ui.attempt(pipeline.select, ui.workspace(), corpus, strategy, weight=weight, budget=budget,
-                               seed=seed, name=name.strip(), quality=quality)
+            saved = ui.attempt(api.save_selection, ui.workspace(), corpus, strategy, weight, budget, seed,
+                               name.strip(), quality)
             ui.refresh()
             if saved is not None:
                 st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")

@@ -5,9 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import explore, review
-from engine.models import DEFAULT_EMBEDDER
-from engine.storage import corpus as store
+from engine import api, explore, review
 
 st.set_page_config(page_title="Review · Seedbed", page_icon=":material/rate_review:", layout="wide")
 corpus = ui.need_corpus("review")
@@ -28,8 +26,7 @@ def decide(doc_ids: list[str], decision: str | None, note_key: str | None = None
 
 
 def saved_ids(name: str) -> list[str]:
-    with ui.workspace().connect() as con:
-        return store.selection(con, name)["doc_ids"]
+    return api.selection_ids(ui.workspace(), name)
 
 
 def sources() -> dict:
@@ -96,10 +93,8 @@ if not rows.empty:
 
 # --- one card per document --------------------------------------------------------------------
 if not rows.empty:
-    with ui.workspace().connect() as con:
-        texts = store.documents(con, corpus, rows["doc_id"].tolist()).set_index("doc_id")
-        notes = store.reviews(con, corpus).set_index("doc_id")["note"]
-    emb_ids, vectors = ui.embeddings(ui.db(), corpus, DEFAULT_EMBEDDER)
+    texts, notes = api.review_cards(ui.workspace(), corpus, rows["doc_id"].tolist())  # one read
+    emb_ids, vectors = ui.embeddings(ui.db(), corpus)
     snippets = frame.set_index("doc_id")["snippet"]
 for _, row in rows.iterrows():
     doc = row["doc_id"]

@@ -5,18 +5,12 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from engine import runs
-from engine.runs import llm2llm_view as view
-from engine.storage import llm2llm as store
+from engine import jobs
+from engine.llm2llm import view
 
 st.set_page_config(page_title="LLM2LLM · Seedbed", page_icon="🔁", layout="wide")
 st.title("LLM2LLM")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
-
-
-def read(fn, *args):
-    with ui.workspace().connect() as con:
-        return fn(con, *args)
 
 
 @st.cache_data(ttl=600, show_spinner="Embedding and mapping seeds and synthetic examples ...", max_entries=4)
@@ -24,16 +18,14 @@ def example_map(db: str, run: str, n_rows: int) -> pd.DataFrame:  # n_rows: new 
     return view.example_map(ui.workspace(), run)
 
 
-l2l_runs = read(store.list_runs)
+l2l_runs = view.runs(ui.workspace())
 if l2l_runs.empty:
-    st.info("No LLM2LLM run in this workspace yet. Start one on the **Runs** page, or from a shell: "
+    st.info("No LLM2LLM run in this workspace yet. Start one on the **Jobs** page, or from a shell: "
             "`python -m engine llm2llm run --task trec --seed-size 100 --iterations 3 --name trec-100`.")
     st.stop()
 status = dict(zip(l2l_runs["name"], l2l_runs["status"]))
 run = st.sidebar.selectbox("Run", list(status), key="l2l_run", format_func=lambda n: f"{n} · {status[n]}")
-record = read(store.get_run, run)
-backend = runs.runs_of_llm2llm(ui.workspace(), run)  # the process behind it, when started as a backend run
-process = backend.iloc[0] if len(backend) else None
+record, process = view.run_header(ui.workspace(), run)  # and the job behind it, when started as one
 stopped = process is not None and process["status"] in ("failed", "cancelled")
 live = record["status"] == "running" and not stopped
 st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **{record['status']}**"
@@ -44,7 +36,7 @@ st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **
 if stopped and record["status"] != "done":
     st.warning(f"The process of this run stopped ({process['status']}: {process['error']}); stored work is kept.")
     st.button("Resume it", key="l2l_resume", on_click=ui.attempt,
-              args=(runs.resume_run, ui.workspace(), process["id"]))
+              args=(jobs.resume_job, ui.workspace(), process["id"]))
 with st.sidebar.expander("Run configuration"):
     st.json(record["config"])
 
@@ -62,14 +54,13 @@ def accuracy_section(summary: pd.DataFrame) -> None:
 
 
 def wrong_seeds(iteration: int) -> None:
-    wrong = read(store.wrong_answers, run, iteration, "train")
-    wrong = wrong[wrong["kind"] == "seed"]
+    wrong = view.wrong_seeds(ui.workspace(), run, iteration)
     st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration} (these get augmented).")
     st.dataframe(wrong[["example_id", "input", "gold", "prediction"]], hide_index=True, key="l2l_wrong")
 
 
 def grid_section() -> None:
-    grid = read(store.correctness_grid, run, "seed")
+    grid = view.seed_grid(ui.workspace(), run)
     if grid.empty:
         st.info("No seed has been evaluated yet.")
         return
@@ -85,10 +76,10 @@ def grid_section() -> None:
 
 
 def confusion_section(iteration: int) -> None:
-    if not record["config"].get("labels") and record["task"] not in ("trec", "sst2"):
+    if record["kind"] != "classification":
         st.info("Confusion matrices are for classification tasks.")
         return
-    matrix = read(store.confusion_matrix, run, iteration, "test")
+    matrix = view.confusion(ui.workspace(), run, iteration)
     if matrix.empty:
         st.info(f"Iteration {iteration} has no test predictions yet.")
         return
@@ -99,15 +90,12 @@ def confusion_section(iteration: int) -> None:
 
 
 def families_section(iteration: int) -> None:
-    syn = read(store.synthetic_frame, run)
+    syn, parents = view.families(ui.workspace(), run, iteration)
     if syn.empty:
         st.info("The teacher has not written any example yet.")
         return
-    wrong = read(store.wrong_answers, run, iteration, "train")
-    parents = [p for p in wrong.loc[wrong["kind"] == "seed", "example_id"] if p in set(syn["parent_id"])]
-    parents = parents or sorted(syn["parent_id"].unique())
     seed = st.selectbox("Wrong seed", parents, key="l2l_family_seed")
-    tree = read(store.family_tree, run, seed)
+    tree, nxt = view.family(ui.workspace(), run, seed)
     st.markdown(f"**Seed** `{seed}`: {tree.iloc[0]['input']}  \n**gold**: `{tree.iloc[0]['output']}`")
     kids = tree[tree["depth"] > 0].reset_index(drop=True)
     if kids.empty:
@@ -120,20 +108,17 @@ def families_section(iteration: int) -> None:
     chosen = st.multiselect("Curator: keep these accepted examples out of every later train set", accepted,
                             default=[r for r in rejected if r in accepted], key=f"l2l_reject_{seed}")
     nxt_it = int(kids["iteration"].max()) + 1
-    nxt = read(store.stage_status, run, nxt_it, "train")
     if nxt:
         st.caption(f"Iteration {nxt_it} has {nxt} training already: a rejection applies from the next train set on.")
     changes = [(i, i in chosen) for i in accepted if (i in chosen) != (i in rejected)]
     if st.button(f"Save {len(changes)} curator decision(s)", key="l2l_family_save", disabled=not changes):
-        with ui.workspace().connect() as con:
-            for example_id, flag in changes:
-                store.set_curator_rejected(con, run, example_id, flag)
+        view.set_curator_rejected(ui.workspace(), run, changes)
         st.toast(f"saved {len(changes)} decision(s)")
         st.rerun()
 
 
 def map_section(summary: pd.DataFrame) -> None:
-    n_rows = len(read(store.synthetic_frame, run)) + len(read(store.run_examples, run, "seed"))
+    n_rows = view.n_examples(ui.workspace(), run)
     if not st.toggle("Show the map (embeds every seed and synthetic example once)", key="l2l_map_on"):
         return
     points = example_map(ui.db(), run, n_rows)
@@ -155,7 +140,7 @@ def map_section(summary: pd.DataFrame) -> None:
 
 @st.fragment(run_every=5 if live else None)
 def body() -> None:
-    summary = read(store.iteration_summary, run)
+    summary = view.summary(ui.workspace(), run)
     st.subheader("Accuracy per iteration")
     accuracy_section(summary)
     evaluated = summary.loc[summary["train_acc"].notna(), "iteration"].tolist() if len(summary) else []

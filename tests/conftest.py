@@ -35,6 +35,7 @@ def app_workspace(workspace):
     from engine import pipeline
     from engine.models import DEFAULT_EMBEDDER, model_fingerprint
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     pipeline.ingest(workspace, DATA / "c4_sample.jsonl", "c4")
     with workspace.connect() as con:
@@ -44,11 +45,11 @@ def app_workspace(workspace):
     side = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     vectors = side[:, None] * np.ones((n, 8)) / np.sqrt(8) + rng.normal(0, 0.2, (n, 8))
     with workspace.connect() as con:
-        store.put_embeddings(con, model_fingerprint(DEFAULT_EMBEDDER), ids, vectors)
+        signal_store.put_embeddings(con, model_fingerprint(DEFAULT_EMBEDDER), ids, vectors)
         for kind, values in (("askllm", rng.random(n)), ("density", rng.lognormal(0, 1, n))):
-            store.put_scores(con, f"{kind}:fixture", ids, values)
-            store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
-        store.put_projection(con, "c4", ids, vectors[:, :2] * 5)
+            signal_store.put_scores(con, f"{kind}:fixture", ids, values)
+            signal_store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
+        signal_store.put_projection(con, "c4", ids, vectors[:, :2] * 5)
     return workspace
 
 

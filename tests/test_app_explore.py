@@ -5,7 +5,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine import pipeline
-from engine.storage import corpus as store
+from engine.storage import selections as selection_store
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -47,7 +47,7 @@ def test_save_selection_is_stored(app_workspace):
     at.button[-1].click().run()  # the form's submit button
     assert not at.exception and "Saved 'mine' (12 documents)" in at.success[0].value
     with app_workspace.connect() as con:
-        saved = store.selection(con, "mine")
+        saved = selection_store.selection(con, "mine")
     assert saved["strategy"] == "combined" and saved["doc_ids"] == _selected(at)
 
 
@@ -56,11 +56,11 @@ def test_no_stages_yet_shows_next_steps_and_runs_them(workspace):
     at = _page().run()
     assert not at.exception
     assert "No map yet" in at.info[0].value
-    assert _widget(at.multiselect, "explore_stages").value == ["embed", "askllm", "density", "project (map)"]
+    assert _widget(at.multiselect, "explore_stages").value == ["embed", "askllm", "density", "project"]
     _widget(at.multiselect, "explore_stages").set_value(["embed", "density"]).run()
     at.button(key="explore_run").click().run()
     assert not at.exception and not at.error
     status = pipeline.stage_status(workspace, "small")
     assert status["embedded"]["all-minilm-l6-v2"] == status["n_docs"] and "density" in status["signals"]
-    assert _widget(at.multiselect, "explore_stages").value == ["askllm", "project (map)"]
+    assert _widget(at.multiselect, "explore_stages").value == ["askllm", "project"]
     assert _widget(at.selectbox, "explore_strategy").value == "density"  # the new strategy is offered

@@ -29,10 +29,10 @@ def test_export_drops_rejected_and_carries_scores(app_workspace):
         at.radio(key="export_format").set_value(fmt).run()
         at.button(key="export_prepare").click().run()
         assert not at.exception and "9 documents ready" in at.success[0].value
-        data = at.session_state["export_ready"]["data"]
+        data = at.session_state["export_ready"].data
         rows = pd.read_json(io.BytesIO(data), lines=True) if fmt == "jsonl" else pd.read_parquet(io.BytesIO(data))
         assert chosen[0] not in set(rows["doc_id"]) and len(rows) == 9
         assert {"askllm", "density", "decision", "note", "text"} <= set(rows.columns)
         assert rows.set_index("doc_id").loc[chosen[1], "note"] == "great"
-    params = json.loads(at.session_state["export_ready"]["params"])
+    params = json.loads(at.session_state["export_ready"].params)
     assert params["strategy"] == "combined" and params["n_exported"] == 9

@@ -25,7 +25,7 @@ def test_load_demo_corpus_then_table_shows_it(workspace):
     row = table.set_index("corpus").loc["c4-demo"]
     assert row["documents"] == 400 and row["embedded"] == 0 and not row["map"]
     assert any("stages still to run" in c.value for c in at.caption)
-    assert any("No background run yet" in c.value for c in at.caption)
+    assert any("No background job yet" in c.value for c in at.caption)
     # a second session opening the same workspace sees the corpus too
     again = _home().run()
     assert "c4-demo" in set(again.dataframe[0].value["corpus"])

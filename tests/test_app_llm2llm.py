@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.runs import llm2llm_view as view
+from engine.llm2llm import view
 from engine.storage import llm2llm as store
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "6_LLM2LLM.py")
@@ -136,14 +136,14 @@ def test_llm2llm_page_without_runs(workspace):
 
 
 def test_llm2llm_page_flags_a_run_whose_process_died(finished):
-    from engine.runs import launcher
-    from engine.storage import runs as runs_db
+    from engine.jobs import launcher
+    from engine.storage import jobs as runs_db
 
     argv = ["llm2llm", "run", "--task", "trec", "--name", RUN]
     with finished.connect() as con:
         store.set_run_status(con, RUN, "running")  # what a kill -9 leaves behind
-        runs_db.insert_run(con, "b1", launcher.kind_of(argv), argv, launcher.params_of(argv), True, "")
-        runs_db.update_run(con, "b1", status="failed", error="process died (pid 4242 gone)")
+        runs_db.insert_job(con, "b1", launcher.kind_of(argv), argv, launcher.params_of(argv), True, "")
+        runs_db.update_job(con, "b1", status="failed", error="process died (pid 4242 gone)")
     at = _page()
     assert "process died (pid 4242 gone)" in at.warning[0].value
     assert at.button(key="l2l_resume").label == "Resume it"

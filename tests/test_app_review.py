@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import review
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,7 @@ def _page() -> AppTest:
 
 def _decisions(ws) -> dict:
     with ws.connect() as con:
-        rev = store.reviews(con, "c4")
+        rev = selection_store.reviews(con, "c4")
     return dict(zip(rev["doc_id"], rev["decision"]))
 
 
@@ -36,7 +37,7 @@ def test_map_pick_is_reviewed_and_decisions_survive_reload(app_workspace):
     at.button(key=f"review_reject_{ids[1]}").click().run()
     assert _decisions(app_workspace) == {ids[0]: "accept", ids[1]: "reject"}
     with app_workspace.connect() as con:
-        assert store.reviews(con, "c4").set_index("doc_id").loc[ids[1], "note"] == "spam"
+        assert selection_store.reviews(con, "c4").set_index("doc_id").loc[ids[1], "note"] == "spam"
     fresh = _page().run()  # a reload: a new session reads the decisions back
     assert "Reviewed 2 of 7 (1 accepted, 1 rejected, 5 remaining)" in fresh.get("progress")[0].proto.text
     fresh.selectbox(key="review_status").set_value("unreviewed").run()

@@ -8,22 +8,22 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import runs
-from engine.runs import launcher
-from engine.storage import runs as db
+from engine import jobs
+from engine.jobs import launcher
+from engine.storage import jobs as db
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Runs.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Jobs.py")
 
 
 def _record(ws, run_id, argv, status, **fields) -> None:
-    log = launcher.runs_dir(ws) / run_id / "log.txt"
+    log = launcher.jobs_dir(ws) / run_id / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(f"=== start: {' '.join(argv)}\nscore:  50%|#####\rscore: 100%|##########\n")
     with ws.connect() as con:
-        db.insert_run(con, run_id, launcher.kind_of(argv), argv, launcher.params_of(argv),
+        db.insert_job(con, run_id, launcher.kind_of(argv), argv, launcher.params_of(argv),
                       launcher.needs_device(argv), str(log))
         if status != "queued":
-            db.update_run(con, run_id, status=status, started_at=db.utcnow(), **fields)
+            db.update_job(con, run_id, status=status, started_at=db.utcnow(), **fields)
 
 
 @pytest.fixture
@@ -65,31 +65,31 @@ def test_runs_page_lists_runs_with_progress_and_log(seeded):
 def test_runs_page_cancel_and_resume_buttons(seeded):
     at = _page()
     at.selectbox(key="runs_pick").set_value("r3-running").run()
-    pid = runs.get_run(seeded, "r3-running")["pid"]
+    pid = jobs.get_job(seeded, "r3-running")["pid"]
     at.button(key="runs_cancel").click().run()
     assert not at.exception, at.exception
-    assert runs.get_run(seeded, "r3-running")["status"] == "cancelled"
+    assert jobs.get_job(seeded, "r3-running")["status"] == "cancelled"
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     # The freed device slot went to the queued run: a real process starts for it.
-    assert runs.get_run(seeded, "r4-queued")["status"] == "running"
-    runs.cancel_run(seeded, "r4-queued")
+    assert jobs.get_job(seeded, "r4-queued")["status"] == "running"
+    jobs.cancel_job(seeded, "r4-queued")
     at.selectbox(key="runs_pick").set_value("r2-failed").run()
     at.button(key="runs_resume").click().run()
-    rec = runs.get_run(seeded, "r2-failed")
+    rec = jobs.get_job(seeded, "r2-failed")
     assert rec["status"] in ("queued", "running") and rec["attempts"] == 1
-    runs.cancel_run(seeded, "r2-failed")
+    jobs.cancel_job(seeded, "r2-failed")
 
 
 def test_runs_page_launcher_form_starts_a_run(seeded):
     at = _page()
-    runs.cancel_run(seeded, "r3-running")  # free the device slot
-    runs.cancel_run(seeded, "r4-queued")
+    jobs.cancel_job(seeded, "r3-running")  # free the device slot
+    jobs.cancel_job(seeded, "r4-queued")
     at.text_input(key="runs_raw_command").input("corpora")
     at.button(key="runs_submit_raw").click().run()
     assert not at.exception, at.exception
-    new = [i for i in runs.list_runs(seeded)["id"] if not i.startswith("r")]
+    new = [i for i in jobs.list_jobs(seeded)["id"] if not i.startswith("r")]
     assert len(new) == 1 and at.selectbox(key="runs_pick").value == new[0]
-    rec = runs.wait_run(seeded, new[0], timeout_s=120)
+    rec = jobs.wait_job(seeded, new[0], timeout_s=120)
     assert rec["status"] == "done" and rec["argv"] == ["corpora"]
 
 
@@ -102,18 +102,18 @@ def test_runs_page_launches_scoring_stages_on_ray(seeded, tmp_path):
     docs.write_text('{"text": "first document"}\n{"text": "second document"}\n')
     pipeline.ingest(seeded, docs, "q")
     at = _page()
-    at.multiselect(key="runs_score_stages").set_value(["askllm", "project (map)"])
+    at.multiselect(key="runs_score_stages").set_value(["askllm", "project"])
     at.radio(key="runs_score_backend").set_value("Ray")
     at.text_input(key="runs_score_ray_address").input("auto")
     at.number_input(key="runs_score_ray_actors").set_value(2)
     at.button(key="runs_submit_score").click().run()
     assert not at.exception, at.exception
-    started = runs.list_runs(seeded)
+    started = jobs.list_jobs(seeded)
     started = started[~started["id"].str.startswith("r")].sort_values("created_at")
-    records = [runs.get_run(seeded, run_id) for run_id in started["id"]]
+    records = [jobs.get_job(seeded, run_id) for run_id in started["id"]]
     assert [r["argv"] for r in records] == [
         ["score", "--corpus", "q", "--signal", "askllm", "--backend", "ray", "--address", "auto", "--ray-actors", "2"],
         ["project", "--corpus", "q"]]
     assert {r["status"] for r in records} == {"queued"}
     for run_id in started["id"]:
-        runs.cancel_run(seeded, run_id)
+        jobs.cancel_job(seeded, run_id)

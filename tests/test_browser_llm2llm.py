@@ -1,5 +1,5 @@
 """Real headless Chromium: the LLM2LLM page shows a finished run's charts (accuracy per iteration,
-seeds x iterations grid, confusion matrix) and the Runs page lists a run. Skipped without Debian's
+seeds x iterations grid, confusion matrix) and the Jobs page lists a job. Skipped without Debian's
 chromium and Playwright. Every wait is on a specific element, never a sleep."""
 from __future__ import annotations
 
@@ -45,14 +45,14 @@ def test_llm2llm_page_shows_a_finished_runs_charts(server, tmp_path):
 
 def test_runs_page_updates_a_run_live(server, workspace):
     """A run started after the page opened shows up, and turns 'done', without a reload."""
-    from engine import runs
+    from engine import jobs
 
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{server}/Runs", timeout=120_000)
-        page.get_by_text("No runs yet").wait_for(timeout=180_000)
-        run_id = runs.start_run(workspace, ["corpora"])
+        page.goto(f"{server}/Jobs", timeout=120_000)
+        page.get_by_text("No jobs yet").wait_for(timeout=180_000)
+        run_id = jobs.start_job(workspace, ["corpora"])
         page.get_by_text(f"{run_id} · corpora · done").wait_for(timeout=240_000)  # the live fragment's selectbox
-        assert runs.get_run(workspace, run_id)["status"] == "done"
+        assert jobs.get_job(workspace, run_id)["status"] == "done"
         browser.close()

@@ -12,6 +12,7 @@ from engine.errors import UserError
 from engine.export import read_selection_metadata
 from engine.review import record
 from engine.storage import corpus as store
+from engine.storage import signals as signal_store
 
 DATA = Path(__file__).parent / "data"
 
@@ -24,8 +25,8 @@ def selected(workspace):
     with workspace.connect() as con:
         ids = store.documents(con, "c4")["doc_id"].tolist()
         # Stored through the real storage API: a stand-in signal, the models are tested elsewhere.
-        store.put_scores(con, "askllm:test", ids, [i / len(ids) for i in range(len(ids))])
-        store.set_signal(con, "c4", "askllm", "askllm:test", {"test": True})
+        signal_store.put_scores(con, "askllm:test", ids, [i / len(ids) for i in range(len(ids))])
+        signal_store.set_signal(con, "c4", "askllm", "askllm:test", {"test": True})
     chosen = list(pipeline.select(workspace, "c4", "random", budget=10, seed=3, name="r10").doc_ids)
     record(workspace, "c4", chosen[:1], "reject", "ann", "cookie banner")
     record(workspace, "c4", chosen[1:2], "accept", "ann", "clean prose")

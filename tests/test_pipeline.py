@@ -19,6 +19,8 @@ from engine.export import read_selection_metadata
 from engine.select import STRATEGIES
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 DATA = Path(__file__).parent / "data"
 N_DOCS = 16
@@ -83,7 +85,7 @@ def test_each_strategy_selects_the_budget_and_saves(run, strategy):
     result = pipeline.select(ws, "c4", strategy, weight=0.5, budget=0.25, seed=1, name=f"sel-{strategy}")
     assert len(result.doc_ids) == 4 and len(set(result.doc_ids)) == 4
     with ws.connect() as con:
-        saved = store.selection(con, f"sel-{strategy}")
+        saved = selection_store.selection(con, f"sel-{strategy}")
     assert saved["doc_ids"] == list(result.doc_ids) and saved["params"]["seed"] == 1
     if strategy in ("askllm", "perplexity"):  # top-k really is the k best by that signal
         frame = _frame(ws).set_index("doc_id")[strategy]
@@ -107,9 +109,9 @@ def test_export_drops_rejected_and_carries_signals_and_params(run, tmp_path):
     ws = run[0]
     pipeline.select(ws, "c4", "combined", budget=8, seed=0, name="export-me")
     with ws.connect() as con:
-        ids = store.selection(con, "export-me")["doc_ids"]
-        store.set_reviews(con, "c4", ids[:1], "reject", "tester", "boilerplate")
-        store.set_reviews(con, "c4", ids[1:2], "accept", "tester", "good")
+        ids = selection_store.selection(con, "export-me")["doc_ids"]
+        selection_store.set_reviews(con, "c4", ids[:1], "reject", "tester", "boilerplate")
+        selection_store.set_reviews(con, "c4", ids[1:2], "accept", "tester", "good")
     for name in ("out.jsonl", "out.parquet"):
         result = pipeline.export(ws, "export-me", tmp_path / name)
         path = tmp_path / name
@@ -153,7 +155,7 @@ def test_an_interrupted_stage_keeps_finished_chunks_and_resumes(workspace, tmp_p
     assert (result.n_computed, result.n_cached) == (6, 4)
     assert calls == [("embed", 4, 10), ("embed", 8, 10), ("embed", 10, 10)]
     with workspace.connect() as con:
-        ids, vectors = store.embeddings(con, "c4", "all-minilm-l6-v2")
+        ids, vectors = signal_store.embeddings(con, "c4", "all-minilm-l6-v2")
     assert len(ids) == 10 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
@@ -175,7 +177,7 @@ def test_projection_above_max_points_fits_a_sample_and_places_the_rest(run):
     from engine.project import project_vectors
 
     with run[0].connect() as con:
-        _, vectors = store.embeddings(con, "c4", "all-minilm-l6-v2")
+        _, vectors = signal_store.embeddings(con, "c4", "all-minilm-l6-v2")
     xy, message = project_vectors(vectors, max_points=10, seed=3)
     assert xy.shape == (len(vectors), 2) and np.isfinite(xy).all()
     assert f"sample of 10 of {len(vectors)}" in message and "UMAP.transform" in message

@@ -17,6 +17,8 @@ from engine import pipeline
 from engine import ray_backend as rb
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 DATA = Path(__file__).parent / "data"
 
@@ -51,7 +53,7 @@ def test_inputs_stream_from_duckdb_into_even_shards(workspace, small_corpus, tmp
     whole corpus at once; shards hold every missing document once, shortest first."""
     pipeline.ingest(workspace, small_corpus, "c")
     with workspace.connect() as con:
-        n = rb._stage_inputs(tmp_path / "job", lambda: store.missing_reader(con, "c", "scores", "no-such-key", 3), 5)
+        n = rb._stage_inputs(tmp_path / "job", lambda: signal_store.missing_reader(con, "c", "scores", "no-such-key", 3), 5)
         all_ids = store.documents(con, "c")["doc_id"].tolist()
     tables = [pq.read_table(p) for p in sorted((tmp_path / "job" / "in").glob("*.parquet"))]
     assert n == SHORT_DOCS and [t.num_rows for t in tables] == [5, 5, 5, 1]
@@ -119,9 +121,9 @@ def test_killed_worker_is_retried_and_output_complete(ray_cluster, small_corpus,
     killer.join()
     assert killed, "no worker was running to kill"
     with local.connect() as con:
-        ids, vectors = store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))
+        ids, vectors = signal_store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))
     with remote.connect() as con:
-        ids2, vectors2 = store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))
+        ids2, vectors2 = signal_store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))
     assert list(ids2) == list(ids) and len(ids) == SHORT_DOCS
     np.testing.assert_allclose(vectors2, vectors, atol=1e-5)
 
@@ -143,7 +145,7 @@ def test_restarted_driver_skips_written_shards(ray_cluster, small_corpus, tmp_pa
     rb.embed(ws, "c", options=options, progress=lambda s, d, t: restarted.append(d))
     assert restarted[0] == len(written), "the restarted driver counts written shards as done"
     with ws.connect() as con:
-        assert len(store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))[0]) == SHORT_DOCS
+        assert len(signal_store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))[0]) == SHORT_DOCS
 
 
 def test_cli_runs_a_stage_on_ray(small_corpus, tmp_path):
@@ -160,3 +162,34 @@ def test_cli_runs_a_stage_on_ray(small_corpus, tmp_path):
     assert "on Ray" in done.stdout
     with ws.connect() as con:
         assert store.corpus_frame(con, "c")["density"].notna().sum() == SHORT_DOCS
+
+
+def test_pipeline_verb_on_ray_stores_the_same_rows_as_in_process(small_corpus, tmp_path):
+    """`python -m engine pipeline PATH --corpus C --backend ray`: the same stage descriptions run on
+    Ray (ingest, embed, density) and in-process (the map); stored rows and selection are equal."""
+    import subprocess
+    import sys
+
+    from engine.cli import main
+
+    local, remote = Workspace(tmp_path / "local.duckdb"), Workspace(tmp_path / "ray.duckdb")
+    args = ["pipeline", str(small_corpus), "--corpus", "c", "--signals", "none", "--strategy", "density",
+            "--budget", "5", "--name", "five"]
+    assert main(["--db", local.path, *args]) == 0
+    done = subprocess.run([sys.executable, "-m", "engine", "--db", remote.path, *args, "--backend", "ray"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on Ray" in done.stdout and done.stdout.splitlines()[-1].startswith("select: selected 5 of")
+    for a, b in zip(frames(local), frames(remote)):
+        pd.testing.assert_frame_equal(a, b)
+    with local.connect() as con:
+        expected, ids = store.corpus_frame(con, "c"), selection_store.selection(con, "five")["doc_ids"]
+        vectors = signal_store.embeddings(con, "c", "all-minilm-l6-v2")
+    with remote.connect() as con:
+        got, ids_ray = store.corpus_frame(con, "c"), selection_store.selection(con, "five")["doc_ids"]
+        vectors_ray = signal_store.embeddings(con, "c", "all-minilm-l6-v2")
+    assert list(vectors[0]) == list(vectors_ray[0])
+    np.testing.assert_allclose(vectors[1], vectors_ray[1], atol=1e-5)
+    np.testing.assert_allclose(got["density"], expected["density"], rtol=1e-9)
+    np.testing.assert_allclose(got[["x", "y"]], expected[["x", "y"]], atol=1e-6)
+    assert ids == ids_ray

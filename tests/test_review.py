@@ -7,6 +7,8 @@ from engine import review
 from engine.errors import UserError
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
 
 MODEL = "test-vectors"
 
@@ -24,7 +26,7 @@ def _workspace(tmp_path, n=60, dim=16, seed=0):
     with ws.connect() as con:
         store.upsert_corpus(con, "c", "text", "t.jsonl")
         store.insert_documents(con, "c", docs)
-        store.put_embeddings(con, MODEL, ids, vecs)
+        signal_store.put_embeddings(con, MODEL, ids, vecs)
     return ws, ids, good
 
 
@@ -33,7 +35,7 @@ def test_record_survives_reopen_and_validates(tmp_path):
     assert review.record(ws, "c", ids[:3], "accept", "ana", note="clean") == 3
     review.record(ws, "c", ids[1:2], "reject", "bo")
     with Workspace(tmp_path / "ws.duckdb").connect() as con:
-        rev = store.reviews(con, "c").set_index("doc_id")
+        rev = selection_store.reviews(con, "c").set_index("doc_id")
     assert rev.loc[ids[0], "decision"] == "accept" and rev.loc[ids[1], "decision"] == "reject"
     assert rev.loc[ids[1], "note"] == "clean" and rev.loc[ids[1], "reviewer"] == "bo"
     with pytest.raises(UserError, match="decision"):
@@ -86,4 +88,4 @@ def test_curator_learns_decisions_and_is_selectable_signal(tmp_path):
     review.record(ws, "c", [ids[-2]], "accept", "ana")
     review.train_curator(ws, "c", config)
     with ws.connect() as con:
-        assert (store.signals(con, "c")["kind"] == "curator").sum() == 1
+        assert (signal_store.signals(con, "c")["kind"] == "curator").sum() == 1

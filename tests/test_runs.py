@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import runs
-from engine.runs import launcher
-from engine.runs.progress import RunProgress
-from engine.storage import runs as db
+from engine import jobs
+from engine.jobs import launcher
+from engine.jobs.progress import JobProgress
+from engine.storage import jobs as db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def _cli(ws, *args, timeout=600) -> subprocess.CompletedProcess:
 
 def _insert(ws, run_id: str, argv: list[str]) -> None:
     with ws.connect() as con:
-        db.insert_run(con, run_id, launcher.kind_of(argv), argv, launcher.params_of(argv),
+        db.insert_job(con, run_id, launcher.kind_of(argv), argv, launcher.params_of(argv),
                       launcher.needs_device(argv), "")
 
 
@@ -49,7 +49,7 @@ def test_command_parsing_kinds_and_resume_form():
 def test_log_tail_keeps_the_last_state_of_each_progress_bar(tmp_path):
     log = tmp_path / "log.txt"
     log.write_text("start\nscore:  10%|#\rscore:  50%|####\rscore: 100%|########\r\nerror: boom\n")
-    assert runs.log_tail({"log_path": str(log)}).splitlines() == ["start", "score: 100%|########", "error: boom"]
+    assert jobs.log_tail({"log_path": str(log)}).splitlines() == ["start", "score: 100%|########", "error: boom"]
 
 
 # --- queue and records ---------------------------------------------------------------------------
@@ -65,22 +65,22 @@ def test_queue_starts_device_runs_one_at_a_time_and_light_runs_at_once(workspace
         db.set_status_if(con, "r0", "done", ["running"])
         assert [r["id"] for r in db.claim_queued(con, max_device_runs=1)] == ["r1"]
         assert not db.set_status_if(con, "r0", "cancelled", ["queued", "running"])  # compare-and-set
-        assert db.get_run(con, "r0")["status"] == "done"
+        assert db.get_job(con, "r0")["status"] == "done"
 
 
 def test_progress_is_throttled_and_carries_rate_and_eta(workspace):
     _insert(workspace, "p", ["score", "--corpus", "a"])
     seen = []
-    progress = RunProgress(workspace, "p", inner=lambda *a: seen.append(a), interval_s=0.2)
+    progress = JobProgress(workspace, "p", inner=lambda *a: seen.append(a), interval_s=0.2)
     progress("askllm", 0, 100)
     for done in range(1, 50):  # a burst: throttled to the first write only
         progress("askllm", done, 100)
     with workspace.connect() as con:
-        assert db.get_run(con, "p")["done"] == 0
+        assert db.get_job(con, "p")["done"] == 0
     time.sleep(0.3)
     progress("askllm", 60, 100)
     with workspace.connect() as con:
-        rec = db.get_run(con, "p")
+        rec = db.get_job(con, "p")
     assert len(seen) == 51 and (rec["stage"], rec["done"], rec["total"]) == ("askllm", 60, 100)
     assert rec["rate"] > 0 and rec["eta_s"] == pytest.approx(40 / rec["rate"])
 
@@ -91,15 +91,15 @@ def test_a_killed_or_reused_pid_is_detected_as_died(workspace):
         _insert(workspace, run_id, ["score", "--corpus", "a"])
         with workspace.connect() as con:
             db.claim_queued(con, max_device_runs=5)
-            db.update_run(con, run_id, pid=sleeper.pid, host=None,
+            db.update_job(con, run_id, pid=sleeper.pid, host=None,
                           pid_started=launcher._start_time(sleeper.pid) if started is None else started)
     assert launcher.refresh(workspace) == ["reused"]  # same pid, other start time: not our process
     sleeper.kill()
     sleeper.wait()
     assert launcher.refresh(workspace) == ["gone"]
     with workspace.connect() as con:
-        assert {db.get_run(con, r)["status"] for r in ("gone", "reused")} == {"failed"}
-        assert "process died" in db.get_run(con, "gone")["error"]
+        assert {db.get_job(con, r)["status"] for r in ("gone", "reused")} == {"failed"}
+        assert "process died" in db.get_job(con, "gone")["error"]
 
 
 # --- real runs through the CLI ---------------------------------------------------------------------
@@ -125,7 +125,7 @@ def _wait_for(predicate, timeout_s: float = 300, what: str = "condition"):
 
 def _kill_9(ws, run_id: str) -> None:
     """SIGKILL the run's process and wait until it is gone (the signal is delivered asynchronously)."""
-    rec = runs.get_run(ws, run_id)
+    rec = jobs.get_job(ws, run_id)
     os.kill(rec["pid"], signal.SIGKILL)
     _wait_for(lambda: not launcher.is_alive(rec), 30, "the killed process to disappear")
 
@@ -139,34 +139,35 @@ def test_runs_start_prints_the_id_last_and_a_light_run_finishes(workspace, capsy
     out = _cli(workspace, "runs", "start", "corpora")  # a real shell command that returns at once
     assert out.returncode == 0, out.stderr
     run_id = out.stdout.strip().splitlines()[-1]
-    rec = runs.wait_run(workspace, run_id, timeout_s=120)
+    rec = jobs.wait_job(workspace, run_id, timeout_s=120)
     assert (rec["status"], rec["exit_code"], rec["kind"], rec["needs_device"]) == ("done", 0, "corpora", False)
-    assert "q " in runs.log_tail(rec) and rec["ended_at"] >= rec["started_at"]
+    assert "q " in jobs.log_tail(rec) and rec["ended_at"] >= rec["started_at"]
     assert main(["--db", workspace.path, "runs", "show", run_id]) == 0
     shown = capsys.readouterr().out
-    assert '"status": "done"' in shown and "=== run" in shown
+    assert '"status": "done"' in shown and "=== job" in shown
 
 
 def test_device_queue_and_cancel_with_real_processes(workspace):
     _ingest(workspace)
-    config = runs.RunsConfig(max_device_runs=1, cancel_grace_s=10)
-    first = runs.start_run(workspace, ["score", "--corpus", "q"], config)
-    second = runs.start_run(workspace, ["score", "--corpus", "q", "--signal", "perplexity"], config)
-    assert runs.get_run(workspace, second)["status"] == "queued"  # the device is busy
-    rec = _wait_for(lambda: (r := runs.get_run(workspace, first))["device"] and r, 120, "the first run to start")
+    config = jobs.JobsConfig(max_device_runs=1, cancel_grace_s=10)
+    first = jobs.start_job(workspace, ["score", "--corpus", "q"], config)
+    second = jobs.start_job(workspace, ["score", "--corpus", "q", "--signal", "perplexity"], config)
+    assert jobs.get_job(workspace, second)["status"] == "queued"  # the device is busy
+    rec = _wait_for(lambda: (r := jobs.get_job(workspace, first))["device"] and r, 120, "the first run to start")
     pid = rec["pid"]
-    cancelled = runs.cancel_run(workspace, first, config)
+    cancelled = jobs.cancel_job(workspace, first, config)
     assert cancelled["status"] == "cancelled" and not launcher.is_alive(rec)
-    assert runs.get_run(workspace, second)["status"] == "running"  # the freed slot went to the queue
-    runs.cancel_run(workspace, second, config)
-    assert runs.get_run(workspace, second)["status"] == "cancelled"
+    assert jobs.get_job(workspace, second)["status"] == "running"  # the freed slot went to the queue
+    jobs.cancel_job(workspace, second, config)
+    assert jobs.get_job(workspace, second)["status"] == "cancelled"
     with pytest.raises(Exception, match="cancelled"):
-        runs.cancel_run(workspace, first, config)
+        jobs.cancel_job(workspace, first, config)
     assert not os.path.exists(f"/proc/{pid}") or launcher._start_time(pid) != rec["pid_started"]
 
 
 def _askllm(ws):
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     with ws.connect() as con:
         return store.corpus_frame(con, "q")[["doc_id", "askllm"]]
@@ -177,31 +178,32 @@ def _askllm(ws):
 def test_kill_9_a_scoring_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     from engine.storage import Workspace
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     ref, ws = Workspace(tmp_path / "ref" / "ws.duckdb"), Workspace(tmp_path / "run" / "ws.duckdb")
     command = ["score", "--corpus", "q", "--chunk-size", "10"]  # real default judge, 4 stored batches
     for w in (ref, ws):
         _ingest(w)
-    ref_id = runs.start_run(ref, command)  # the uninterrupted reference, at the same time (own workspace)
+    ref_id = jobs.start_job(ref, command)  # the uninterrupted reference, at the same time (own workspace)
     run_id = _cli(ws, "runs", "start", *command).stdout.strip().splitlines()[-1]
 
     def stored() -> int:
         with ws.connect() as con:
-            key = store.active_signal_key(con, "q", "askllm")
-            return 40 - len(store.missing_scores(con, "q", key)) if key else 0
+            key = signal_store.active_signal_key(con, "q", "askllm")
+            return 40 - len(signal_store.missing_rows(con, "q", "scores", key)) if key else 0
 
     n_before = _wait_for(stored, 600, "the first stored batch")
     _kill_9(ws, run_id)
     assert n_before < 40
     assert launcher.refresh(ws) == [run_id]
-    assert "process died" in runs.get_run(ws, run_id)["error"]
+    assert "process died" in jobs.get_job(ws, run_id)["error"]
 
     resumed = _cli(ws, "runs", "resume", run_id, "--wait", timeout=900)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    rec = runs.get_run(ws, run_id)
+    rec = jobs.get_job(ws, run_id)
     assert rec["status"] == "done" and rec["attempts"] == 1
-    assert "already stored" in runs.log_tail(rec)  # the rerun skipped the stored batches
-    assert runs.wait_run(ref, ref_id, timeout_s=900)["status"] == "done"
+    assert "already stored" in jobs.log_tail(rec)  # the rerun skipped the stored batches
+    assert jobs.wait_job(ref, ref_id, timeout_s=900)["status"] == "done"
     got, want = _askllm(ws), _askllm(ref)
     assert got["doc_id"].is_unique and len(got) == 40 and got["askllm"].notna().all()
     assert list(got["doc_id"]) == list(want["doc_id"])
@@ -237,7 +239,7 @@ def test_kill_9_an_llm2llm_run_then_resume_equals_an_uninterrupted_run(tmp_path)
                "--test-size", "4", "--iterations", "1", "--epochs", "1", "--max-attempts", "1",
                "--teacher-max-new-tokens", "40", "--name", "tiny"]
     ref, ws = Workspace(tmp_path / "ref" / "ws.duckdb"), Workspace(tmp_path / "run" / "ws.duckdb")
-    ref_id, run_id = runs.start_run(ref, command), runs.start_run(ws, command)
+    ref_id, run_id = jobs.start_job(ref, command), jobs.start_job(ws, command)
 
     def evaluated() -> bool:
         with ws.connect() as con:
@@ -246,11 +248,11 @@ def test_kill_9_an_llm2llm_run_then_resume_equals_an_uninterrupted_run(tmp_path)
     _wait_for(evaluated, 1500, "iteration 0's train evaluation")
     _kill_9(ws, run_id)  # mid-run: iteration 0's student checkpoint is on disk
     assert launcher.refresh(ws) == [run_id]
-    rec = runs.resume_run(ws, run_id)
+    rec = jobs.resume_job(ws, run_id)
     assert rec["argv"] == ["llm2llm", "resume", "tiny"]
-    rec = runs.wait_run(ws, run_id, timeout_s=2400)
-    assert rec["status"] == "done", runs.log_tail(rec)
-    assert runs.wait_run(ref, ref_id, timeout_s=600)["status"] == "done"
+    rec = jobs.wait_job(ws, run_id, timeout_s=2400)
+    assert rec["status"] == "done", jobs.log_tail(rec)
+    assert jobs.wait_job(ref, ref_id, timeout_s=600)["status"] == "done"
 
     got, want = _llm2llm_records(ws, "tiny"), _llm2llm_records(ref, "tiny")
     assert got["status"] == want["status"] == "done"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.storage import Workspace
-from engine.storage import runs as db
+from engine.storage import jobs as db
 
 DURATION_S = float(os.environ.get("SEEDBED_CONCURRENCY_S", "60"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROLE = r"""
 import json, sys, time
 from engine.storage import Workspace
-from engine.storage import runs as db
+from engine.storage import jobs as db
 role, path, duration = sys.argv[1], sys.argv[2], float(sys.argv[3])
 ws = Workspace(path)
 end = time.monotonic() + duration
@@ -34,12 +34,12 @@ while time.monotonic() < end:
     t = time.monotonic()
     if role == "writer":
         with ws.connect() as con:  # one run record plus a progress update, like a run's batch
-            db.insert_run(con, f"w{i:06d}", "score", ["score", "--corpus", "c"], {}, True, "log")
-            db.update_run(con, f"w{i:06d}", stage="score", done=i, total=10**6)
+            db.insert_job(con, f"w{i:06d}", "score", ["score", "--corpus", "c"], {}, True, "log")
+            db.update_job(con, f"w{i:06d}", stage="score", done=i, total=10**6)
         i += 1
     else:
         with ws.connect() as con:
-            stats["counts"].append(len(db.list_runs(con, limit=10**9)))
+            stats["counts"].append(len(db.list_jobs(con, limit=10**9)))
     stats["ops"] += 1
     stats["max_op_s"] = max(stats["max_op_s"], time.monotonic() - t)
 stats["written"] = i
@@ -66,7 +66,7 @@ def test_two_readers_one_writer_share_the_file(tmp_path):
 
     writer = results["writer"]
     with Workspace(path).connect() as con:
-        stored = db.list_runs(con, limit=10**9)
+        stored = db.list_jobs(con, limit=10**9)
     assert len(stored) == writer["written"]  # no lost write
     assert stored["id"].is_unique and stored["done"].notna().all()  # every progress update landed
     # Not starved: each open/commit/close costs ~50 ms on a busy 2-core box, so three processes

@@ -1,7 +1,7 @@
 """`python -m engine llm2llm run|resume|status|export|reject`: the LLM2LLM loop from a terminal."""
 from __future__ import annotations
 
-from engine.cli import fraction_or_count
+from engine.arguments import fraction_or_count
 from engine.llm2llm.loop import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
 from engine.llm2llm.teacher import TeacherSettings
@@ -79,27 +79,24 @@ def _ws(args):
     return Workspace(getattr(args, "db", None))
 
 
-def _progress():
+def _progress(args):
+    """The progress sink `engine.cli.main` hands to every command (a job's also writes its record)."""
     from engine.progress import tqdm_progress
 
-    try:
-        from engine.runs.progress import run_progress  # a backend run also records progress
-    except ImportError:
-        return tqdm_progress()
-    return run_progress(tqdm_progress())
+    return getattr(args, "progress", None) or tqdm_progress()
 
 
 def _run(args) -> int:
     from engine.llm2llm.loop import start_llm2llm
 
-    start_llm2llm(_ws(args), args.name, config_from_args(args), _progress())
+    start_llm2llm(_ws(args), args.name, config_from_args(args), _progress(args))
     return _print_report(args, args.name)
 
 
 def _resume(args) -> int:
     from engine.llm2llm.loop import resume_llm2llm
 
-    resume_llm2llm(_ws(args), args.name, _progress())
+    resume_llm2llm(_ws(args), args.name, _progress(args))
     return _print_report(args, args.name)
 
 

@@ -8,8 +8,12 @@ that meets another process's lock retries with backoff for `lock_timeout_s`, so 
 Within one process DuckDB shares a single instance between threads, so Streamlit sessions
 never conflict with each other.
 
-All SQL lives in this package: one submodule per area (`corpus`, `llm2llm`, `runs`), each with
-its `SCHEMA` and the queries of that area. Every query that carries user input is parameterised.
+All SQL lives in this package: one submodule per area, each with its `SCHEMA` (and `MIGRATIONS`
+for columns added later, so a workspace made by older code opens unchanged) and the queries of
+that area: `corpus` (corpora, documents, skipped rows, the per-document view), `signals`
+(embeddings, scores, active-signal markers, the map), `selections` (selections and curator
+reviews), `llm2llm` (LLM2LLM runs), `jobs` (background jobs). Every query that carries user input
+is parameterised.
 """
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import duckdb
+import pyarrow as pa
 
+Con = duckdb.DuckDBPyConnection
 DEFAULT_DB = "seedbed.duckdb"
 _LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock")
 _initialised: set[str] = set()
@@ -74,10 +80,21 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import corpus, llm2llm, runs  # noqa: PLC0415 (areas register their tables)
+            from engine.storage import corpus, jobs, llm2llm, selections, signals  # noqa: PLC0415
 
             with self.connect() as con:
-                for area in (corpus, llm2llm, runs):
+                for area in (corpus, signals, selections, llm2llm, jobs):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
+                    for statement in getattr(area, "MIGRATIONS", ()):
+                        con.execute(statement)
             _initialised.add(self.path)
+
+
+def insert_arrow(con: Con, sql: str, table: pa.Table, params: Sequence = ()) -> None:
+    """Run `sql` (which reads from the view `batch`) over an Arrow table."""
+    con.register("batch", table)
+    try:
+        con.execute(sql, list(params))
+    finally:
+        con.unregister("batch")

@@ -1,7 +1,6 @@
 """Progress of a run written into its record: stage, done/total, rate and ETA, throttled."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Callable
@@ -9,12 +8,12 @@ from typing import Callable
 import duckdb
 
 from engine.storage import Workspace
-from engine.storage import runs as db
+from engine.storage import jobs as db
 
 ProgressFn = Callable[[str, int, int], None]
 
 
-class RunProgress:
+class JobProgress:
     """A `progress(stage, done, total)` that also updates run `run_id`'s record.
 
     Writes at most once per `interval_s` (each write is one short transaction that briefly holds
@@ -46,15 +45,6 @@ class RunProgress:
     def _write(self, **fields) -> None:
         try:
             with self.ws.connect() as con:
-                db.update_run(con, self.run_id, **fields)
+                db.update_job(con, self.run_id, **fields)
         except duckdb.Error as exc:  # a display write must never fail the run itself; say so in the log
             print(f"[seedbed] run progress not recorded: {str(exc).splitlines()[0]}", file=sys.stderr)
-
-
-def run_progress(inner: ProgressFn | None = None) -> ProgressFn | None:
-    """Inside a backend run (`SEEDBED_RUN_ID` set by the launcher) wrap `inner` so progress also
-    reaches the run record; anywhere else return `inner` unchanged. The CLI's one hook."""
-    run_id = os.environ.get("SEEDBED_RUN_ID")
-    if not run_id:
-        return inner
-    return RunProgress(Workspace(os.environ.get("SEEDBED_DB")), run_id, inner)

@@ -1,4 +1,4 @@
-"""Start, queue, watch, cancel and resume runs (see `engine.runs` for the design)."""
+"""Start, queue, watch, cancel and resume jobs (see `engine.jobs` for the design)."""
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +19,7 @@ import psutil
 
 from engine.errors import UserError
 from engine.storage import Workspace
-from engine.storage import runs as db
+from engine.storage import jobs as db
 
 # Verbs that use little CPU and no model start at once; every other verb waits for the device.
 LIGHT_VERBS = {"corpora", "select", "export", "ingest", ("llm2llm", "status"), ("llm2llm", "export")}
@@ -28,14 +28,14 @@ _LAUNCH_GRACE_S = 60.0  # a claimed run may show no pid for this long before it 
 
 
 @dataclass
-class RunsConfig:
+class JobsConfig:
     """How runs share the machine. `max_device_runs` defaults to $SEEDBED_MAX_DEVICE_RUNS or 1."""
     max_device_runs: int = field(default_factory=lambda: int(os.environ.get("SEEDBED_MAX_DEVICE_RUNS", "1")))
     cancel_grace_s: float = 10.0  # SIGTERM, then SIGKILL after this long
-    poll_s: float = 1.0  # `wait_run` polling period
+    poll_s: float = 1.0  # `wait_job` polling period
 
 
-def runs_dir(ws: Workspace) -> Path:
+def jobs_dir(ws: Workspace) -> Path:
     """Run folders live beside the workspace file: `<dir>/runs/<id>/log.txt`."""
     return Path(ws.path).parent / "runs"
 
@@ -70,6 +70,14 @@ def params_of(argv: list[str]) -> dict:
     return params
 
 
+def llm2llm_run_of(argv: list[str]) -> str | None:
+    """The LLM2LLM run an `llm2llm ...` command drives (`run --name X`, `resume X`, `status X`, ...)."""
+    if argv[0] != "llm2llm" or len(argv) < 2:
+        return None
+    params = params_of(argv)
+    return str(params["name"]) if "name" in params else (params.get("args") or [None])[0]
+
+
 def resume_argv(argv: list[str]) -> list[str]:
     """The command that continues a run: LLM2LLM runs continue by name with `llm2llm resume`;
     every other verb is idempotent and skips stored work, so it simply runs again."""
@@ -80,40 +88,42 @@ def resume_argv(argv: list[str]) -> list[str]:
     return list(argv)
 
 
-def _validate(argv: list[str]) -> None:
+def _validate(argv: list[str], parser=None) -> None:
+    """Catch a typo now rather than in a job that fails in the queue: `parser` is the engine
+    CLI's (the CLI hands it in; this package never imports the CLI)."""
     if not argv:
-        raise UserError("runs start needs a command, e.g. runs start score --corpus NAME")
-    if argv[0] in {"runs", "--db"} or argv[0].startswith("-"):
-        raise UserError(f"runs start VERB [ARGS...]: '{argv[0]}' is not an engine verb")
-    from engine import cli  # noqa: PLC0415 (the CLI imports this module to register `runs`)
-
-    build = getattr(cli, "build_parser", None)
-    if build is not None:  # catch a typo now rather than in a run that fails in the queue
-        said = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(said), contextlib.redirect_stdout(io.StringIO()):
-                build().parse_args(argv)
-        except SystemExit as exc:
-            why = (said.getvalue().strip().splitlines() or ["not a valid command"])[-1].removeprefix("error: ")
-            raise UserError(f"runs start {' '.join(argv)}: {why}") from exc
+        raise UserError("jobs start needs a command, e.g. jobs start score --corpus NAME")
+    if argv[0] in {"jobs", "runs", "--db"} or argv[0].startswith("-"):
+        raise UserError(f"jobs start VERB [ARGS...]: '{argv[0]}' is not an engine verb")
+    if parser is None:
+        return
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(argv)
+    except SystemExit as exc:
+        why = (said.getvalue().strip().splitlines() or ["not a valid command"])[-1].removeprefix("error: ")
+        raise UserError(f"jobs start {' '.join(argv)}: {why}") from exc
 
 
-def start_run(ws: Workspace, argv: list[str], config: RunsConfig | None = None) -> str:
-    """Record `python -m engine ARGV` as a queued run, start it when the queue allows; return its id."""
+def start_job(ws: Workspace, argv: list[str], config: JobsConfig | None = None, parser=None) -> str:
+    """Record `python -m engine ARGV` as a queued job, start it when the queue allows; return its
+    id. With `parser` (`engine.cli.build_parser()`) a bad command is refused before queueing."""
     argv = [str(a) for a in argv]
-    _validate(argv)
+    _validate(argv, parser)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-    log = runs_dir(ws) / run_id / "log.txt"
+    log = jobs_dir(ws) / run_id / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     with ws.connect() as con:
-        db.insert_run(con, run_id, kind_of(argv), argv, params_of(argv), needs_device(argv), str(log))
+        db.insert_job(con, run_id, kind_of(argv), argv, params_of(argv), needs_device(argv), str(log),
+                      llm2llm_run_of(argv))
     dispatch(ws, config)
     return run_id
 
 
-def dispatch(ws: Workspace, config: RunsConfig | None = None) -> list[str]:
+def dispatch(ws: Workspace, config: JobsConfig | None = None) -> list[str]:
     """Mark dead runs failed, then launch every queued run that may start now; returns their ids."""
-    config = config or RunsConfig()
+    config = config or JobsConfig()
     refresh(ws)
     with ws.connect() as con:  # one exclusive transaction: no other launcher claims the same run
         claimed = db.claim_queued(con, config.max_device_runs)
@@ -130,7 +140,7 @@ def _launch(ws: Workspace, rec: dict) -> None:
         log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(rec['argv'])}\n".encode())
         log.flush()
         proc = subprocess.Popen(  # own session: survives the launcher (Streamlit, a CLI) exiting
-            [sys.executable, "-m", "engine.runs.worker", ws.path, rec["id"]],
+            [sys.executable, "-m", "engine", "--db", ws.path, "jobs", "work", rec["id"]],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     with ws.connect() as con:
         db.set_status_if(con, rec["id"], "running", ["running"], pid=proc.pid,
@@ -166,7 +176,7 @@ def is_alive(rec: dict) -> bool:
 def refresh(ws: Workspace) -> list[str]:
     """Mark 'running' runs whose process is gone as failed ("process died"); returns their ids."""
     with ws.connect() as con:
-        running = db.runs_with_status(con, ["running"])
+        running = db.jobs_with_status(con, ["running"])
     dead = [r for r in running if not is_alive(r)]
     if dead:
         with ws.connect() as con:
@@ -176,7 +186,7 @@ def refresh(ws: Workspace) -> list[str]:
     return [r["id"] for r in dead]
 
 
-def get_run(ws: Workspace, run_id: str) -> dict:
+def get_job(ws: Workspace, run_id: str) -> dict:
     with ws.connect() as con:
         return _record(con, ws, run_id)
 
@@ -184,7 +194,7 @@ def get_run(ws: Workspace, run_id: str) -> dict:
 def _record(con, ws: Workspace, run_id: str, allowed: tuple[str, ...] = (), action: str = "") -> dict:
     """The run's record inside the caller's transaction; a UserError when it does not exist or
     (with `allowed`) when its status does not allow `action`."""
-    rec = db.get_run(con, run_id)
+    rec = db.get_job(con, run_id)
     if rec is None:
         raise UserError(f"no run '{run_id}' in {ws.path}")
     if allowed and rec["status"] not in allowed:
@@ -192,27 +202,25 @@ def _record(con, ws: Workspace, run_id: str, allowed: tuple[str, ...] = (), acti
     return rec
 
 
-def list_runs(ws: Workspace, limit: int = 200) -> pd.DataFrame:
-    """Runs newest first, after dead-process detection and starting what may start."""
+def list_jobs(ws: Workspace, limit: int = 200) -> pd.DataFrame:
+    """Jobs newest first, after dead-process detection and starting what may start: the one
+    listing every view uses, so a dead job never shows as running."""
     dispatch(ws)
     with ws.connect() as con:
-        return db.list_runs(con, limit)
+        return db.list_jobs(con, limit)
 
 
-def runs_of_llm2llm(ws: Workspace, name: str) -> pd.DataFrame:
-    """Backend runs that ran (or resumed) LLM2LLM run `name`, newest first."""
-    frame = list_runs(ws)
-    if frame.empty:
-        return frame
-    names = [json.loads(p).get("name") or (json.loads(a)[2:3] or [None])[0]
-             for p, a in zip(frame["params"], frame["argv"])]
-    return frame[frame["kind"].str.startswith("llm2llm ") & (pd.Series(names, index=frame.index) == name)]
+def jobs_of_llm2llm(ws: Workspace, name: str) -> pd.DataFrame:
+    """Jobs that ran (or resumed) LLM2LLM run `name`, newest first, after dead-process detection."""
+    dispatch(ws)
+    with ws.connect() as con:
+        return db.list_jobs(con, llm2llm_run=name)
 
 
-def cancel_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> dict:
+def cancel_job(ws: Workspace, run_id: str, config: JobsConfig | None = None) -> dict:
     """Cancel a queued run, or stop a running one: SIGTERM to its process group, SIGKILL after
     `cancel_grace_s`. Records 'cancelled' first so the run's own exit does not overwrite it."""
-    config = config or RunsConfig()
+    config = config or JobsConfig()
     with ws.connect() as con:
         rec = _record(con, ws, run_id, ("queued", "running"), "cancelled")
         db.set_status_if(con, run_id, "cancelled", ["queued", "running"], ended_at=db.utcnow(),
@@ -221,7 +229,7 @@ def cancel_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> 
     if rec["status"] == "running" and rec["pid"] and local and is_alive(rec):
         _stop_group(int(rec["pid"]), config.cancel_grace_s)
     dispatch(ws, config)
-    return get_run(ws, run_id)
+    return get_job(ws, run_id)
 
 
 def _stop_group(pid: int, grace_s: float) -> None:
@@ -236,7 +244,7 @@ def _stop_group(pid: int, grace_s: float) -> None:
         pass
 
 
-def resume_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> dict:
+def resume_job(ws: Workspace, run_id: str, config: JobsConfig | None = None) -> dict:
     """Re-queue a failed or cancelled run (same id and log) with the resume form of its command."""
     refresh(ws)
     with ws.connect() as con:
@@ -244,16 +252,16 @@ def resume_run(ws: Workspace, run_id: str, config: RunsConfig | None = None) -> 
         db.set_status_if(con, run_id, "queued", ["failed", "cancelled"], argv=resume_argv(rec["argv"]),
                          attempts=(rec["attempts"] or 0) + 1, error=None, ended_at=None, exit_code=None)
     dispatch(ws, config)
-    return get_run(ws, run_id)
+    return get_job(ws, run_id)
 
 
-def wait_run(ws: Workspace, run_id: str, timeout_s: float | None = None, config: RunsConfig | None = None) -> dict:
+def wait_job(ws: Workspace, run_id: str, timeout_s: float | None = None, config: JobsConfig | None = None) -> dict:
     """Block until the run is done, failed or cancelled (or `timeout_s` passes); returns the record."""
-    config = config or RunsConfig()
+    config = config or JobsConfig()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         dispatch(ws, config)  # also notices a run that died while we waited
-        rec = get_run(ws, run_id)
+        rec = get_job(ws, run_id)
         if rec["status"] in db.TERMINAL or (deadline is not None and time.monotonic() > deadline):
             return rec
         time.sleep(config.poll_s)

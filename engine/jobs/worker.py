@@ -1,21 +1,21 @@
-"""The body of one run process: `python -m engine.runs.worker DB RUN_ID` (started by the launcher).
+"""The body of one job process: `python -m engine --db DB jobs work JOB_ID` (started by the launcher).
 
-Runs the ordinary CLI in-process on the record's argv, with `SEEDBED_RUN_ID` set so the CLI's
-progress also writes the run record (`engine.runs.progress.run_progress`), then records how it
-ended and starts whatever the queue lets start next. stdout/stderr already go to the run's log.
+Runs the ordinary CLI in-process on the record's argv, handing it a `JobProgress` so the CLI's
+progress also writes the job record, then records how it ended and starts whatever the queue
+lets start next. stdout/stderr already go to the job's log.
 """
 from __future__ import annotations
 
 import os
 import signal
 import socket
-import sys
 import traceback
 
 import psutil
 
+from engine.jobs.progress import JobProgress
 from engine.storage import Workspace
-from engine.storage import runs as db
+from engine.storage import jobs as db
 
 
 class Terminated(BaseException):
@@ -53,11 +53,9 @@ def _mark_started(ws: Workspace, rec: dict) -> bool:
                                 device=device)
 
 
-def _run_cli(ws: Workspace, argv: list[str]) -> int:
-    from engine.cli import main as cli_main  # noqa: PLC0415
-
+def _run_cli(ws: Workspace, argv: list[str], run_command, progress) -> int:
     try:
-        code = cli_main(["--db", ws.path, *argv])
+        code = run_command(["--db", ws.path, *argv], progress)
     except SystemExit as exc:  # argparse exits on bad arguments
         code = exc.code if isinstance(exc.code, int) else 1
     except Exception:  # a bug, not a user error: keep the traceback in the log
@@ -66,29 +64,28 @@ def _run_cli(ws: Workspace, argv: list[str]) -> int:
     return int(code or 0)
 
 
-def main(args: list[str] | None = None) -> int:
-    db_path, run_id = (args or sys.argv[1:])[:2]
-    ws = Workspace(db_path)
+def work(ws: Workspace, job_id: str, run_command) -> int:
+    """Run job `job_id`'s command with `run_command(argv, progress)` (the CLI's `main`, handed in
+    by `python -m engine jobs work`), its progress also written to the job record; then record
+    how it ended and start what the queue lets start next."""
+    from engine.progress import tqdm_progress  # noqa: PLC0415
+
     with ws.connect() as con:
-        rec = db.get_run(con, run_id)
+        rec = db.get_job(con, job_id)
     if rec is None or not _mark_started(ws, rec):
         return 0  # cancelled between claim and start: nothing to do
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        code = _run_cli(ws, rec["argv"])
+        code = _run_cli(ws, rec["argv"], run_command, JobProgress(ws, job_id, tqdm_progress()))
         status = "done" if code == 0 else "failed"
         error = None if code == 0 else _error_line(rec["log_path"], code)
     except Terminated:
         code, status, error = 143, "failed", "terminated (SIGTERM)"
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    print(f"=== run {run_id} ended: {status} (exit code {code})", flush=True)
+    print(f"=== job {job_id} ended: {status} (exit code {code})", flush=True)
     with ws.connect() as con:  # a cancelled record stays cancelled
-        db.set_status_if(con, run_id, status, ["running"], ended_at=db.utcnow(), exit_code=code, error=error)
-    from engine.runs.launcher import dispatch  # noqa: PLC0415
+        db.set_status_if(con, job_id, status, ["running"], ended_at=db.utcnow(), exit_code=code, error=error)
+    from engine.jobs.launcher import dispatch  # noqa: PLC0415
 
     dispatch(ws)
     return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""The dashboard's one door into the engine: what each page reads (one short read transaction per
+widget group) and every write it makes, as plain functions over a `Workspace`.
+
+Pages and `ui.py` import this module (and the engine's pure modules: `explore`, `select`,
+`review`'s rules), never `engine.storage`, and never open a connection. The rules a view needs -
+which stages a corpus still lacks, upload formats, export metadata - come from here, so a page
+only lays out widgets. The LLM2LLM page's reads live beside the loop in `engine.llm2llm.view`.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from engine import pipeline, stages
+from engine.ingest_formats import SUFFIXES
+from engine.progress import ProgressFn
+from engine.storage import Workspace, default_db_path
+from engine.storage import corpus as store
+from engine.storage import selections as selection_store
+from engine.storage import signals as signal_store
+
+UPLOAD_TYPES = sorted({suffix.lstrip(".") for suffix in SUFFIXES})  # what the upload widget accepts
+
+
+def workspace(path: str | None = None) -> Workspace:
+    """The workspace at `path`, else $SEEDBED_DB, else ./seedbed.duckdb."""
+    return Workspace(path or default_db_path())
+
+
+# --- corpora and the home page ----------------------------------------------------------------
+
+def corpora(ws: Workspace) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.list_corpora(con)
+
+
+def stage_status(ws: Workspace, corpus: str) -> dict:
+    """n_docs, embedded (model -> count), signals (kind -> {key, n_scored}), projected count,
+    selections (names, newest first)."""
+    with ws.connect() as con:
+        return pipeline.corpus_status(con, corpus)
+
+
+def embedded(status: dict) -> int:
+    """Documents embedded with the default embedder, from a `stage_status`."""
+    return int((status.get("embedded") or {}).get(stages.embedding_key(), 0))
+
+
+def overview(ws: Workspace) -> pd.DataFrame:
+    """Home page: one row per corpus - documents, embedded, one column per signal (stored or
+    not), map, selections, skipped and duplicate rows - read in one transaction."""
+    with ws.connect() as con:
+        names = store.list_corpora(con)
+        rows = []
+        for r in names.itertuples():
+            status = pipeline.corpus_status(con, r.name)
+            rows.append({"corpus": r.name, "documents": status["n_docs"], "embedded": embedded(status),
+                         **{s.name: s.name in status["signals"] for s in stages.signals()},
+                         "map": status["projected"] > 0, "selections": len(status["selections"]),
+                         "n_skipped": r.n_skipped, "n_duplicates": r.n_duplicates})
+    return pd.DataFrame(rows)
+
+
+def missing_stages(status: dict) -> list[str]:
+    """The registry stages (besides the curator, which the Review page trains) a corpus still
+    lacks: embeddings, the quality and coverage signals, the map."""
+    n, have = status["n_docs"], set(status.get("signals") or [])
+    lacking = {"embed": embedded(status) < n, "askllm": "askllm" not in have, "density": "density" not in have,
+               "project": status.get("projected", 0) < n}
+    return [name for name, missing in lacking.items() if missing]
+
+
+def recent_jobs(ws: Workspace, limit: int = 10) -> pd.DataFrame:
+    """The newest background jobs, after dead-process detection (a dead job never shows running)."""
+    from engine import jobs  # noqa: PLC0415
+
+    return jobs.list_jobs(ws, limit)
+
+
+# --- the Corpus page ----------------------------------------------------------------------------
+
+@dataclass
+class Browse:
+    total: int
+    pages: int
+    docs: pd.DataFrame
+    issues: pd.DataFrame
+
+
+def browse(ws: Workspace, corpus: str, query: str = "", min_chars: int = 0, max_chars: int | None = None,
+           meta_query: str = "", page: int = 1, page_size: int = 20) -> Browse:
+    """One page of the corpus's search results, the match count and the skipped rows: one read."""
+    with ws.connect() as con:
+        total = store.count_search(con, corpus, query, min_chars, max_chars, meta_query)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        docs = store.search_documents(con, corpus, query, min_chars, max_chars, page_size,
+                                          (page - 1) * page_size, meta_query)
+        return Browse(total, pages, docs, store.ingest_issues(con, corpus))
+
+
+def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", on_decode_error: str = "report",
+           progress: ProgressFn | None = None):
+
+    return pipeline.ingest(ws, path, corpus, text_column=text_column, on_decode_error=on_decode_error,
+                           progress=progress)
+
+
+# --- Explore and select, Review ----------------------------------------------------------------
+
+def corpus_frame(ws: Workspace, corpus: str) -> pd.DataFrame:
+    """doc_id, snippet, n_chars, one column per signal, x, y, decision."""
+    with ws.connect() as con:
+        return store.corpus_frame(con, corpus)
+
+
+def selections(ws: Workspace, corpus: str | None = None) -> pd.DataFrame:
+    with ws.connect() as con:
+        return selection_store.list_selections(con, corpus)
+
+
+def selection_ids(ws: Workspace, name: str) -> list[str]:
+    with ws.connect() as con:
+        found = selection_store.selection(con, name)
+    return found["doc_ids"] if found else []
+
+
+def review_cards(ws: Workspace, corpus: str, doc_ids: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """Full texts (indexed by doc_id) and curator notes of the documents on a review page: one read."""
+    with ws.connect() as con:
+        texts = store.documents(con, corpus, doc_ids).set_index("doc_id")
+        notes = selection_store.reviews(con, corpus).set_index("doc_id")["note"]
+    return texts, notes
+
+
+def embeddings(ws: Workspace, corpus: str, model: str | None = None):
+    """(doc_ids, vectors) of the corpus's documents embedded with `model` (default embedder)."""
+    with ws.connect() as con:
+        return signal_store.embeddings(con, corpus, stages.embedding_key(model))
+
+
+def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None = None):
+    return pipeline.run_stage(ws, corpus, name, progress=progress)
+
+
+def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
+                   quality: str):
+
+    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality)
+
+
+# --- Export ------------------------------------------------------------------------------------
+
+@dataclass
+class Export:
+    file_name: str
+    data: bytes
+    preview: pd.DataFrame
+    n: int
+    fmt: str
+    params: str  # the selection's parameters as JSON (the .selection.json sidecar's content)
+
+
+def export(ws: Workspace, name: str, fmt: str) -> Export:
+    """Write selection `name` as `fmt` (jsonl | parquet) and return the file's bytes, a preview
+    and the selection's parameters as the export carries them (`engine.export`)."""
+    from engine.export import read_selection_metadata  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{name.replace('/', '_')}.{fmt}"
+        pipeline.export(ws, name, str(out), fmt=fmt)
+        table = pd.read_json(out, lines=True) if fmt == "jsonl" else pd.read_parquet(out)
+        params = json.dumps(read_selection_metadata(out), indent=2, default=str)
+        return Export(out.name, out.read_bytes(), table.head(20), len(table), fmt, params)
+
+
+# --- background jobs ---------------------------------------------------------------------------
+
+def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_actors: int = 0) -> list[str]:
+    """The `python -m engine` command of a registry stage, for a background job or a CLI hint; with
+    `ray_address` ("" = a local Ray on this machine) on Ray where the stage can run there."""
+    from engine.ray_backend import RayExecutor  # noqa: PLC0415 (light: ray is imported on use)
+
+    stage = stages.stage(name)
+    per_document_signal = stage.kind == stages.SIGNAL and stage.reads == "text"
+    argv = ["score", "--corpus", corpus, "--signal", name] if per_document_signal else [name, "--corpus", corpus]
+    if ray_address is not None and RayExecutor.supports(stage):
+        argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
+                 *(["--ray-actors", str(ray_actors)] if ray_actors else [])]
+    return argv

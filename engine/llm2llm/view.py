@@ -1,0 +1,150 @@
+"""What the LLM2LLM page shows, read from the stored run (`engine.storage.llm2llm`) in one short
+transaction per section: the run and the job behind it, accuracy per iteration, wrong seeds, the
+seeds x iterations grid, the confusion matrix (classification tasks), synthetic families, and a 2-D
+map of seeds and synthetic examples (sentence embeddings + UMAP via `engine.project`). The page
+imports this module, never the storage; no Streamlit here."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engine.models import DEFAULT_EMBEDDER
+from engine.storage import Workspace
+from engine.storage import llm2llm as store
+
+NUMERIC_TASKS = ("gsm8k",)  # answers are numbers (`engine.llm2llm.tasks`); every other task has a label set
+ACCURACY_COLUMNS = {"train_acc": "train (seeds + synthetic)", "seed_acc": "seeds", "test_acc": "test"}
+
+
+def runs(ws: Workspace) -> pd.DataFrame:
+    """LLM2LLM runs: name, status, ... (newest first)."""
+    with ws.connect() as con:
+        return store.list_runs(con)
+
+
+def task_kind(record: dict) -> str:
+    """'classification' (a label set: a confusion matrix means something) or 'numeric'."""
+    return "numeric" if record["task"] in NUMERIC_TASKS and not record["config"].get("labels") else "classification"
+
+
+def run_header(ws: Workspace, run: str) -> tuple[dict, dict | None]:
+    """(the run's record, the newest background job that drives it or None), after the job
+    listing's dead-process check; the record gains `kind` (see `task_kind`)."""
+    from engine.jobs import jobs_of_llm2llm  # noqa: PLC0415
+
+    with ws.connect() as con:
+        record = store.get_run(con, run)
+    jobs = jobs_of_llm2llm(ws, run)
+    return {**record, "kind": task_kind(record)}, (jobs.iloc[0].to_dict() if len(jobs) else None)
+
+
+def summary(ws: Workspace, run: str) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.iteration_summary(con, run)
+
+
+def wrong_seeds(ws: Workspace, run: str, iteration: int) -> pd.DataFrame:
+    """The seeds the student got wrong after `iteration` (these get augmented)."""
+    with ws.connect() as con:
+        wrong = store.wrong_answers(con, run, iteration, "train")
+    return wrong[wrong["kind"] == "seed"]
+
+
+def seed_grid(ws: Workspace, run: str) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.correctness_grid(con, run, "seed")
+
+
+def confusion(ws: Workspace, run: str, iteration: int) -> pd.DataFrame:
+    with ws.connect() as con:
+        return store.confusion_matrix(con, run, iteration, "test")
+
+
+def families(ws: Workspace, run: str, iteration: int) -> tuple[pd.DataFrame, list[str]]:
+    """(every synthetic example, the seeds to offer: wrong after `iteration` and with children,
+    else every parent), in one read."""
+    with ws.connect() as con:
+        syn = store.synthetic_frame(con, run)
+        wrong = store.wrong_answers(con, run, iteration, "train")
+    if syn.empty:
+        return syn, []
+    parents = [p for p in wrong.loc[wrong["kind"] == "seed", "example_id"] if p in set(syn["parent_id"])]
+    return syn, parents or sorted(syn["parent_id"].unique())
+
+
+def family(ws: Workspace, run: str, seed_id: str) -> tuple[pd.DataFrame, str | None]:
+    """(the seed's family tree, the status of the next iteration's training)."""
+    with ws.connect() as con:
+        tree = store.family_tree(con, run, seed_id)
+        kids = tree[tree["depth"] > 0]
+        next_iteration = int(kids["iteration"].max()) + 1 if len(kids) else None
+        nxt = store.stage_status(con, run, next_iteration, "train") if next_iteration is not None else None
+    return tree, nxt
+
+
+def set_curator_rejected(ws: Workspace, run: str, changes: list[tuple[str, bool]]) -> None:
+    """Curator decisions on synthetic examples, in one transaction."""
+    with ws.connect() as con:
+        for example_id, rejected in changes:
+            store.set_curator_rejected(con, run, example_id, rejected)
+
+
+def n_examples(ws: Workspace, run: str) -> int:
+    """Seeds + synthetic examples (keys the cached map: new examples invalidate it)."""
+    with ws.connect() as con:
+        return len(store.synthetic_frame(con, run)) + len(store.run_examples(con, run, "seed"))
+
+
+def accuracy_long(summary: pd.DataFrame) -> pd.DataFrame:
+    """iteration, split, accuracy rows from `iteration_summary` (iteration 0 = plain fine-tuning)."""
+    cols = [c for c in ACCURACY_COLUMNS if c in summary.columns]
+    if summary.empty or not cols:
+        return pd.DataFrame(columns=["iteration", "split", "accuracy"])
+    long = summary.melt(id_vars="iteration", value_vars=cols, var_name="split", value_name="accuracy")
+    long["split"] = long["split"].map(ACCURACY_COLUMNS)
+    return long.dropna(subset=["accuracy"]).reset_index(drop=True)
+
+
+def persistent_failures(grid: pd.DataFrame) -> pd.Series:
+    """For each seed of a seeds x iterations grid: how many evaluated iterations in a row, counting
+    back from the latest, it has been wrong (0 = right now). Sorted, most stubborn first."""
+    done = grid.loc[:, grid.notna().all()] if not grid.empty else grid  # skip an iteration mid-evaluation
+    if done.empty or done.shape[1] == 0:
+        return pd.Series(0, index=grid.index, name="wrong_streak", dtype=int)
+    wrong = ~done.to_numpy(bool)[:, ::-1]  # latest iteration first
+    streak = np.where(wrong.all(axis=1), wrong.shape[1], np.argmin(wrong, axis=1))
+    return pd.Series(streak, index=grid.index, name="wrong_streak").sort_values(ascending=False, kind="stable")
+
+
+def map_inputs(ws: Workspace, run: str) -> pd.DataFrame:
+    """Seeds and synthetic candidates that have an input: example_id, kind (seed | accepted |
+    rejected | curator-rejected), iteration (-1 for seeds), parent_id, input, and the seed's
+    correctness per evaluated iteration as columns `correct_<i>`."""
+    with ws.connect() as con:
+        seeds = pd.DataFrame(store.run_examples(con, run, "seed"), columns=["example_id", "input", "output"])
+        syn = store.synthetic_frame(con, run)
+        grid = store.correctness_grid(con, run, "seed")
+    seeds = seeds.assign(kind="seed", iteration=-1, parent_id=None)
+    syn = syn[syn["input"].notna()] if len(syn) else syn
+    if len(syn):
+        syn = syn.assign(kind=np.where(syn["curator_rejected"], "curator-rejected",
+                                       np.where(syn["accepted"], "accepted", "rejected")))
+    cols = ["example_id", "kind", "iteration", "parent_id", "input"]
+    frame = pd.concat([seeds[cols], syn[cols]] if len(syn) else [seeds[cols]], ignore_index=True)
+    for it in grid.columns:
+        frame[f"correct_{it}"] = frame["example_id"].map(grid[it])
+    return frame
+
+
+def example_map(ws: Workspace, run: str, embed_model: str = DEFAULT_EMBEDDER, seed: int = 0) -> pd.DataFrame:
+    """`map_inputs` plus x, y: UMAP (cosine, seeded) of the inputs' sentence embeddings."""
+    from engine.models import load_embedder  # noqa: PLC0415 (model load only when a map is asked for)
+    from engine.project import project_vectors  # noqa: PLC0415
+
+    frame = map_inputs(ws, run)
+    if frame.empty:
+        return frame.assign(x=[], y=[])
+    vectors = load_embedder(embed_model).encode(frame["input"].tolist(), batch_size=64,
+                                                normalize_embeddings=True, show_progress_bar=False)
+    xy, _ = project_vectors(np.asarray(vectors, np.float32), seed=seed)
+    return frame.assign(x=xy[:, 0], y=xy[:, 1])
