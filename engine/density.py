@@ -85,10 +85,8 @@ class DensityConfig:
 
     def resolved(self, vectors) -> "DensityConfig":
         """This config with `bandwidth` set: unchanged when fixed, else `data_bandwidth`."""
-        if self.bandwidth is not None:
-            return self
-        h = data_bandwidth(vectors, self.neighbours, self.sample, self.seed) * self.bandwidth_scale
-        return replace(self, bandwidth=float(h))
+        return self if self.bandwidth is not None else replace(self, bandwidth=float(
+            data_bandwidth(vectors, self.neighbours, self.sample, self.seed) * self.bandwidth_scale))
 
     def bucket_width(self) -> float:
         """p-stable bucket width w with p(3h / w)^K = exp(-4.5), the Gaussian value at d = 3h."""
@@ -112,10 +110,9 @@ def data_bandwidth(vectors, neighbours: int = 10, sample: int = 2000, seed: int 
     """Median distance from a point to its `neighbours`-th nearest neighbour, among a seeded
     sample of `sample` vectors (all of them when fewer). The sample has a fixed size, so the
     width does not shrink as the corpus grows: one scale for 2k and 2M documents alike."""
-    n = vectors.shape[0]
-    if n < 2:
-        raise DensityError(f"density needs at least 2 vectors to choose a bandwidth, got {n}")
-    x = _float32(np, vectors[sample_positions(n, sample, seed)], "cpu")
+    if vectors.shape[0] < 2:
+        raise DensityError(f"density needs at least 2 vectors to choose a bandwidth, got {vectors.shape[0]}")
+    x = _float32(np, vectors[sample_positions(vectors.shape[0], sample, seed)], "cpu")
     sq = (x * x).sum(axis=1)
     d2 = np.clip(sq[:, None] + sq[None, :] - 2 * (x @ x.T), 0, None)
     np.fill_diagonal(d2, np.inf)  # a point is not its own neighbour
@@ -252,8 +249,7 @@ class LSHDensitySketch:
 
 
 def _torch():
-    import torch  # only for non-CPU devices; NumPy alone runs the CPU path
-
+    import torch  # noqa: PLC0415 (only for non-CPU devices; NumPy alone runs the CPU path)
     return torch
 
 
@@ -297,8 +293,8 @@ def reference_median(values: np.ndarray) -> float:
     """The divisor of relative densities: the median of the reference sample's raw densities
     (the mean of the positive ones when over half are 0; 1 when all are)."""
     values = np.asarray(values, dtype=np.float64)
-    median = float(np.median(values))
-    return median if median > 0 else float(values[values > 0].mean()) if (values > 0).any() else 1.0
+    positive = values[values > 0]
+    return float(np.median(values)) or (float(positive.mean()) if len(positive) else 1.0)
 
 
 def exact_kde(vectors, bandwidth: float, queries=None, device: str = "cpu",
@@ -337,9 +333,7 @@ def rank_correlation(a, b) -> float:
 
 # --- the sharded form (Ray): engine.stages' ShardPlan hooks around fit / merge / apply ----------
 
-def shard_prepare(sample, config: DensityConfig) -> DensityConfig:
-    """Before the shards: the bandwidth from the reference sample (`sample_positions` rows)."""
-    return config.resolved(sample)
+shard_prepare = DensityConfig.resolved  # (config, sample) -> config: the bandwidth, before the shards
 
 
 def shard_calibrate(state: bytes, sample, config: DensityConfig) -> bytes:  # noqa: ARG001

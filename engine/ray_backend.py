@@ -238,7 +238,7 @@ class RayExecutor:
                           options.shard_size)
         ray, plan = init_ray(options), stage.shards
         sample = _reference_sample(job, n_total, config) if plan.prepare or plan.calibrate else None
-        config = plan.prepare(sample, config) if plan.prepare else config
+        config = plan.prepare(config, sample) if plan.prepare else config
         parts = _run_shards(ray, job, "fit", partial(_fit_fn, plan.fit, config), options, progress)
         state = plan.merge([pq.read_table(part).column("state")[0].as_py() for part in parts])
         state = plan.calibrate(state, sample, config) if plan.calibrate else state
@@ -272,18 +272,14 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = N
 
 
 def _reference_sample(job: Path, n: int, config) -> np.ndarray:
-    """The rows of `engine.density.sample_positions` gathered from the input shards (doc_id order,
-    as the in-process stage reads them), so both executors choose one bandwidth and median."""
-    from engine.density import sample_positions
+    """The rows of `density.sample_positions` from the input shards (doc_id order, as in-process)."""
+    from engine.density import sample_positions  # noqa: PLC0415
 
-    wanted, parts, start = sample_positions(n, config.sample, config.seed), [], 0
-    for path in sorted((job / "in").glob("*.parquet")):
-        table = pq.read_table(path)
-        rows = wanted[(wanted >= start) & (wanted < start + table.num_rows)] - start
-        if len(rows):
-            parts.append(_vectors(table.take(pa.array(rows))))
-        start += table.num_rows
-    return np.concatenate(parts)
+    tables = [pq.read_table(path) for path in sorted((job / "in").glob("*.parquet"))]
+    starts = np.cumsum([0] + [t.num_rows for t in tables])
+    wanted = sample_positions(n, config.sample, config.seed)
+    return np.concatenate([_vectors(t.take(pa.array(wanted[(wanted >= a) & (wanted < b)] - a)))
+                           for t, a, b in zip(tables, starts, starts[1:])])
 
 
 def _ingest_fn(corpus: str, kwargs: dict):

@@ -90,7 +90,7 @@ class ShardPlan:
     """How a stage that reads the whole corpus's vectors runs in shards (Ray): `fit(vectors,
     config) -> bytes` per shard, `merge(list of bytes) -> bytes`, `apply(state, vectors, config)
     -> values` per shard. Must give the same values as the stage's `batch` on the whole.
-    Optional: `prepare(sample, config) -> config` before the shards and `calibrate(state, sample,
+    Optional: `prepare(config, sample) -> config` before the shards and `calibrate(state, sample,
     config) -> state` after the merge, over the reference rows of `density.sample_positions`
     (density: its data-chosen bandwidth and median)."""
 
