@@ -6,7 +6,7 @@ embeddings, so on unit vectors it groups by cosine similarity, with k from the c
 (`clusters_for`). Why k-means and not HDBSCAN on the 2-D UMAP map, measured on the skewed
 benchmark mixture (bench/coverage_results.md): HDBSCAN found 2 clusters (one island and the
 rest) - it matches the source label better (NMI 0.32 vs 0.13) but leaves no topics to audit -
-and it needs the UMAP map first (minutes on a CPU), while k-means gives ~sqrt(n)/2 topics from
+and it needs the UMAP map first (the project stage), while k-means gives ~sqrt(n)/2 topics from
 the stored embeddings in seconds, with every document in a cluster.
 
 Each cluster's label is its top terms by class-based TF-IDF (Grootendorst 2022, BERTopic,

@@ -96,3 +96,17 @@ def test_label_positions_and_region_summary():
     summary = region_summary(frame, ["a", "b", "c", "d", "zzz"], ["askllm", "density"], {0: "web"})
     assert summary["n"] == 4 and summary["means"] == {"askllm": pytest.approx(1.6 / 3)}
     assert summary["clusters"] == {"web": 3, "cluster 1": 1} and summary["examples"] == ["one", "two", "three"]
+
+
+def test_audit_of_a_corpus_without_clusters_or_of_another_corpus_says_so():
+    import pandas as pd
+
+    from engine.api import selection_audit
+    from engine.errors import UserError
+
+    frame = pd.DataFrame({"doc_id": ["a", "b", "c"], "cluster": [0.0, 1.0, 1.0]})
+    assert selection_audit(frame, ["b"], {0: "x", 1: "y"}, corpus="c")["kept"].sum() == 1
+    with pytest.raises(UserError, match="has no clusters yet: run `python -m engine clusters --corpus c`"):
+        selection_audit(frame.drop(columns="cluster"), ["a"], {}, corpus="c")
+    with pytest.raises(UserError, match="none of the 2 selected documents belongs to corpus 'c'"):
+        selection_audit(frame, ["zz", "yy"], {}, corpus="c")
