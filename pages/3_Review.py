@@ -6,8 +6,9 @@ import streamlit as st
 
 import ui
 from engine import api, explain, explore, review
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="Review · Seedbed", page_icon=":material/rate_review:", layout="wide")
+ui.setup_page("Review · Seedbed", ":material/rate_review:")
 corpus = ui.need_corpus("review")
 st.title("Review")
 frame = ui.frame(ui.db(), corpus)
@@ -103,11 +104,14 @@ def remember_reviewer() -> None:
 # --- what to review ---------------------------------------------------------------------------
 options = sources()
 source = st.selectbox("Documents to review", list(options), key="review_source")
-if "review_reviewer_input" not in st.session_state:
-    st.session_state["review_reviewer_input"] = st.query_params.get("reviewer", st.session_state.get("reviewer", ""))
-st.session_state["reviewer"] = st.session_state["review_reviewer_input"].strip()
-st.sidebar.text_input("Reviewer", key="review_reviewer_input", placeholder="your name", on_change=remember_reviewer,
-                      help="Stored with every decision and note (who decided what, when); kept across reloads.")
+if ui.current_user():  # the login names the curator
+    st.session_state["reviewer"] = ui.current_user()
+else:
+    if "review_reviewer_input" not in st.session_state:
+        st.session_state["review_reviewer_input"] = st.query_params.get("reviewer", st.session_state.get("reviewer", ""))
+    st.session_state["reviewer"] = st.session_state["review_reviewer_input"].strip()
+    st.sidebar.text_input("Reviewer", key="review_reviewer_input", placeholder="your name", on_change=remember_reviewer,
+                          help="Stored with every decision and note (who decided what, when); kept across reloads.")
 wanted = options[source]()
 queue = frame.set_index("doc_id").reindex(wanted).dropna(subset=["n_chars"]).astype({"n_chars": int}).reset_index()
 counts = review.progress_counts(queue["decision"])
@@ -183,8 +187,8 @@ for i, (_, row) in enumerate(rows.iterrows()):
                 st.text(text)
         near = review.neighbours(emb_ids, vectors, doc, k=3) if len(emb_ids) else []
         if near:
-            st.caption("Nearest neighbours (cosine similarity): " + " | ".join(
-                f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near))
+            st.caption("Nearest neighbours (cosine similarity): " + escape_markdown(" | ".join(
+                f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near)))
         a, r, c, n = st.columns([1, 1, 1, 4])
         note_key = f"review_note_{doc}"
         a.button("Accept", key=f"review_accept_{doc}", on_click=decide, args=([doc], review.ACCEPT, f"card_{doc}"),

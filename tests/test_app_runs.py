@@ -89,19 +89,6 @@ def test_runs_page_cancel_and_resume_buttons(seeded):
     jobs.cancel_job(seeded, "r2-failed")
 
 
-def test_runs_page_launcher_form_starts_a_run(seeded):
-    at = _page()
-    jobs.cancel_job(seeded, "r3-running")  # free the device slot
-    jobs.cancel_job(seeded, "r4-queued")
-    at.text_input(key="runs_raw_command").input("corpora")
-    at.button(key="runs_submit_raw").click().run()
-    assert not at.exception, at.exception
-    new = [i for i in jobs.list_jobs(seeded)["id"] if not i.startswith("r")]
-    assert len(new) == 1 and at.selectbox(key="runs_pick").value.startswith(new[0])
-    rec = jobs.wait_job(seeded, new[0], timeout_s=120)
-    assert rec["status"] == "done" and rec["argv"] == ["corpora"]
-
-
 def test_runs_page_launches_scoring_stages_on_ray(seeded, tmp_path):
     """The Ray choice adds the backend flags to the stages that run on Ray, not to the map;
     the runs queue behind r3 (which holds the device slot), so nothing heavy starts here."""
