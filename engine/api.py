@@ -112,6 +112,13 @@ def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", on_decod
 
 # --- Explore and select, Review ----------------------------------------------------------------
 
+def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce=None):
+    """The bundled demo corpus, scored and mapped (`engine.demo_bundle.load_demo`)."""
+    from engine import demo_bundle  # noqa: PLC0415
+
+    return demo_bundle.load_demo(ws, progress, announce)
+
+
 def corpus_frame(ws: Workspace, corpus: str) -> pd.DataFrame:
     """doc_id, snippet, n_chars, one column per signal, x, y, decision."""
     with ws.connect() as con:

@@ -18,6 +18,7 @@ import sys
 from engine import stages
 from engine.arguments import Parser, field_default, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
+from engine import demo_bundle
 from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
 from engine.progress import ProgressFn, tqdm_progress
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection_verbs(verb)
     jobs_cli.register(sub)
     llm2llm_cli.register(sub)
+    demo_bundle.register(sub)
     return parser
 
 

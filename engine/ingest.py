@@ -41,6 +41,7 @@ from engine.progress import ProgressFn
 from engine.progress import report as report_progress
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.user_text import check_name
 
 BATCH_ROWS = 10_000  # measured: per-transaction cost (open, commit, checkpoint) dominates small batches
 BATCH_CHARS = 16_000_000
@@ -92,6 +93,7 @@ def ingest(ws: Workspace, path: str | Path, corpus: str, text_column: str = "tex
     corpus = (corpus or "").strip()
     if not corpus:
         raise UserError("corpus name is empty")
+    corpus = check_name("corpus name", corpus)  # no newline, escape code or 10,000 characters (security)
     if on_decode_error not in ("report", "latin-1"):
         raise UserError(f"on_decode_error must be 'report' or 'latin-1', not {on_decode_error!r}")
     opts = formats.ReadOptions(text_column, formats.check_encoding(encoding), on_decode_error)
