@@ -104,6 +104,12 @@ def _project(args) -> int:
     return _run(args, "project", config, embed_model=args.embed_model)
 
 
+def _clusters(args) -> int:
+    config = _config("clusters", args, n_clusters=args.n_clusters, seed=args.seed)
+    args.backend = "local"  # k-means reads every vector at once
+    return _run(args, "clusters", config, embed_model=args.embed_model)
+
+
 def _select(args) -> int:
     from engine import pipeline  # noqa: PLC0415
 
@@ -245,6 +251,10 @@ def _model_verbs(verb) -> None:
     p.add_argument("--max-points", type=int, default=None, help="fit UMAP on a seeded sample of this many documents, "
                    f"place the rest with transform (default {field_default(proj, 'max_points')})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {field_default(proj, 'seed')})")
+    p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
+    p = verb("clusters", _clusters, stages.stage("clusters").help)
+    p.add_argument("--n-clusters", type=int, default=None, help="k (default: sqrt(documents) / 2, from 2 to 64)")
+    p.add_argument("--seed", type=int, default=None, help="k-means initialisation (default 0)")
     p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
 
 

@@ -82,6 +82,10 @@ def run_stage(ws: Workspace, corpus: str, name: str, config=None, progress: Prog
     config = stage.make_config() if config is None else config
     if stage.kind == stages.MAP:
         return project(ws, corpus, config.max_points, config.seed, embed_model, progress)
+    if stage.kind == stages.CLUSTERS:  # ids + labels need the texts too: engine.clusters stores both
+        from engine.clusters import run_clusters  # noqa: PLC0415
+
+        return run_clusters(ws, corpus, config, embed_model, progress)
     if stage.reads == "text":
         return _run_text(ws, corpus, stage, config, progress, chunk_size)
     if stage.reads == "vectors":
