@@ -116,7 +116,8 @@ def test_bad_names_are_refused_in_one_line(bad):
     assert "\n" not in message and "\x1b" not in message and len(message) < 300
 
 
-@pytest.mark.parametrize("good", ["c4-demo", "e2e_upload", "données 2024", "日本語コーパス", "v1.2+extra", "ann@lab"])
+@pytest.mark.parametrize("good", ["c4-demo", "e2e_upload", "données 2024", "日本語コーパス", "v1.2+extra",
+                                  "ann@lab"])
 def test_ordinary_names_pass(good):
     assert check_name("corpus name", f" {good} ") == good
 
