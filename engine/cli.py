@@ -18,6 +18,7 @@ import sys
 from engine import stages
 from engine.arguments import Parser, field_default, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
+from engine import demo_bundle
 from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
 from engine.progress import ProgressFn, tqdm_progress
@@ -101,6 +102,12 @@ def _project(args) -> int:
     config = _config("project", args, max_points=args.max_points, seed=args.seed)
     args.backend = "local"  # the map runs in this process
     return _run(args, "project", config, embed_model=args.embed_model)
+
+
+def _clusters(args) -> int:
+    config = _config("clusters", args, n_clusters=args.n_clusters, seed=args.seed)
+    args.backend = "local"  # k-means reads every vector at once
+    return _run(args, "clusters", config, embed_model=args.embed_model)
 
 
 def _select(args) -> int:
@@ -244,6 +251,10 @@ def _model_verbs(verb) -> None:
                    f"place the rest with transform (default {field_default(proj, 'max_points')})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {field_default(proj, 'seed')})")
     p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
+    p = verb("clusters", _clusters, stages.stage("clusters").help)
+    p.add_argument("--n-clusters", type=int, default=None, help="k (default: sqrt(documents) / 2, from 2 to 64)")
+    p.add_argument("--seed", type=int, default=None, help="k-means initialisation (default 0)")
+    p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
 
 
 def _selection_verbs(verb) -> None:
@@ -285,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection_verbs(verb)
     jobs_cli.register(sub)
     llm2llm_cli.register(sub)
+    demo_bundle.register(sub)
     return parser
 
 

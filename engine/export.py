@@ -3,7 +3,7 @@
 Rows are the selection's documents in rank order minus those a curator rejected, then the
 corpus's curator-accepted documents outside the selection (rank empty), with columns
 rank, doc_id, text, meta, one column per signal of the corpus (askllm, perplexity, density,
-curator, ... as present), decision and note. The selection itself (name, corpus, strategy,
+curator, ... as present; clusters as `cluster` id and `cluster_label`), decision and note. The selection itself (name, corpus, strategy,
 parameters, signal keys, counts) travels with the data: as Parquet file metadata under the key
 `seedbed.selection`, or for JSONL in a sidecar `<stem>.selection.json` beside the file.
 """
@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.clusters import stored_labels
 from engine.errors import UserError
 from engine.storage import Workspace
 from engine.storage import corpus as store
@@ -57,6 +58,10 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
                             f"`python -m engine select --corpus C --strategy S --name {name}`")
         rows = selection_store.selection_documents(con, name)
         frame = store.corpus_frame(con, sel["corpus"], snippet_chars=0)
+        labels = stored_labels(con, sel["corpus"])
+    if "cluster" in frame.columns:  # topic id (engine.clusters) and its label beside it
+        frame = frame.assign(cluster=frame["cluster"].astype("Int64"),
+                             cluster_label=frame["cluster"].map(labels).astype("string"))
     signals = frame[["doc_id", *[c for c in frame.columns if c not in _NOT_SIGNALS]]]
     rows = rows.merge(signals, on="doc_id", how="left")
     rejected = (rows["decision"] == REJECT).to_numpy()

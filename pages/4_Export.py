@@ -28,7 +28,13 @@ if st.button("Prepare the export", key="export_prepare", type="primary"):
     prepared = ui.attempt(api.export, ui.workspace(), name, fmt)
     if prepared is not None:
         st.session_state["export_ready"] = prepared
+        st.session_state["export_ready_for"] = (corpus, name, fmt)
 ready = st.session_state.get("export_ready")
+made_for = st.session_state.get("export_ready_for")
+if ready and made_for != (corpus, name, fmt):  # never offer the file of an earlier choice
+    st.info(f"The file prepared before was '{made_for[1]}' as {made_for[2]}; press **Prepare the export** "
+            f"for '{name}' as {fmt}.")
+    ready = None
 if ready:
     st.success(f"{ready.n} documents ready in {escape_markdown(ready.file_name)}.")
     mime = "application/jsonl" if ready.fmt == "jsonl" else "application/octet-stream"

@@ -50,6 +50,12 @@ def _page() -> AppTest:
     return at
 
 
+def _pick(at: AppTest, run_id: str) -> None:
+    """Choose a run in the picker, whose options are labels starting with the run id."""
+    picker = at.selectbox(key="runs_pick")
+    picker.set_value(next(o for o in picker.options if o.startswith(run_id))).run()
+
+
 def test_runs_page_lists_runs_with_progress_and_log(seeded):
     at = _page()
     table = at.dataframe[0].value
@@ -57,14 +63,17 @@ def test_runs_page_lists_runs_with_progress_and_log(seeded):
     status = dict(zip(table["id"], table["status"]))
     assert status["r4-queued"] == "queued"  # the device slot is held by r3
     assert table.set_index("id").at["r3-running", "progress"] == "perplexity: 10/40 · 2.00/s · ETA 0m15s"
-    at.selectbox(key="runs_pick").set_value("r1-done").run()
+    _pick(at, "r1-done")
+    assert at.selectbox(key="runs_pick").value.startswith("r1-done · score · done in ")
     assert "score: 100%|##########" in at.code[0].value and "50%" not in at.code[0].value
+    fields = dict(at.dataframe[1].value.to_numpy().tolist())
+    assert fields["Status"] == "done" and "Duration" in fields and "Ray cluster" not in fields
     assert at.button(key="runs_cancel").disabled and at.button(key="runs_resume").disabled
 
 
 def test_runs_page_cancel_and_resume_buttons(seeded):
     at = _page()
-    at.selectbox(key="runs_pick").set_value("r3-running").run()
+    _pick(at, "r3-running")
     pid = jobs.get_job(seeded, "r3-running")["pid"]
     at.button(key="runs_cancel").click().run()
     assert not at.exception, at.exception
@@ -73,7 +82,7 @@ def test_runs_page_cancel_and_resume_buttons(seeded):
     # The freed device slot went to the queued run: a real process starts for it.
     assert jobs.get_job(seeded, "r4-queued")["status"] == "running"
     jobs.cancel_job(seeded, "r4-queued")
-    at.selectbox(key="runs_pick").set_value("r2-failed").run()
+    _pick(at, "r2-failed")
     at.button(key="runs_resume").click().run()
     rec = jobs.get_job(seeded, "r2-failed")
     assert rec["status"] in ("queued", "running") and rec["attempts"] == 1

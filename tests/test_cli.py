@@ -14,8 +14,8 @@ from engine.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-VERBS = ["ingest", "embed", "score", "density", "project", "select", "export", "pipeline", "corpora",
-         "status", "compare"]
+VERBS = ["ingest", "embed", "score", "density", "clusters", "project", "select", "export", "pipeline",
+         "corpora", "status", "compare"]
 
 
 def _engine(*args, db):

@@ -80,10 +80,10 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import corpus, jobs, llm2llm, selections, signals  # noqa: PLC0415
+            from engine.storage import corpus, jobs, llm2llm, review_log, selections, signals  # noqa: PLC0415
 
             with self.connect() as con:
-                for area in (corpus, signals, selections, llm2llm, jobs):
+                for area in (corpus, signals, selections, llm2llm, jobs, review_log):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
                     for statement in getattr(area, "MIGRATIONS", ()):
