@@ -118,7 +118,8 @@ with left:
             for col, (name, value) in zip(cols, summary["means"].items()):
                 col.metric(f"Mean {name} (picked)", f"{value:.3f}")
             if summary["clusters"]:
-                st.caption("Clusters: " + escape_markdown("; ".join(f"{k} ({v})" for k, v in summary["clusters"].items())))
+                top = "; ".join(f"{k} ({v})" for k, v in summary["clusters"].items())
+                st.caption("Clusters: " + escape_markdown(top))
             for text in summary["examples"]:
                 st.text(text[:200])
             st.page_link("pages/3_Review.py", label="Review the picked documents", icon=":material/rate_review:")
