@@ -186,7 +186,8 @@ def histogram_figure(name: str, hist: pd.DataFrame):
     return fig
 
 
-STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "clusters", "project")  # what a page can run
+# what a page can run
+STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "clusters", "project")
 
 
 def stage_label(name: str) -> str:

@@ -96,8 +96,8 @@ def keyword_labels(texts, labels: np.ndarray, n_keywords: int = 3) -> dict[int, 
     if len(labels) > _LABEL_DOCS:  # term frequencies of a large cluster settle long before 100k
         rows = np.sort(np.random.default_rng(0).choice(len(labels), _LABEL_DOCS, replace=False))
         texts, labels = [texts[i] for i in rows], labels[rows]
-    vectorizer = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _WEB_WORDS), token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
-                                 max_features=50_000, dtype=np.float32)
+    vectorizer = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _WEB_WORDS), max_features=50_000,
+                                 token_pattern=r"(?u)\b[^\W\d_]{3,}\b", dtype=np.float32)
     try:
         counts = vectorizer.fit_transform(str(t)[:_LABEL_CHARS] for t in texts)
     except ValueError:  # no word of 3+ letters anywhere (numbers, symbols)
@@ -168,7 +168,8 @@ def run_clusters(ws, corpus: str, config: ClusterConfig | None = None, embed_mod
         signal_store.put_scores(con, key, list(ids), labels.astype(np.float64))
         signal_store.set_signal(con, corpus, COLUMN, key, params)
     report(progress, "clusters", n_total, n_total)
-    return stages.StageResult("clusters", n_total, 0, elapsed(), f"{len(sizes)} clusters of {n_total} documents as {key}")
+    return stages.StageResult("clusters", n_total, 0, elapsed(),
+                              f"{len(sizes)} clusters of {n_total} documents as {key}")
 
 
 def _params(con, corpus: str, key: str | None = None) -> dict | None:

@@ -118,7 +118,8 @@ with left:
             for col, (name, value) in zip(cols, summary["means"].items()):
                 col.metric(f"Mean {name} (picked)", f"{value:.3f}")
             if summary["clusters"]:
-                st.caption("Clusters: " + escape_markdown("; ".join(f"{k} ({v})" for k, v in summary["clusters"].items())))
+                top = "; ".join(f"{k} ({v})" for k, v in summary["clusters"].items())
+                st.caption("Clusters: " + escape_markdown(top))
             for text in summary["examples"]:
                 st.text(text[:200])
             st.page_link("pages/3_Review.py", label="Review the picked documents", icon=":material/rate_review:")
@@ -155,7 +156,8 @@ with right:
                            "'Replace a saved selection of the same name' and save again.")
             else:
                 saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
-                                                              check_name("selection name", name), quality))
+                                                              check_name("selection name", name), quality,
+                                                              replace=replace))
                 ui.refresh()
                 if saved is not None:
                     st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")
