@@ -215,7 +215,7 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce: Calla
                        ("askllm", lambda: pipeline.score(ws, DEMO_CORPUS, "askllm", progress=progress)),
                        ("density", lambda: pipeline.density(ws, DEMO_CORPUS, progress=progress)),
                        ("project", lambda: pipeline.project(ws, DEMO_CORPUS, progress=progress))):
-        say(f"{label}: compute what the bundle did not bring")
+        say(f"{label}: checking what is stored (computes only what is missing)")
         if run().n_computed:
             report.computed.append(label)
     if not had_selection:
