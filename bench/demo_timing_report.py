@@ -54,6 +54,8 @@ if split:
           "whose setup phase finds the install done. The model cache and the workspace were empty for part 2.\n")
 else:
     print(f"Load average (1/5/15 min) at start: {times['demo_load_start']}; at the end: {times['demo_load_end']}.\n")
+if times.get("bundle_note"):
+    print(f"Bundle: {times['bundle_note']}.\n")
 print("| phase | seconds |\n|---|---:|")
 for name, secs in (phases(bench / "demo_timing_install.log") if split else []) + demo_rows:
     print(f"| {name} | {secs} |")
