@@ -145,6 +145,36 @@ def map_figure(points: pd.DataFrame, colour: pd.Series, continuous: bool, hover:
     return fig
 
 
+def add_cluster_labels(fig, positions: pd.DataFrame) -> None:
+    """Each cluster's label written at its median position on the map (plain text, no hover)."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig.add_trace(go.Scatter(x=positions["x"], y=positions["y"], mode="text", name="cluster labels",
+                             text=[str(t).replace("<", "&lt;") for t in positions["label"]],
+                             textfont={"size": 13, "color": "#1f2933"}, hoverinfo="skip", showlegend=False))
+
+
+def add_highlight(fig, points: pd.DataFrame, query: str) -> None:
+    """Rings around the documents matching a search, on top of the map."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", hoverinfo="skip",
+                               name=f"contains '{query[:30]}'".replace("<", "&lt;"),
+                               marker={"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "#d62728", "width": 2}}))
+
+
+def audit_figure(audit: pd.DataFrame):
+    """Bars per cluster: share of the corpus vs share of the selection (the most dropped first)."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    names = [f"{c}: {label}"[:40] for c, label in zip(audit["cluster"], audit["label"])]
+    fig = go.Figure([go.Bar(name="share of corpus", x=names, y=audit["share_corpus"], marker_color="#c9ccd1"),
+                     go.Bar(name="share of selection", x=names, y=audit["share_selection"], marker_color="#2f7d4f")])
+    fig.update_layout(barmode="group", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": 1.1}, yaxis={"tickformat": ".0%"})
+    return fig
+
+
 def histogram_figure(name: str, hist: pd.DataFrame):
     """Overlaid bars: every document vs the selected ones, on the same bins."""
     import plotly.graph_objects as go  # noqa: PLC0415
@@ -156,7 +186,8 @@ def histogram_figure(name: str, hist: pd.DataFrame):
     return fig
 
 
-STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "project")  # what a page can run
+# what a page can run
+STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "clusters", "project")
 
 
 def stage_label(name: str) -> str:

