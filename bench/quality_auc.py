@@ -1,148 +1,211 @@
-"""How well do the quality judges separate main content from boilerplate? ROC-AUC on human labels.
+"""How well does each quality signal separate human-labelled main content from boilerplate?
 
-Data: ../shared/data/quality/dev.json (TurkuNLP line-level annotations: 1 = main content,
-0 = boilerplate). A fixed, seeded sample balanced by label of lines with >= 5 words; every judge
-scores the same lines. `--unit page` instead scores, per page, its content lines joined against
-its boilerplate lines joined. Writes bench/quality_auc.json (numbers) and quality_auc.md (table).
+Data: ALL of ../shared/data/quality (train + dev; TurkuNLP line labels: 1 = main content,
+0 = boilerplate): every line, and every page rebuilt as two documents (its content lines joined,
+label 1; its boilerplate lines joined, label 0; pages where both have >= 5 words).
 
-    PYTHONPATH=. .venv/bin/python bench/quality_auc.py [--n 300] [--unit page] [--only NAME ...]
+Two steps, so that the lent GPU only does what needs a GPU:
+1. `bench/gpu_judges.py` (on the device) scores every unit with every judge option, embeds them
+   with MiniLM, times judges vs the distilled head on C4 documents, and writes judges_scores.npz
+   + judges_run.json;
+2. this script (anywhere) reads those and writes bench/quality_auc.json and quality_auc.md:
+   ROC-AUC with stratified-bootstrap 95% CIs per judge, the distilled heads (cross-fitted over the
+   two splits: a head trained on the judge's scores of one split scores the other), rank-mean
+   combinations and a logistic stack on human labels (cross-fitted the same way).
+
+    PYTHONPATH=. python bench/quality_auc.py --scores bench/judges_scores.npz --run bench/judges_run.json
 """
-
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
-import random
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from scipy.stats import rankdata
 
-from engine import askllm, perplexity
-from engine.models import DEFAULT_PERPLEXITY_LM, lm_dtype, load_lm, pick_device
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from engine import distill, ensemble  # noqa: E402
 
 HERE = Path(__file__).parent
 DATA = HERE.parent.parent / "shared" / "data" / "quality"
-FINDINGS = "## Findings"
-SMOL = DEFAULT_PERPLEXITY_LM
-A = functools.partial(askllm.AskLLMConfig, calibrate=False)  # rows name every lift they switch on
-SMOL_PLAIN = dict(model=SMOL, use_chat_template=False)  # SmolLM2 without its chat template
-JUDGES = {  # name -> (kind, config); each row is one option against the same sample
-    "gemma/paper": ("askllm", A(template="paper")),
-    "gemma/paper-answer": ("askllm", A(template="paper-answer")),
-    "gemma/paper-inline": ("askllm", A(template="paper-inline")),
-    "gemma/paper-answer+calibrate": ("askllm", A(template="paper-answer", calibrate=True)),
-    "gemma/paper-inline+calibrate": ("askllm", A(template="paper-inline", calibrate=True)),
-    "gemma/paper-inline+fewshot good-bad": ("askllm", A(template="paper-inline", few_shot="good-bad")),
-    "gemma/paper-inline+fewshot bad-good": ("askllm", A(template="paper-inline", few_shot="bad-good")),
-    "gemma/paper-answer+fewshot good-bad": ("askllm", A(template="paper-answer", few_shot="good-bad")),
-    "gemma/paper-answer+fewshot bad-good": ("askllm", A(template="paper-answer", few_shot="bad-good")),
-    "smollm2/paper-answer chat": ("askllm", A(model=SMOL, template="paper-answer")),
-    "smollm2/paper-answer no-chat": ("askllm", A(template="paper-answer", **SMOL_PLAIN)),
-    "smollm2/paper-inline chat": ("askllm", A(model=SMOL, template="paper-inline")),
-    "smollm2/paper-inline no-chat": ("askllm", A(template="paper-inline", **SMOL_PLAIN)),
-    "smollm2/perplexity": ("perplexity", perplexity.PerplexityConfig()),
-}
+KINDS = {"lines": lambda u: u["kind"] == "line", "lines>=5w": lambda u: (u["kind"] == "line") & (u["words"] >= 5),
+         "pages": lambda u: u["kind"] == "page"}
 
 
-def sample_lines(path: Path, n: int, seed: int = 0, min_words: int = 5) -> tuple[list[str], np.ndarray]:
-    """n lines (n/2 per label, fewer if a label runs out) with >= min_words words, seeded."""
-    pages = json.loads(path.read_text())
-    rows = [(t, int(l)) for p in pages for t, l in zip(p["text"], p["labels"]) if len(t.split()) >= min_words]
-    rng = random.Random(seed)
-    picked = []
-    for label in (1, 0):
-        pool = [r for r in rows if r[1] == label]
-        picked += rng.sample(pool, min(n // 2, len(pool)))
-    rng.shuffle(picked)
-    return [t for t, _ in picked], np.array([l for _, l in picked])
+def load_units(data: Path = DATA, smoke: int = 0) -> dict:
+    """Every labelled unit of train + dev: text, label, kind (line/page), split, word count
+    (`smoke`: only the first that many lines and pages of each split, to practise the path)."""
+    rows = []
+    for split in ("train", "dev"):
+        for page in json.loads((data / f"{split}.json").read_text()):
+            lines = [(t, int(l)) for t, l in zip(page["text"], page["labels"]) if t.strip()]
+            rows += [(t, l, "line", split) for t, l in lines]
+            joined = {lab: "\n".join(t for t, l in lines if l == lab) for lab in (1, 0)}
+            if min(len(joined[1].split()), len(joined[0].split())) >= 5:
+                rows += [(joined[1], 1, "page", split), (joined[0], 0, "page", split)]
+    if smoke:
+        rows = [r for k in ("line", "page") for s in ("train", "dev") for r in
+                [r for r in rows if r[2] == k and r[3] == s][:smoke]]
+    text, label, kind, split = zip(*rows)
+    return {"text": list(text), "label": np.array(label), "kind": np.array(kind), "split": np.array(split),
+            "words": np.array([len(t.split()) for t in text])}
 
 
-def sample_pages(path: Path) -> tuple[list[str], np.ndarray]:
-    """Two documents per page: its main-content lines joined (1) and its boilerplate lines joined
-    (0), for pages where both have >= 5 words: does the judge prefer a page's content?"""
-    texts, labels = [], []
-    for page in json.loads(path.read_text()):
-        for label in ("1", "0"):
-            text = "\n".join(t for t, l in zip(page["text"], page["labels"]) if l == label)
-            texts.append(text)
-            labels.append(int(label))
-        if min(len(texts[-1].split()), len(texts[-2].split())) < 5:
-            del texts[-2:], labels[-2:]
-    return texts, np.array(labels)
+def auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC-AUC by the rank-sum (Mann-Whitney) identity; ties count half."""
+    pos = y == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((rankdata(s)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def run_judge(kind: str, config, texts: list[str], labels: np.ndarray) -> dict:
-    load_lm(config.model, device=config.device)  # load time is not scoring time
-    start = time.perf_counter()
-    module = askllm if kind == "askllm" else perplexity
-    scores, _ = module.score_batch(texts, config)
-    seconds = time.perf_counter() - start
-    row = {"key": config.key(), "auc": round(float(roc_auc_score(labels, scores)), 4),
-           "docs_per_s": round(len(texts) / seconds, 2), "seconds": round(seconds, 1),
-           "mean_score": round(float(np.mean(scores)), 4)}
-    if kind == "askllm":  # Ask-LLM scores are probabilities: how good is the 0.5 cut?
-        row["balanced_acc_at_0.5"] = round(float(balanced_accuracy_score(labels, scores >= 0.5)), 4)
-    return row
+def auc_ci(y: np.ndarray, s: np.ndarray, reps: int = 1000, seed: int = 0) -> dict:
+    """AUC with a 95% percentile CI from a bootstrap that resamples positives and negatives apart.
+
+    Vectorised: a resample is a vector of multinomial counts, and its AUC is the count-weighted
+    share of (positive, negative) pairs in order, read off cumulative negative counts over the
+    sorted distinct scores (ties count half)."""
+    from scipy.sparse import csr_matrix
+
+    rng = np.random.default_rng(seed)
+    _, group = np.unique(s, return_inverse=True)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    wp = rng.multinomial(len(pos), np.full(len(pos), 1 / len(pos)), size=reps).astype(np.float64)
+    wn = rng.multinomial(len(neg), np.full(len(neg), 1 / len(neg)), size=reps).astype(np.float64)
+    onehot = csr_matrix((np.ones(len(neg)), (np.arange(len(neg)), group[neg])), shape=(len(neg), group.max() + 1))
+    neg_at = np.asarray((onehot.T @ wn.T).T)  # (reps, distinct scores): negatives at each score
+    below = np.cumsum(neg_at, axis=1) - neg_at
+    wins = below[:, group[pos]] + 0.5 * neg_at[:, group[pos]]
+    boots = (wins * wp).sum(1) / (len(pos) * len(neg))
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"auc": round(auc(y, s), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": int(len(y))}
 
 
-def write_md(result: dict, path: Path) -> None:
-    """The table, regenerated; hand-written findings below FINDINGS in an existing file are kept."""
-    kept = path.read_text().split(FINDINGS, 1)[1] if path.exists() and FINDINGS in path.read_text() else "\n"
-    lines = [
-        "# Quality judges: ROC-AUC on human line labels",
-        "",
-        (f"Sample: {result['n']} lines of `quality/{result['split']}.json` with >= 5 words, balanced by "
-         f"label where the data allow ({result['n_pos']} main content / {result['n_neg']} boilerplate), "
-         f"seed {result['seed']}. " if result.get("unit", "line") == "line" else
-         f"Pages of `quality/{result['split']}.json`, two documents each: its main-content lines joined "
-         f"({result['n_pos']}) and its boilerplate lines joined ({result['n_neg']}). ")
-        + f"Batch size {result['batch_size']}. "
-        f"Device: {result['device']}. Generated by `bench/quality_auc.py`.",
-        "",
-        "| judge | ROC-AUC | balanced acc @0.5 | mean score | docs/s |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in result["judges"].items():
-        lines.append(f"| {name} | {r['auc']:.3f} | {r.get('balanced_acc_at_0.5', '-')} | "
-                     f"{r['mean_score']:.3f} | {r['docs_per_s']} |")
-    path.write_text("\n".join(lines) + "\n\n" + FINDINGS + kept)
+def evaluate(units: dict, scores: np.ndarray, reps: int) -> dict:
+    """AUC + CI per unit kind, over all data and over the dev split alone."""
+    out = {}
+    for name, pick in KINDS.items():
+        for where, extra in (("all", True), ("dev", units["split"] == "dev"))[:1 if name == "lines>=5w" else 2]:
+            mask = pick(units) & extra & ~np.isnan(scores)
+            if mask.sum() and len(np.unique(units["label"][mask])) == 2:
+                out[f"{name}/{where}"] = auc_ci(units["label"][mask], scores[mask], reps)
+    return out
+
+
+def by_kind_ranks(units: dict, values: np.ndarray) -> np.ndarray:
+    """Percentile ranks computed within each unit kind (lines and pages are judged apart)."""
+    out = np.full(len(values), np.nan)
+    for kind in ("line", "page"):
+        m = units["kind"] == kind
+        out[m] = distill.percentile_ranks(values[m])
+    return out
+
+
+def crossfit_distilled(units, emb, judge, c4_emb=None, c4_judge=None, head="ridge", labels_weight=0.0):
+    """Out-of-split head scores: for each split, a head trained on the judge's scores of the OTHER
+    split (+ C4 documents' judge scores when given; + that split's human labels as curator decisions
+    when `labels_weight` > 0) scores this split. Returns (scores, validation figures per split)."""
+    out, figures = np.full(len(judge), np.nan), {}
+    for split in ("train", "dev"):
+        train = units["split"] != split
+        X, y = emb[train], judge[train]
+        if c4_emb is not None:
+            X, y = np.vstack([X, c4_emb]), np.concatenate([y, c4_judge])
+        cur = dict(curator_X=emb[train], curator_y=units["label"][train].astype(float)) if labels_weight else {}
+        fitted = distill.fit_distilled(X, y, distill.DistillConfig(head=head, curator_weight=labels_weight), **cur)
+        out[~train] = distill.apply_head(fitted["head"], emb[~train])
+        figures[f"head_from_{'dev' if split == 'train' else 'train'}"] = fitted["validation"]
+    return out, figures
+
+
+def crossfit_stack(units, members: dict[str, np.ndarray]) -> np.ndarray:
+    """A logistic stack of the members' within-kind ranks on the human labels of the other split."""
+    ranks = np.column_stack([by_kind_ranks(units, v) for v in members.values()])
+    out = np.full(len(ranks), np.nan)
+    for split in ("train", "dev"):
+        train = units["split"] != split
+        stack = ensemble.fit_stack(ranks[train], units["label"][train], ensemble.EnsembleConfig())
+        out[~train] = ensemble.apply_stack(stack, ranks[~train])
+    return out
+
+
+def crossfit_probe(units, emb) -> np.ndarray:
+    """Logistic regression on MiniLM embeddings trained on the other split's human labels: what a
+    curator's ~2-3k decisions buy (the distilled head with curator labels only)."""
+    from sklearn.linear_model import LogisticRegression
+
+    out = np.full(len(emb), np.nan)
+    for split in ("train", "dev"):
+        train = units["split"] != split
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(emb[train], units["label"][train])
+        out[~train] = model.predict_proba(emb[~train])[:, 1]
+    return out
+
+
+def pick_best(units, judges: dict, names: list[str]) -> str:
+    """The judge with the best mean of line and page AUC on the TRAIN split (dev stays unseen)."""
+    def train_auc(name):
+        s = judges[name]
+        vals = [auc(units["label"][m], s[m]) for m in (units["kind"] == k for k in ("line", "page"))
+                for m in [m & (units["split"] == "train") & ~np.isnan(s)] if m.sum()]
+        return np.mean(vals) if vals else -1
+    return max(names, key=train_auc)
+
+
+def analyse(npz: Path, run: dict, reps: int = 1000) -> dict:
+    units = load_units(smoke=run.get("smoke", 0))
+    data = np.load(npz)
+    assert len(data["label"]) == len(units["label"]) and (data["label"] == units["label"]).all(), "units differ"
+    judges = {k[len("judge/"):]: data[k].astype(np.float64) for k in data.files if k.startswith("judge/")}
+    emb = data["emb"].astype(np.float32) if "emb" in data.files else None
+    result = {"run": run, "units": {k: int(f(units).sum()) for k, f in KINDS.items()}, "judges": {}, "derived": {}}
+    for name, s in judges.items():
+        result["judges"][name] = {**evaluate(units, s, reps), **run.get("timing", {}).get(name, {})}
+    askllm = [n for n in judges if "/perplexity" not in n]
+    best = pick_best(units, judges, askllm)
+    best_ppl = pick_best(units, judges, [n for n in judges if "/perplexity" in n]) if len(askllm) < len(judges) else None
+    result["best"] = {"askllm": best, "perplexity": best_ppl}
+    derived = {}
+    if emb is not None:
+        ranked = sorted(askllm, key=lambda n: -result["judges"][n].get("lines/all", {}).get("auc", 0))[:3]
+        for name in dict.fromkeys([best, *ranked, best_ppl] if best_ppl else [best, *ranked]):
+            c4 = f"c4/{name}"
+            extra = (data["c4_emb"].astype(np.float32), data[c4].astype(np.float64)) if c4 in data.files else (None, None)
+            for head in ("ridge", "mlp") if name == best else ("ridge",):
+                s, figs = crossfit_distilled(units, emb, judges[name], *extra, head=head)
+                derived[f"distilled[{head}] of {name}"] = (s, {"validation_vs_judge": figs, "c4_in_sample": c4 in data.files})
+        s, _ = crossfit_distilled(units, emb, judges[best], head="ridge", labels_weight=3.0)
+        derived[f"distilled[ridge] of {best} + human labels of the other split"] = (s, {})
+        derived["probe: logistic on MiniLM, human labels of the other split"] = (crossfit_probe(units, emb), {})
+    if best_ppl:
+        derived[f"rank-mean({best}, {best_ppl})"] = (ensemble.rank_mean(np.column_stack(
+            [by_kind_ranks(units, judges[best]), by_kind_ranks(units, judges[best_ppl])])), {})
+        key = f"distilled[ridge] of {best}"
+        if key in derived:
+            members = [judges[best], judges[best_ppl], derived[key][0]]
+            derived[f"rank-mean({best}, {best_ppl}, distilled)"] = (ensemble.rank_mean(np.column_stack(
+                [by_kind_ranks(units, m) for m in members])), {})
+            derived["stack(judge, perplexity, distilled) on human labels of the other split"] = (
+                crossfit_stack(units, {"judge": judges[best], "ppl": judges[best_ppl], "dist": derived[key][0]}), {})
+    for name, (s, extra) in derived.items():
+        result["derived"][name] = {**evaluate(units, s, reps), **extra}
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--split", default="dev")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", nargs="*", help="judge names to (re)run; others are kept from the json")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--unit", choices=["line", "page"], default="line")
-    ap.add_argument("--data", type=Path, default=DATA, help="folder with the quality {split}.json files")
+    ap.add_argument("--scores", type=Path, default=HERE / "judges_scores.npz")
+    ap.add_argument("--run", type=Path, default=HERE / "judges_run.json")
+    ap.add_argument("--reps", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--out", type=Path, default=HERE / "quality_auc.json", help="json; the md goes beside it")
     args = ap.parse_args()
-    path = args.data / f"{args.split}.json"
-    texts, labels = sample_lines(path, args.n, args.seed) if args.unit == "line" else sample_pages(path)
-    out = args.out
-    result = json.loads(out.read_text()) if out.exists() and args.only else {"judges": {}}
-    if result.get("n") not in (None, len(texts)):
-        result["judges"] = {}
-    device = pick_device()
-    result.update(unit=args.unit, split=args.split, seed=args.seed, n=len(texts), n_pos=int(labels.sum()),
-                  n_neg=int(len(labels) - labels.sum()), batch_size=args.batch_size,
-                  device=f"{device} ({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}, "
-                         f"{lm_dtype(device)}, torch {torch.__version__})")
-    for name, (kind, config) in JUDGES.items():
-        if args.only and name not in args.only:
-            continue
-        config = dataclasses.replace(config, batch_size=args.batch_size)
-        result["judges"][name] = run_judge(kind, config, texts, labels)
-        print(name, result["judges"][name], flush=True)
-        out.write_text(json.dumps(result, indent=2))  # partial results survive an interrupt
-    write_md(result, out.with_suffix(".md"))
+    result = analyse(args.scores, json.loads(args.run.read_text()), args.reps)
+    args.out.write_text(json.dumps(result, indent=1))
+    from quality_auc_report import write_md  # noqa: PLC0415 (beside this file)
+
+    write_md(result, args.out.with_suffix(".md"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

