@@ -28,6 +28,7 @@ def import_scores(ws: Workspace, corpus: str, path: Path) -> None:
     import numpy as np
 
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     data, key = np.load(path), pipeline.signal_config("askllm").key()
     if str(data["key"]) != key:
@@ -37,7 +38,7 @@ def import_scores(ws: Workspace, corpus: str, path: Path) -> None:
         ids = [str(d) for d in data["doc_ids"]]
         if set(ids) != have:
             sys.exit(f"error: {path} scores {len(set(ids) & have)} of the corpus's {len(have)} documents")
-        store.put_scores(con, key, ids, data["values"], data["truncated"])
+        signal_store.put_scores(con, key, ids, data["values"], data["truncated"])
     print(f"imported {len(ids)} Ask-LLM scores from {path} (made on {data['device']})")
 
 
