@@ -237,10 +237,6 @@ def computed_signals() -> list[Stage]:
     return [s for s in signals() if s.reads == "text"]
 
 
-def labels() -> dict[str, str]:
-    return {s.name: s.label for s in STAGES}
-
-
 def embedding_key(model: str | None = None) -> str:
     """The `embeddings.model` value for a model reference (None: the default embedder)."""
     return stage("embed").make_config(model=model).key()

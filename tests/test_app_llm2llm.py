@@ -142,7 +142,8 @@ def test_llm2llm_page_flags_a_run_whose_process_died(finished):
     argv = ["llm2llm", "run", "--task", "trec", "--name", RUN]
     with finished.connect() as con:
         store.set_run_status(con, RUN, "running")  # what a kill -9 leaves behind
-        runs_db.insert_job(con, "b1", launcher.kind_of(argv), argv, launcher.params_of(argv), True, "")
+        runs_db.insert_job(con, "b1", launcher.kind_of(argv), argv, launcher.params_of(argv), True, "",
+                           launcher.llm2llm_run_of(argv))
         runs_db.update_job(con, "b1", status="failed", error="process died (pid 4242 gone)")
     at = _page()
     assert "process died (pid 4242 gone)" in at.warning[0].value
