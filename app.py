@@ -59,7 +59,7 @@ def home() -> None:
     with st.container(border=True):
         left, right = st.columns([3, 1])
         left.markdown("**Demo corpus**: 400 web documents from C4 (`demo/c4_demo.parquet`), a real mix of good "
-                      "text, boilerplate and spam, with their Ask-LLM scores, density and map bundled "
+                      "text, boilerplate and spam, with their Ask-LLM scores, density, topic clusters and map bundled "
                       "(`demo/c4_demo_signals.npz`): ready in seconds, nothing to compute.")
         if right.button("Load the demo corpus", key="home_load_demo", type="primary"):
             load_demo()

@@ -31,6 +31,10 @@ fi
 if [ "$mode" = demo ]; then  # the kept clone moves to this commit; the install stays
   git -C "$clone" fetch -q "$repo" HEAD && git -C "$clone" checkout -q FETCH_HEAD
 fi
+if [ -n "${DEMO_TIMING_BUNDLE:-}" ]; then  # a bundle file not yet committed (its import is what is timed)
+  cp "$DEMO_TIMING_BUNDLE" "$clone/demo/c4_demo_signals.npz"
+  stamp bundle_note "\"demo/c4_demo_signals.npz was copied in from $DEMO_TIMING_BUNDLE, not committed yet\""
+fi
 rm -rf "$work/cache" "$work/ws.duckdb"
 stamp demo_commit "$commit"; stamp demo_load_start "\"$(load)\""; stamp demo_t0 "$(now)"
 cd "$clone"

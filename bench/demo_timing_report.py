@@ -51,11 +51,16 @@ if split:
     print(f"Measured in two parts on the same clone: the install (commit {times['install_commit']}, load average "
           f"{times['install_load_start']} -> {times['install_load_end']}), then `demo.sh` again in that clone moved "
           f"to commit {times['demo_commit']} (load average {times['demo_load_start']} -> {times['demo_load_end']}), "
-          "whose setup phase finds the install done. The model cache and the workspace were empty for part 2.\n")
+          "whose setup phase finds the packages installed (pip re-checked them once: the install stamp's formula "
+          "changed between the two commits; requirements.txt did not). The model cache and the workspace were "
+          "empty for part 2.\n")
 else:
     print(f"Load average (1/5/15 min) at start: {times['demo_load_start']}; at the end: {times['demo_load_end']}.\n")
+if times.get("bundle_note"):
+    print(f"Bundle: {times['bundle_note']}.\n")
 print("| phase | seconds |\n|---|---:|")
-for name, secs in (phases(bench / "demo_timing_install.log") if split else []) + demo_rows:
+install_rows = [(f"part 1, install: {n}", s) for n, s in phases(bench / "demo_timing_install.log")] if split else []
+for name, secs in install_rows + [((f"part 2, demo.sh: {n}" if split else n), s) for n, s in demo_rows]:
     print(f"| {name} | {secs} |")
 print(f"| dashboard answering (`/_stcore/health`) after the last phase | "
       f"{t['demo_t_up'] - t['demo_t0'] - sum(s for _, s in demo_rows):.0f} |")

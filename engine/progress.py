@@ -14,6 +14,7 @@ import time
 from typing import Callable, Iterator
 
 ProgressFn = Callable[[str, int, int], None]
+BYTE_UNITS = {"unit": "B", "unit_scale": True, "unit_divisor": 1000}  # a stage labelled "... (bytes)": MB, MB/s
 STEP_TARGET_S = 2.0  # seconds of model work between two progress updates (and stored batches)
 
 
@@ -97,7 +98,8 @@ def tqdm_progress(refresh_s: float = 1.0, **tqdm_kwargs) -> ProgressFn:
                 if bar is not None:
                     bar.close()
                 # initial=: documents already stored count as done but not towards the rate
-                bar = bars[label] = tqdm(total=total, initial=done, desc=label, unit="doc", **tqdm_kwargs)
+                unit = BYTE_UNITS if label.endswith("(bytes)") else {"unit": "doc"}
+                bar = bars[label] = tqdm(total=total, initial=done, desc=label, **unit, **tqdm_kwargs)
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()

@@ -20,6 +20,7 @@ import pandas as pd
 from engine.errors import UserError
 from engine.models import DEFAULT_EMBEDDER, model_fingerprint
 from engine.storage import Workspace
+from engine.storage import corpus as corpus_store
 from engine.storage import review_log
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
@@ -34,6 +35,18 @@ def _check(decision: str | None, reviewer: str) -> str:
     if not reviewer or not reviewer.strip():
         raise UserError("a reviewer name is required to record a decision")
     return reviewer.strip()
+
+
+def require_documents(con, corpus: str, ids: list[str]) -> None:
+    """Refuse decisions on a corpus or documents that do not exist (nothing is written then)."""
+    if not corpus_store.corpus_exists(con, corpus):
+        raise UserError(f"no corpus named {corpus!r}; nothing recorded")
+    known = set(corpus_store.documents(con, corpus, ids)["doc_id"]) if ids else set()
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UserError(f"corpus {corpus!r} has no document {unknown[0]!r}" +
+                        (f" (and {len(unknown) - 1} more unknown ids)" if len(unknown) > 1 else "") +
+                        "; nothing recorded")
 
 
 def _value(x) -> str | None:
@@ -59,6 +72,7 @@ def decide(ws: Workspace, corpus: str, doc_ids, decision: str | None, reviewer: 
     note = note.strip() if isinstance(note, str) and note.strip() else None
     action, states, events, skipped = uuid.uuid4().hex, [], [], 0
     with ws.connect() as con:
+        require_documents(con, corpus, ids)
         before = review_log.current(con, corpus, ids).set_index("doc_id")
         for d in ids:
             dec0 = _value(before["decision"].get(d)) if d in before.index else None
@@ -90,6 +104,7 @@ def save_note(ws: Workspace, corpus: str, doc_id: str, note: str, reviewer: str)
     whether anything changed."""
     reviewer, note1 = _check(None, reviewer), (note or "").strip() or None
     with ws.connect() as con:
+        require_documents(con, corpus, [str(doc_id)])
         before = review_log.current(con, corpus, [doc_id])
         dec0 = _value(before["decision"].iloc[0]) if len(before) else None
         note0 = _value(before["note"].iloc[0]) if len(before) else None

@@ -11,9 +11,11 @@ from engine.errors import UserError
 
 MAX_NAME = 100
 _NAME_PUNCTUATION = set(" ._-+@=,")
-# CommonMark lets a backslash escape any ASCII punctuation; Streamlit adds `:color[...]`,
-# `:material/icon:` and `$math$`, so ':' and '$' are escaped too.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&\"'=^])")
+# Characters that start Markdown anywhere in a line (CommonMark lets a backslash escape any ASCII
+# punctuation); Streamlit adds `:color[...]`, `:material/icon:` and `$math$`. Without '[' and '<'
+# no link, image or HTML can form, so parentheses and full stops stay readable.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~:$!&])")
+_LINE_START = re.compile(r"(?m)^(\s*)([-+=]|\d+(?=[.)]))")  # list items, setext underlines, "1." lists
 
 
 def check_name(kind: str, name: str) -> str:
@@ -50,5 +52,11 @@ def escape_markdown(text: object) -> str:
     """`text` with every Markdown-special character backslash-escaped, so Markdown shows it
     verbatim: no image, link, emphasis, heading, HTML, colour directive or math. Newlines are kept
     as hard line breaks."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
-    return escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "  \n")
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    escaped = _LINE_START.sub(_escape_line_start, _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+    return escaped.replace("\n", "  \n")
+
+
+def _escape_line_start(m: re.Match) -> str:
+    mark = m.group(2)
+    return m.group(1) + (mark + "\\" if mark[0].isdigit() else "\\" + mark)

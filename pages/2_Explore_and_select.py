@@ -156,7 +156,8 @@ with right:
                            "'Replace a saved selection of the same name' and save again.")
             else:
                 saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
-                                                              check_name("selection name", name), quality))
+                                                              check_name("selection name", name), quality,
+                                                              replace=replace))
                 ui.refresh()
                 if saved is not None:
                     st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")

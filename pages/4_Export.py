@@ -32,8 +32,8 @@ if st.button("Prepare the export", key="export_prepare", type="primary"):
 ready = st.session_state.get("export_ready")
 made_for = st.session_state.get("export_ready_for")
 if ready and made_for != (corpus, name, fmt):  # never offer the file of an earlier choice
-    st.info(f"The file prepared before was '{made_for[1]}' as {made_for[2]}; press **Prepare the export** "
-            f"for '{name}' as {fmt}.")
+    st.info(f"The file prepared before was '{escape_markdown(made_for[1])}' as {made_for[2]}; press "
+            f"**Prepare the export** for '{escape_markdown(name)}' as {fmt}.")
     ready = None
 if ready:
     st.success(f"{ready.n} documents ready in {escape_markdown(ready.file_name)}.")

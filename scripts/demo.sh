@@ -15,5 +15,5 @@ phase "Demo corpus (ingest, bundled signals, default selection) into $SEEDBED_DB
 .venv/bin/python -m engine demo
 done_phase
 
-phase "Dashboard: http://localhost:8501 (Ctrl-C stops it)"
+phase "Dashboard (Ctrl-C stops it; its address follows)"
 exec .venv/bin/streamlit run app.py "$@"

@@ -1,5 +1,5 @@
 """Makes demo/c4_demo_signals.npz: the demo corpus's embeddings, Ask-LLM scores, density and map as
-computed by the default models, so that `python -m engine demo` (and the Home page) import them
+computed by the default models (and the topic clusters), so that `python -m engine demo` (and the Home page) import them
 instead of scoring 400 documents on the user's CPU.
 
     python scripts/make_demo_bundle.py [--db WORKSPACE]
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from engine import demo_bundle, pipeline  # noqa: E402
+from engine import clusters, demo_bundle, pipeline  # noqa: E402
 from engine.progress import tqdm_progress  # noqa: E402
 from engine.storage import Workspace  # noqa: E402
 
@@ -28,6 +28,7 @@ def import_scores(ws: Workspace, corpus: str, path: Path) -> None:
     import numpy as np
 
     from engine.storage import corpus as store
+    from engine.storage import signals as signal_store
 
     data, key = np.load(path), pipeline.signal_config("askllm").key()
     if str(data["key"]) != key:
@@ -37,7 +38,7 @@ def import_scores(ws: Workspace, corpus: str, path: Path) -> None:
         ids = [str(d) for d in data["doc_ids"]]
         if set(ids) != have:
             sys.exit(f"error: {path} scores {len(set(ids) & have)} of the corpus's {len(have)} documents")
-        store.put_scores(con, key, ids, data["values"], data["truncated"])
+        signal_store.put_scores(con, key, ids, data["values"], data["truncated"])
     print(f"imported {len(ids)} Ask-LLM scores from {path} (made on {data['device']})")
 
 
@@ -55,7 +56,7 @@ def main() -> int:
         if args.scores:
             import_scores(ws, corpus, Path(args.scores))
         for stage in (pipeline.embed, lambda w, c, progress: pipeline.score(w, c, "askllm", progress=progress),
-                      pipeline.density, pipeline.project):
+                      pipeline.density, clusters.run_clusters, pipeline.project):
             print(stage(ws, corpus, progress=progress).message, flush=True)
         manifest = demo_bundle.write_bundle(ws, corpus, Path(args.out))
     size = Path(args.out).stat().st_size

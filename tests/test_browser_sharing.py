@@ -119,7 +119,7 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
 
     page = browser.new_page()
     page.set_default_timeout(120_000)
-    for path in ("", "/Corpus", "/Review", "/Runs"):  # every page, reached directly, asks first
+    for path in ("", "/Corpus", "/Review", "/Jobs"):  # every page, reached directly, asks first
         page.goto(server.url + path)
         page.get_by_label("Password", exact=True).wait_for()
         _idle(page)
@@ -132,7 +132,7 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
     page.get_by_label("Password", exact=True).fill("open sesame")
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("Signed in as ann").wait_for()
-    page.get_by_role("heading", name="Runs").wait_for()
+    page.get_by_role("heading", name="Jobs").wait_for()
     page.locator('[data-testid="stSidebarNav"] a', has_text="Corpus").first.click()
     page.get_by_text("Browse 'private-corpus'").wait_for()  # the same session stays signed in
     assert page.get_by_label("Password", exact=True).count() == 0
@@ -218,7 +218,8 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
             signal_store.put_scores(con, f"{kind}:fixture", ids, rng.random(len(ids)))
             signal_store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
         signal_store.put_projection(con, "c4", ids, vectors[:, :2])
-        selection_store.save_selection(con, tracker.traps("selection"), "c4", "random", {"note": tracker.traps("params")}, ids)
+        selection_store.save_selection(con, tracker.traps("selection"), "c4", "random",
+                                       {"note": tracker.traps("params")}, ids)
     review.save_map_selection(ws, "c4", traps + [i for i in ids if i not in traps][:2])
     review.record(ws, "c4", traps[:1], "accept", tracker.traps("reviewer"), tracker.traps("note"))
 
@@ -230,7 +231,9 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
         runs_db.insert_job(con, "r-failed", launcher.kind_of(argv), argv, launcher.params_of(argv), False, str(log))
         runs_db.update_job(con, "r-failed", status="failed", error=tracker.traps("error"), ended_at=runs_db.utcnow())
         seeds = [("train-00", tracker.traps("seed"), "NUM"), ("train-01", "How many legs does a spider have ?", "NUM")]
-        l2l.create_run(con, "trap-run", "trec", {"labels": ["LOC", "NUM"]}, 0, seeds, [("test-00", "Where ?", "LOC")])
+        config = {"labels": ["LOC", "NUM"], "teacher": {"model": "smollm2-135m-instruct"},
+                  "student": {"model": "smollm2-135m-instruct"}}
+        l2l.create_run(con, "trap-run", "trec", config, 0, seeds, [("test-00", "Where ?", "LOC")])
         l2l.save_train_set(con, "trap-run", 0, ["train-00", "train-01"])
         l2l.save_predictions(con, "trap-run", 0, "train", [("train-00", "LOC", False), ("train-01", "NUM", True)])
         l2l.save_predictions(con, "trap-run", 0, "test", [("test-00", "LOC", True)])

