@@ -114,6 +114,20 @@ def combine(members: dict[str, np.ndarray], good: dict[str, str], config: Ensemb
     return rank_mean(ranks), {**record, "mode": "rank-mean"}
 
 
+def default_quality(frame) -> np.ndarray:
+    """The `quality` column of a corpus frame: the stored combined signal when computed, else the
+    rank-mean of the quality signals present (so an export always carries one); NaN when none is."""
+    from engine import stages  # noqa: PLC0415
+
+    if "quality" in frame:
+        return frame["quality"].to_numpy(np.float64)
+    present = {s.name: frame[s.name].to_numpy(np.float64) for s in stages.signals(select="top")
+               if s.name not in ("curator", "quality") and s.name in frame}
+    if not present:
+        return np.full(len(frame), np.nan)
+    return rank_mean(oriented_ranks(present, {s.name: s.good for s in stages.STAGES}))
+
+
 def run_quality(ws, corpus: str, config: EnsembleConfig, progress=None, embed_model: str | None = None):
     """The `quality` stage: combine the corpus's active quality signals (every "top" signal but
     the curator's own classifier and this one) and store the result as the active `quality`."""

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine import ensemble
 from engine.errors import UserError
 from engine.storage import Workspace
 from engine.storage import corpus as store
@@ -57,6 +58,7 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
                             f"`python -m engine select --corpus C --strategy S --name {name}`")
         rows = selection_store.selection_documents(con, name)
         frame = store.corpus_frame(con, sel["corpus"], snippet_chars=0)
+    frame["quality"] = ensemble.default_quality(frame)  # always exported: the combined quality signal
     signals = frame[["doc_id", *[c for c in frame.columns if c not in _NOT_SIGNALS]]]
     rows = rows.merge(signals, on="doc_id", how="left")
     rejected = (rows["decision"] == REJECT).to_numpy()
