@@ -103,8 +103,9 @@ def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, head: str, seed: int) -> d
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.neural_network import MLPRegressor
 
-    if head == "ridge":
-        model = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(X, y, sample_weight=w)
+    reps = np.maximum(1, np.round(w).astype(int))  # weights as repeated rows: RidgeCV's weighted path
+    if head == "ridge":                              # is ~100x slower and MLPRegressor has none
+        model = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(np.repeat(X, reps, axis=0), np.repeat(y, reps))
         return {"head": head, "w": model.coef_.tolist(), "b": float(model.intercept_), "alpha": float(model.alpha_)}
     if head == "logistic":
         binary = (y >= 0.5).astype(int)
@@ -114,7 +115,6 @@ def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, head: str, seed: int) -> d
                                      use_legacy_attributes=False)
         model.fit(X, binary, sample_weight=w)
         return {"head": head, "w": np.ravel(model.coef_).tolist(), "b": float(np.ravel(model.intercept_)[0]), "C": float(np.ravel(model.C_)[0])}
-    reps = np.maximum(1, np.round(w).astype(int))  # MLPRegressor has no sample weights: repeat rows
     X, y = np.repeat(X, reps, axis=0), np.repeat(y, reps)
     best = None  # pick the L2 penalty by the fit on its internal early-stopping split
     for alpha in (1e-3, 1e-1):
