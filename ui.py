@@ -5,6 +5,7 @@ other browser sessions can use the file; query results are cached briefly with `
 and cleared after every write made here."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ import streamlit as st
 from engine import api, explore, stages
 from engine.errors import UserError
 from engine.progress import ProgressFn
+from engine.user_text import escape_markdown
 
 TTL_S = 10  # other sessions' and background jobs' writes show up within this many seconds
 
@@ -60,23 +62,27 @@ def db() -> str:
 
 
 def pick_corpus(page: str) -> str | None:
-    """Sidebar corpus picker shared by every page (the choice is remembered across pages)."""
+    """Sidebar corpus picker shared by every page (the choice is remembered across pages). The
+    widget's value is set from the shared choice before it is drawn, so a corpus chosen elsewhere
+    (an upload, the demo) is what the browser shows and sends back on the next interaction."""
     names = corpora(db())["name"].tolist()
     st.sidebar.caption(f"Workspace: `{db()}`")
     if not names:
         return None
+    key = f"{page}_corpus"
     current = st.session_state.get("corpus")
-    index = names.index(current) if current in names else len(names) - 1
-    choice = st.sidebar.selectbox("Corpus", names, index=index, key=f"{page}_corpus")
+    current = current if current in names else names[-1]
+    if st.session_state.get(key) != current:
+        st.session_state[key] = current
+    choice = st.sidebar.selectbox("Corpus", names, key=key,
+                                  on_change=lambda: st.session_state.update(corpus=st.session_state[key]))
     st.session_state["corpus"] = choice
     return choice
 
 
 def choose_corpus(name: str) -> None:
-    """Make `name` the current corpus on every page (after an ingest), resetting the pickers."""
+    """Make `name` the current corpus on every page (after an ingest or loading the demo)."""
     st.session_state["corpus"] = name
-    for key in [k for k in st.session_state if str(k).endswith("_corpus")]:
-        del st.session_state[key]
 
 
 def need_corpus(page: str) -> str:
@@ -90,11 +96,14 @@ def need_corpus(page: str) -> str:
 
 
 def progress_bar(label: str = "Working ...") -> ProgressFn:
-    """A ProgressFn driving one `st.progress` bar (the engine calls it after each batch)."""
-    bar = st.progress(0.0, text=label)
+    """A ProgressFn driving one `st.progress` bar with rate and time left (the engine calls it after
+    each step, every few seconds)."""
+    from engine.progress import RateMeter  # noqa: PLC0415
+
+    bar, meter = st.progress(0.0, text=label), RateMeter()
 
     def update(stage: str, done: int, total: int) -> None:
-        bar.progress(min(1.0, done / total) if total else 1.0, text=f"{stage}: {done}/{total}")
+        bar.progress(min(1.0, done / total) if total else 1.0, text=meter.describe(stage, done, total))
 
     return update
 
@@ -104,7 +113,7 @@ def attempt(fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except UserError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))  # messages quote user data: plain text, never Markdown
         return None
 
 
@@ -136,6 +145,36 @@ def map_figure(points: pd.DataFrame, colour: pd.Series, continuous: bool, hover:
     return fig
 
 
+def add_cluster_labels(fig, positions: pd.DataFrame) -> None:
+    """Each cluster's label written at its median position on the map (plain text, no hover)."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig.add_trace(go.Scatter(x=positions["x"], y=positions["y"], mode="text", name="cluster labels",
+                             text=[str(t).replace("<", "&lt;") for t in positions["label"]],
+                             textfont={"size": 13, "color": "#1f2933"}, hoverinfo="skip", showlegend=False))
+
+
+def add_highlight(fig, points: pd.DataFrame, query: str) -> None:
+    """Rings around the documents matching a search, on top of the map."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", hoverinfo="skip",
+                               name=f"contains '{query[:30]}'".replace("<", "&lt;"),
+                               marker={"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": "#d62728", "width": 2}}))
+
+
+def audit_figure(audit: pd.DataFrame):
+    """Bars per cluster: share of the corpus vs share of the selection (the most dropped first)."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    names = [f"{c}: {label}"[:40] for c, label in zip(audit["cluster"], audit["label"])]
+    fig = go.Figure([go.Bar(name="share of corpus", x=names, y=audit["share_corpus"], marker_color="#c9ccd1"),
+                     go.Bar(name="share of selection", x=names, y=audit["share_selection"], marker_color="#2f7d4f")])
+    fig.update_layout(barmode="group", height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": 1.1}, yaxis={"tickformat": ".0%"})
+    return fig
+
+
 def histogram_figure(name: str, hist: pd.DataFrame):
     """Overlaid bars: every document vs the selected ones, on the same bins."""
     import plotly.graph_objects as go  # noqa: PLC0415
@@ -147,7 +186,8 @@ def histogram_figure(name: str, hist: pd.DataFrame):
     return fig
 
 
-STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "project")  # what a page can run
+# what a page can run
+STAGES = ("embed", *(s.name for s in stages.computed_signals()), "density", "clusters", "project")
 
 
 def stage_label(name: str) -> str:
@@ -177,14 +217,27 @@ def start_background(corpus: str, names: list[str]) -> list[str]:
 def run_stages(corpus: str, names: list[str]) -> bool:
     """Run the chosen stages in order in this process, each with its own progress bar; a stage
     computes only what is missing, so re-running is cheap. Returns False after a UserError."""
+    # Any click reruns the page, which stops this run at its next progress update; stored steps stay.
+    st.button("Stop", key="stages_stop", help="Stops after the current step; what is computed stays stored.")
+    st.session_state["stages_running"] = names
+    result = None
     for label in names:
         result = attempt(api.run_stage, workspace(), corpus, label, progress=progress_bar(f"{label} ..."))
         if result is None:
-            refresh()
-            return False
-        st.caption(f"✓ {label}: {getattr(result, 'message', '') or 'done'}")
+            break
+        st.caption(f"✓ {label}: {escape_markdown(getattr(result, 'message', '') or 'done')}")
+    st.session_state.pop("stages_running", None)
     refresh()
-    return True
+    return result is not None
+
+
+def stopped_stages_notice() -> None:
+    """After a run of stages was stopped (the page reran mid-way), say what happened once."""
+    stopped = st.session_state.pop("stages_running", None)
+    if stopped:
+        refresh()
+        st.info(f"Stopped ({', '.join(stopped)}). Every finished step is stored: run the stages again to continue "
+                "where they stopped.")
 
 
 MAP_MAX_POINTS = 10_000  # the figure is re-sent on every rerun: more points make the slider sluggish
@@ -200,3 +253,83 @@ def map_points(db: str, corpus: str, n_rows: int) -> tuple[np.ndarray, list[str]
     if len(rows) > MAP_MAX_POINTS:
         rows = np.sort(np.random.default_rng(0).choice(rows, MAP_MAX_POINTS, replace=False))
     return rows, explore.hover_text(data.iloc[rows])
+
+
+# --- page setup and login (engine.auth decides who may enter; this draws it) -------------------
+
+def setup_page(title: str, icon: str, layout: str = "wide") -> None:
+    """Every page's first call: the page config, then the login when the server is shared."""
+    st.set_page_config(page_title=title, page_icon=icon, layout=layout)
+    require_login()
+
+
+def _secrets() -> dict:
+    return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+
+
+def require_login() -> None:
+    """Return when this browser session may use the dashboard; otherwise draw the login (or the
+    refusal) and stop the page. Loopback servers need no login (see engine.auth)."""
+    from engine import auth  # noqa: PLC0415
+
+    try:
+        plan = auth.login_plan(st.get_option("server.address"), _secrets(), auth.login_forced())
+    except UserError as exc:
+        _refuse(str(exc))
+    if plan.mode == "none" or current_user():
+        if plan.mode != "none":
+            st.sidebar.caption(f"Signed in as {escape_markdown(current_user())}")
+            st.sidebar.button("Log out", key="auth_logout", on_click=_logout, args=(plan.mode,))
+        return
+    st.title("Seedbed")
+    if plan.mode == "oidc":
+        for provider in plan.providers:
+            st.button("Log in" + (f" with {provider}" if provider else ""), key=f"auth_login_{provider}",
+                      type="primary", on_click=st.login, args=(provider,) if provider else ())
+        st.stop()
+    with st.form("auth_login"):
+        name = st.text_input("Name")
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Log in", type="primary"):
+            who = auth.check_login(plan, name, password)
+            if who:
+                st.session_state["auth_user"] = who
+                st.rerun()
+            time.sleep(1.0)  # slows password guessing (each try also costs one scrypt hash)
+            st.error("Wrong name or password.")
+    st.stop()
+
+
+def current_user() -> str | None:
+    """The logged-in user's name (password login, or the OIDC name/email), else None."""
+    if st.session_state.get("auth_user"):
+        return st.session_state["auth_user"]
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("name") or st.user.get("email") or "signed in")
+    except Exception:  # noqa: BLE001 (no [auth] section: st.user has nothing to say)
+        return None
+    return None
+
+
+def _logout(mode: str) -> None:
+    st.session_state.pop("auth_user", None)
+    if mode == "oidc":
+        st.logout()
+
+
+def _refuse(message: str) -> None:
+    """Shared with no login configured: say so in one line (page and server log), stop the server."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from streamlit import runtime  # noqa: PLC0415
+
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    st.error(message)
+    if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:  # a real server, not AppTest
+        # Streamlit's own handler shuts the server down, once this page has shown the line
+        threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    st.stop()

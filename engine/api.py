@@ -16,14 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from engine import pipeline, stages
-from engine.ingest_formats import SUFFIXES
+from engine.ingest_formats import COMPRESSIONS, SUFFIXES
 from engine.progress import ProgressFn
 from engine.storage import Workspace, default_db_path
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
 
-UPLOAD_TYPES = sorted({suffix.lstrip(".") for suffix in SUFFIXES})  # what the upload widget accepts
+# what the upload widget accepts (a.jsonl.gz shows as "gz"; safe_upload_path checks the whole name)
+UPLOAD_TYPES = sorted({suffix.lstrip(".") for suffix in (*SUFFIXES, *COMPRESSIONS)})
 
 
 def workspace(path: str | None = None) -> Workspace:
@@ -67,10 +68,10 @@ def overview(ws: Workspace) -> pd.DataFrame:
 
 def missing_stages(status: dict) -> list[str]:
     """The registry stages (besides the curator, which the Review page trains) a corpus still
-    lacks: embeddings, the quality and coverage signals, the map."""
+    lacks: embeddings, the quality and coverage signals, the topic clusters, the map."""
     n, have = status["n_docs"], set(status.get("signals") or [])
     lacking = {"embed": embedded(status) < n, "askllm": "askllm" not in have, "density": "density" not in have,
-               "project": status.get("projected", 0) < n}
+               "clusters": "cluster" not in have, "project": status.get("projected", 0) < n}
     return [name for name, missing in lacking.items() if missing]
 
 
@@ -112,6 +113,13 @@ def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", on_decod
 
 # --- Explore and select, Review ----------------------------------------------------------------
 
+def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce=None):
+    """The bundled demo corpus, scored and mapped (`engine.demo_bundle.load_demo`)."""
+    from engine import demo_bundle  # noqa: PLC0415
+
+    return demo_bundle.load_demo(ws, progress, announce)
+
+
 def corpus_frame(ws: Workspace, corpus: str) -> pd.DataFrame:
     """doc_id, snippet, n_chars, one column per signal, x, y, decision."""
     with ws.connect() as con:
@@ -148,9 +156,10 @@ def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None
 
 
 def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
-                   quality: str):
-
-    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality)
+                   quality: str, replace: bool = False):
+    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise)."""
+    return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality,
+                           replace=replace)
 
 
 # --- Export ------------------------------------------------------------------------------------
@@ -192,3 +201,40 @@ def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_ac
         argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
                  *(["--ray-actors", str(ray_actors)] if ray_actors else [])]
     return argv
+
+
+# --- topic clusters on the map and the per-cluster audit (engine.clusters, engine.coverage) ----
+
+def cluster_labels(ws: Workspace, corpus: str) -> dict[int, str]:
+    """Cluster id -> label of the corpus's active clusters ({} before the clusters stage ran)."""
+    from engine.clusters import stored_labels  # noqa: PLC0415
+
+    with ws.connect() as con:
+        return stored_labels(con, corpus)
+
+
+def search_ids(ws: Workspace, corpus: str, query: str, limit: int = 20_000) -> list[str]:
+    """doc_ids whose text contains `query` (case-insensitive, a parameter: never SQL), at most `limit`."""
+    if not query.strip():
+        return []
+    with ws.connect() as con:
+        return store.search_documents(con, corpus, query.strip(), limit=limit)["doc_id"].tolist()
+
+
+def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], quality: str | None = None,
+                    corpus: str | None = None) -> pd.DataFrame:
+    """The per-cluster audit of a selection over `frame` (`engine.coverage.cluster_audit`); a
+    UserError when the corpus has no clusters or none of the ids belongs to it."""
+    from engine.coverage import cluster_audit  # noqa: PLC0415
+    from engine.errors import UserError  # noqa: PLC0415
+    from engine.explore import selected_mask  # noqa: PLC0415
+
+    if "cluster" not in frame.columns or frame["cluster"].isna().all():
+        raise UserError(f"corpus '{corpus or '?'}' has no clusters yet: run `python -m engine clusters "
+                        f"--corpus {corpus or 'NAME'}` (or the clusters stage above)")
+    mask = selected_mask(frame, doc_ids)
+    if len(doc_ids) and not mask.any():
+        raise UserError(f"none of the {len(doc_ids)} selected documents belongs to corpus '{corpus or '?'}': "
+                        "the selection comes from another corpus")
+    values = frame[quality] if quality and quality in frame.columns else None
+    return cluster_audit(frame["cluster"], mask, labels, values)

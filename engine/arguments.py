@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import typing
 
 
@@ -16,14 +17,25 @@ class Parser(argparse.ArgumentParser):
 
 
 def fraction_or_count(text: str) -> float | int:
-    """argparse type for sizes: '0.2' -> a fraction, '500' -> a count (see `engine.select.budget_count`)."""
+    """argparse type for sizes, accepting only unambiguous forms: a fraction in (0, 1] written with
+    a point or as a percentage ('0.2', '1.0', '20%', '100%'), or a whole number of documents >= 1
+    ('500'). '1' means one document, and says so on stderr."""
+    text = text.strip()
     try:
-        return int(text)
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
+        raise argparse.ArgumentTypeError(f"'{text}' is neither a fraction nor a count") from None
+    if text.endswith("%") or not text.lstrip("+").isdigit():
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is not a fraction in (0, 1] (e.g. 0.2, 1.0 or 20%); for a number of documents "
+                "give a whole number (e.g. 500)")
+        return value
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': a count must be at least 1 document")
+    if int(text) == 1:
+        print("note: --budget 1 selects one document; for the whole corpus give 1.0 or 100%", file=sys.stderr)
+    return int(text)
 
 
 def setting(text: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ import sys
 from engine import stages
 from engine.arguments import Parser, field_default, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
+from engine import demo_bundle
 from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
 from engine.progress import ProgressFn, tqdm_progress
@@ -103,11 +104,17 @@ def _project(args) -> int:
     return _run(args, "project", config, embed_model=args.embed_model)
 
 
+def _clusters(args) -> int:
+    config = _config("clusters", args, n_clusters=args.n_clusters, seed=args.seed)
+    args.backend = "local"  # k-means reads every vector at once
+    return _run(args, "clusters", config, embed_model=args.embed_model)
+
+
 def _select(args) -> int:
     from engine import pipeline  # noqa: PLC0415
 
     result = pipeline.select(_ws(args), args.corpus, args.strategy, args.weight, args.budget, args.seed,
-                             name=args.name, quality=args.quality)
+                             name=args.name, quality=args.quality, replace=args.replace)
     print(f"select: {result.message} [{result.seconds:.2f} s]")
     for rank, doc_id in enumerate(result.doc_ids[:args.show]):
         print(f"{rank}\t{doc_id}")
@@ -117,7 +124,7 @@ def _select(args) -> int:
 def _export(args) -> int:
     from engine import pipeline  # noqa: PLC0415
 
-    print(pipeline.export(_ws(args), args.selection, args.out, args.format).message)
+    print(pipeline.export(_ws(args), args.selection, args.out, args.format, force=args.force).message)
     return 0
 
 
@@ -128,7 +135,7 @@ def _pipeline(args) -> int:
                                     signals=tuple(s for s in args.signals.split(",") if s and s != "none"),
                                     strategy=args.strategy, weight=args.weight, budget=args.budget,
                                     seed=args.seed, selection_name=args.name, progress=args.progress,
-                                    executor=_executor(args))
+                                    executor=_executor(args), replace=args.replace)
     for r in results:
         print(r.message if r.stage == "ingest" else f"{r.stage}: {r.message}")
     return 0
@@ -177,11 +184,12 @@ def _selection_args(p) -> None:
     p.add_argument("--weight", type=float, default=0.5,
                    help="combined only: 1 = quality only (equals top-k), 0 = coverage only (equals density)")
     p.add_argument("--budget", type=fraction_or_count, default=0.2,
-                   help="a fraction of the corpus in (0, 1] (0.2, 1.0) or a whole number of documents (500)")
+                   help="a fraction of the corpus in (0, 1] (0.2, 1.0, 20%%) or a whole number of documents (500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
     p.add_argument("--quality", choices=quality_signals(), default="askllm",
                    help="quality signal that `combined` weighs against coverage (default askllm)")
     p.add_argument("--name", default=None, help="save the selection under this name")
+    p.add_argument("--replace", action="store_true", help="overwrite a saved selection of the same name")
 
 
 def _backend_args(p) -> None:
@@ -244,6 +252,10 @@ def _model_verbs(verb) -> None:
                    f"place the rest with transform (default {field_default(proj, 'max_points')})")
     p.add_argument("--seed", type=int, default=None, help=f"(default {field_default(proj, 'seed')})")
     p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
+    p = verb("clusters", _clusters, stages.stage("clusters").help)
+    p.add_argument("--n-clusters", type=int, default=None, help="k (default: sqrt(documents) / 2, from 2 to 64)")
+    p.add_argument("--seed", type=int, default=None, help="k-means initialisation (default 0)")
+    p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
 
 
 def _selection_verbs(verb) -> None:
@@ -254,8 +266,10 @@ def _selection_verbs(verb) -> None:
     p = verb("export", _export, "write a saved selection (minus curator-rejected documents) as JSONL or Parquet",
              corpus=False)
     p.add_argument("--selection", required=True, help="name of a saved selection")
-    p.add_argument("--out", required=True, help="output file; .jsonl or .parquet picks the format")
-    p.add_argument("--format", choices=("jsonl", "parquet"), default=None, help="override the suffix")
+    p.add_argument("--out", required=True, help="output file; .jsonl, .jsonl.gz or .parquet picks the format")
+    p.add_argument("--format", choices=("jsonl", "jsonl.gz", "parquet", "datasets"), default=None,
+                   help="override the suffix; datasets: a folder for datasets.load_from_disk")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
     p = verb("pipeline", _pipeline, "ingest, embed, score, density, project and select in one go")
     _file_args(p)
     p.add_argument("--signals", default="askllm", help="comma-separated signals to score ("
@@ -285,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection_verbs(verb)
     jobs_cli.register(sub)
     llm2llm_cli.register(sub)
+    demo_bundle.register(sub)
     return parser
 
 

@@ -60,8 +60,12 @@ def histograms(frame: pd.DataFrame, mask: np.ndarray, columns=None, bins: int = 
     return out
 
 
-def colour_values(frame: pd.DataFrame, mask: np.ndarray, colour_by: str) -> tuple[pd.Series, bool]:
+def colour_values(frame: pd.DataFrame, mask: np.ndarray, colour_by: str,
+                  labels: dict[int, str] | None = None) -> tuple[pd.Series, bool]:
     """Values to colour the map by and whether they are continuous (scores) or categories."""
+    if colour_by == "cluster":  # categories named "id: label" (engine.clusters)
+        return frame["cluster"].map(lambda c: "no cluster" if pd.isna(c) else
+                                    f"{int(c)}: {(labels or {}).get(int(c), 'cluster')}"), False
     if colour_by == "selected":
         return pd.Series(np.where(mask, "selected", "not selected"), index=frame.index), False
     if colour_by == "review status":

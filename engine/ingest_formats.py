@@ -1,32 +1,44 @@
-"""Row readers for `engine.ingest`: each turns one file into a stream of `(line, value)` pairs.
+"""What a corpus file is and how its bytes become text, for `engine.ingest` and `engine.readers`.
 
-A value is a dict of fields (structured formats), a bare text (.txt), or a `Problem` (the row
-is skipped with that message). Readers do not judge the text column; they record the columns
-they saw in the `Source` (so a preview can read any file). Readers never hold more than one row
-(one .json array element, one Parquet batch) in memory. Text is decoded line by line so one bad
-byte costs one line.
+- Formats by suffix, also under a compression suffix (`.jsonl.gz`, `.csv.zst`); gzip and zstd
+  are also recognised by their magic bytes whatever the name. Parquet (any codec) and Arrow
+  files carry their own compression.
+- Text: a byte-order mark (UTF-8/16/32) wins over the requested encoding; a file that looks like
+  UTF-16/32 without one is refused in one line. ASCII-compatible encodings are decoded line by
+  line from bytes (so one bad byte costs one line, named with its byte offset); UTF-16/32 are
+  decoded as a stream and a line holding invalid code units is skipped.
+- A compressed stream that is cut short or corrupt ends the file with one issue on the next line;
+  the rows before it are kept.
 """
 from __future__ import annotations
 
-import bisect
 import codecs
-import csv
-import json
+import contextlib
+import gzip
+import io
+import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import zstandard
 
 from engine.errors import UserError
 
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
-            ".parquet": "parquet", ".txt": "txt"}
-STRUCTURED = {"jsonl", "json", "csv", "tsv", "parquet"}
-HEADED = {"csv", "tsv", "parquet"}  # columns known before the first row: a missing text column fails at once
-PARQUET_BATCH = 1000
-csv.field_size_limit(2**31 - 1)  # web documents exceed the default 128 KiB field limit
+            ".parquet": "parquet", ".arrow": "arrow", ".txt": "txt"}
+COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+SELF_COMPRESSED = {"parquet", "arrow"}  # compressed inside the format; no outer codec
+STRUCTURED = {"jsonl", "json", "csv", "tsv", "parquet", "arrow"}
+HEADED = {"csv", "tsv", "parquet", "arrow"}  # columns known before the first row: a missing text column fails at once
+MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)  # a cut-short or corrupt compressed file
+_MARK = "seedbed-undecodable"
+_MARKED = re.compile("[\udc00-\udcff]")
+codecs.register_error(_MARK, lambda exc: ("".join(chr(0xDC00 + b) for b in exc.object[exc.start:exc.end]), exc.end))
 
 
 class Problem(str):
@@ -42,7 +54,8 @@ class ReadOptions:
 
 @dataclass
 class Source:
-    """One file being read; readers update `done` (bytes) and what they learn about its columns."""
+    """One file being read; readers update `done` (bytes of the file on disk) and what they learn
+    about its columns."""
 
     path: Path
     name: str
@@ -58,28 +71,44 @@ class Source:
 
 
 def known_suffixes() -> str:
-    return ", ".join(SUFFIXES) + " or a folder"
+    return ", ".join(SUFFIXES) + " (also .gz/.zst compressed), a folder or a saved Hugging Face dataset"
+
+
+def kind_of(path: Path) -> str | None:
+    """The reader for a file name (`a.jsonl`, `a.jsonl.gz`), or None when the name is not a known format."""
+    suffixes = [s.lower() for s in Path(path.name).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        kind = SUFFIXES.get(suffixes[-2]) if len(suffixes) > 1 else None
+        return None if kind in SELF_COMPRESSED else kind
+    return SUFFIXES.get(suffixes[-1]) if suffixes else None
 
 
 def format_of(path: Path, fmt: str | None = None) -> str:
-    """The reader for `path`: `fmt` (a format name or suffix) when given, else by suffix."""
-    key = (fmt or path.suffix).lower()
-    kind = SUFFIXES.get(key) or SUFFIXES.get(f".{key}")
+    """The reader for `path`: `fmt` (a format name or suffix) when given, else by its name."""
+    if fmt:
+        kind = SUFFIXES.get(fmt.lower()) or SUFFIXES.get(f".{fmt.lower()}")
+    else:
+        kind = kind_of(path)
     if kind is None:
-        what = f"format {fmt!r}" if fmt else f"suffix {path.suffix!r}" if path.suffix else "no suffix"
+        what = f"format {fmt!r}" if fmt else f"suffix {''.join(path.suffixes)!r}" if path.suffix else "no suffix"
         raise UserError(f"{path.name}: unknown format ({what}); use {known_suffixes()}")
     return kind
 
 
 def check_encoding(encoding: str) -> str:
-    """A known encoding where a newline is one b"\\n" byte (so files split into lines safely)."""
+    """The codec name of a known text encoding."""
     try:
-        name = codecs.lookup(encoding).name
+        return codecs.lookup(encoding).name
     except LookupError:
         raise UserError(f"unknown encoding {encoding!r}") from None
-    if "\n".encode(name) != b"\n" or "a".encode(name) != b"a":
-        raise UserError(f"encoding {encoding!r} is not ASCII-compatible; convert the file to UTF-8 first")
-    return name
+
+
+def ascii_compatible(encoding: str) -> bool:
+    """Lines split safely on b"\\n" bytes (UTF-8, Latin-1, cp1252, ...; not UTF-16/32)."""
+    try:
+        return "\n".encode(encoding) == b"\n" and "a".encode(encoding) == b"a"
+    except (LookupError, UnicodeError):
+        return False
 
 
 def json_type(value: object) -> str:
@@ -88,228 +117,142 @@ def json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+@contextlib.contextmanager
+def open_bytes(src: Source) -> Iterator[tuple[io.BufferedReader, object]]:
+    """(decompressed byte stream, the file underneath: its tell() is the progress in bytes)."""
+    with open(src.path, "rb") as raw:
+        head = raw.read(4)
+        raw.seek(0)
+        codec = next((name for magic, name in MAGIC.items() if head.startswith(magic)), None)
+        if codec == "gzip":
+            stream = gzip.GzipFile(fileobj=raw)
+        elif codec == "zstd":
+            stream = _ZstdReader(raw)
+        else:
+            stream = raw
+        with io.BufferedReader(stream, 1 << 16) if stream is not raw else contextlib.nullcontext(raw) as buf:
+            yield buf, raw
+
+
+class _ZstdReader(io.RawIOBase):
+    """Zstandard frames decompressed as a stream; unlike zstandard's own reader, input that ends
+    inside a frame raises EOFError (a truncated file is reported, not silently cut)."""
+
+    def __init__(self, raw):
+        self.raw, self.pending, self.pos = raw, b"", 0
+        self.obj, self.started = zstandard.ZstdDecompressor().decompressobj(), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, out) -> int:
+        while self.pos >= len(self.pending):
+            chunk = self.raw.read(1 << 16)
+            if not chunk:
+                if self.started and not self.obj.eof:
+                    raise EOFError("zstd data ends inside a frame")
+                return 0
+            self.started, self.pending, self.pos = True, self.obj.decompress(chunk), 0
+            while self.obj.eof and self.obj.unused_data:  # the next frame starts in the same chunk
+                rest, self.obj = self.obj.unused_data, zstandard.ZstdDecompressor().decompressobj()
+                self.pending += self.obj.decompress(rest)
+        n = min(len(out), len(self.pending) - self.pos)
+        out[:n] = self.pending[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+def sniff_encoding(src: Source, head: bytes, encoding: str) -> tuple[str, int]:
+    """(encoding to read with, length of the byte-order mark to drop)."""
+    for bom, name in BOMS:
+        if head.startswith(bom) and _plausible(head[len(bom):], name):
+            return name, len(bom)
+    if ascii_compatible(encoding) and len(head) >= 4 and head.count(0) * 4 >= len(head):
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        guess = "utf-32" if head[2::4].count(0) * 2 >= len(head) // 4 and head[3::4].count(0) else "utf-16"
+        order = "le" if odd > even else "be"
+        raise UserError(f"{src.name}: looks like {guess.upper()} without a byte-order mark (many NUL bytes); "
+                        f"pass --encoding {guess}-{order} or convert the file to UTF-8")
+    return encoding, 0
+
+
 def rows(src: Source, kind: str, opts: ReadOptions) -> Iterator[tuple[int, object]]:
-    readers = {"jsonl": _jsonl, "json": _json_array, "csv": _csv, "tsv": _csv, "parquet": _parquet,
-               "txt": _txt, "txt-file": _txt_file}
-    return readers[kind](src, opts, kind)
+    """(line, value) pairs of one file: see `engine.readers`."""
+    from engine.readers import rows as read_rows  # noqa: PLC0415 (readers import this module)
+
+    return read_rows(src, kind, opts)
 
 
-def decode(src: Source, raw: bytes, line: int, offset: int, opts: ReadOptions, unit: str = "line") -> str | None:
-    """`raw` decoded, or None (reported) when it is not valid in `opts.encoding` and the policy is
+def _plausible(body: bytes, encoding: str) -> bool:
+    """A UTF-16/32 byte-order mark is believed unless the text after it has newline bytes but no
+    newline in that encoding (then the mark was the first bytes of a broken line, not a BOM)."""
+    if ascii_compatible(encoding) or b"\n" not in body:
+        return True
+    return "\n" in body[:len(body) // 4 * 4].decode(encoding, "replace")
+
+
+def decode(src: Source, raw: bytes, line: int, offset: int, opts: ReadOptions, unit: str = "line",
+           encoding: str | None = None) -> str | None:
+    """`raw` decoded, or None (reported) when it is not valid in the encoding and the policy is
     "report"; under "latin-1" it is decoded as Latin-1 and noted."""
+    encoding = encoding or opts.encoding
     try:
-        text = raw.decode(opts.encoding)
+        return raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        where = (f"byte 0x{raw[exc.start]:02X} at byte offset {offset + exc.start} is not valid "
-                 f"{opts.encoding}")
+        where = f"byte 0x{raw[exc.start]:02X} at byte offset {offset + exc.start} is not valid {encoding}"
         if opts.on_decode_error == "latin-1":
             src.note(line, f"{where}; decoded the {unit} as Latin-1")
             return raw.decode("latin-1")
         src.skip(line, f"{where}; {unit} skipped (re-run with the Latin-1 fallback to keep it)")
         return None
-    return text[1:] if offset == 0 and text.startswith("\ufeff") else text  # byte-order mark
 
 
 def lines(src: Source, opts: ReadOptions) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line with its newline) for every decodable line."""
-    with open(src.path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            text = decode(src, raw, number, src.done, opts)
-            src.done += len(raw)
-            if text is not None:
-                yield number, text
+    number = 0
+    with open_bytes(src) as (buf, raw):
+        try:
+            encoding, bom = sniff_encoding(src, buf.peek(4096)[:4096], opts.encoding)
+            offset = len(buf.read(bom))
+            if ascii_compatible(encoding):
+                for number, data in enumerate(buf, 1):
+                    text = decode(src, data, number, offset, opts, encoding=encoding)
+                    offset += len(data)
+                    src.done = raw.tell()
+                    if text is not None:
+                        yield number, text
+            else:
+                for number, text in enumerate(io.TextIOWrapper(buf, encoding, _MARK, newline="\n"), 1):
+                    src.done = raw.tell()
+                    if _MARKED.search(text):
+                        src.skip(number, f"bytes that are not valid {encoding}; line skipped")
+                    else:
+                        yield number, text
+        except STREAM_ERRORS as exc:
+            src.skip(number + 1, f"the compressed file is cut short or corrupt after line {number} "
+                                 f"({exc}); the rest is not read")
+        src.done = src.size
 
 
-def _object(src: Source, text: str, opts: ReadOptions) -> dict | Problem:
-    try:
-        value = json.loads(text.strip())  # without the newline, a cut-off string reads "Unterminated"
-    except json.JSONDecodeError as exc:
-        return Problem(f"invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
-    return _check_object(src, value, opts)
-
-
-def _check_object(src: Source, value: object, opts: ReadOptions) -> dict | Problem:
-    if not isinstance(value, dict):
-        return Problem(f"row is {json_type(value)}, not a JSON object")
-    if not src.fields:
-        src.fields = list(value)
-    src.column_seen = src.column_seen or opts.text_column in value
-    return value
-
-
-def _jsonl(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
-    for number, text in lines(src, opts):
-        if text.strip():
-            yield number, _object(src, text, opts)
-
-
-def _txt(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
-    for number, text in lines(src, opts):
-        if text.strip():
-            yield number, text
-
-
-def _txt_file(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
-    """A whole .txt file as one document (inside a folder)."""
-    raw = src.path.read_bytes()
-    try:
-        raw.decode(opts.encoding)
-    except UnicodeDecodeError as exc:  # name the line of the bad byte, then apply the policy
-        line = raw.count(b"\n", 0, exc.start) + 1
-        text = decode(src, raw, line, 0, opts, unit="file")
-    else:
-        text = decode(src, raw, 1, 0, opts, unit="file")
+def read_text(src: Source, opts: ReadOptions) -> str | None:
+    """A whole (small) file as text, under the decoding policy (a .txt document in a folder)."""
+    with open_bytes(src) as (buf, _):
+        try:
+            data = buf.read()
+        except STREAM_ERRORS as exc:
+            src.skip(1, f"the compressed file is cut short or corrupt ({exc}); file skipped")
+            return None
     src.done = src.size
-    if text is not None:
-        yield 1, text if text.strip() else Problem("empty file")
-
-
-def _csv(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
-    feed = _MarkedLines(lines(src, opts))
-    reader = csv.reader(feed, delimiter="\t" if kind == "tsv" else ",")
-    header = next(reader, None)
-    if not header:
-        return
-    src.fields, src.column_seen = header, opts.text_column in header
-    while True:
-        feed.mark()
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield feed.first or feed.last, Problem(f"malformed CSV ({exc})")
-            continue
-        if not row:
-            continue  # blank line
-        if len(row) != len(header):
-            spans = f"; the row runs to line {feed.last}: an unclosed quote?" if feed.last > feed.first + 1 else ""
-            yield feed.first, Problem(f"expected {len(header)} fields ({', '.join(header)}), found {len(row)}{spans}")
-            continue
-        yield feed.first, dict(zip(header, row))
-
-
-class _MarkedLines:
-    """Feeds decoded lines to csv.reader and remembers where the current record started."""
-
-    def __init__(self, numbered: Iterator[tuple[int, str]]):
-        self.numbered, self.first, self.last = numbered, 0, 0
-
-    def mark(self) -> None:
-        self.first = 0
-
-    def __iter__(self) -> "_MarkedLines":
-        return self
-
-    def __next__(self) -> str:
-        self.last, text = next(self.numbered)
-        self.first = self.first or self.last
+    encoding, bom = sniff_encoding(src, data[:4096], opts.encoding)
+    data = data[bom:]
+    if not ascii_compatible(encoding):
+        text = data.decode(encoding, _MARK)
+        if _MARKED.search(text):
+            src.skip(1, f"bytes that are not valid {encoding}; file skipped")
+            return None
         return text
-
-
-def _parquet(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
     try:
-        pf = pq.ParquetFile(src.path)
-    except (pa.ArrowException, OSError) as exc:
-        raise UserError(f"{src.name}: not a readable Parquet file ({exc})") from None
-    schema = pf.schema_arrow
-    src.fields, src.column_seen = list(schema.names), opts.text_column in schema.names
-    kind_ = schema.field(opts.text_column).type if src.column_seen else pa.string()
-    if not (pa.types.is_string(kind_) or pa.types.is_large_string(kind_) or
-            pa.types.is_dictionary(kind_) and pa.types.is_string(kind_.value_type)):
-        raise UserError(f"{src.name}: column '{opts.text_column}' holds {kind_}, not text")
-    total, row = max(pf.metadata.num_rows, 1), 0
-    for batch in pf.iter_batches(batch_size=PARQUET_BATCH):
-        for record in batch.to_pylist():
-            row += 1
-            yield row, record
-        src.done = src.size * row // total
-
-
-def _json_array(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
-    """Elements of a top-level JSON array, each with the line it starts on. A syntax error stops
-    the file there (what came before is kept), since the array cannot be resynchronised."""
-    buf = _JsonBuffer(lines(src, opts))
-    first = buf.peek()
-    if first == "{":  # one object per line, named .json: read it as JSON Lines
-        try:
-            json.loads(buf.text)
-        except json.JSONDecodeError:
-            raise UserError(f"{src.name}: top level is one JSON object; expected an array of objects "
-                            "or one object per line") from None
-        buf.numbered.close()
-        src.done = 0
-        yield from _jsonl(src, opts, kind)
-        return
-    if first != "[":
-        raise UserError(f"{src.name}: not a JSON array of objects (starts with {first!r}); "
-                        "for one object per line use .jsonl")
-    buf.pos += 1
-    while (char := buf.peek()) != "]":
-        if char is None:
-            yield buf.line_at(buf.pos), Problem("the file ends before the JSON array is closed")
-            return
-        line = buf.line_at(buf.pos)  # before decoding: reading more lines shifts buffer offsets
-        try:
-            value = buf.decode()
-        except json.JSONDecodeError as exc:
-            yield buf.line_at(exc.pos), Problem(f"invalid JSON ({exc.msg}); the rest of the file is not read")
-            return
-        yield line, _check_object(src, value, opts)
-        if buf.peek() == ",":
-            buf.pos += 1
-        elif buf.peek() != "]":
-            yield buf.line_at(buf.pos), Problem("expected ',' or ']' after an array element; "
-                                                "the rest of the file is not read")
-            return
-
-
-class _JsonBuffer:
-    """Decoded text fed line by line to `json.JSONDecoder.raw_decode`, with a cursor and a map from
-    text offsets back to file line numbers."""
-
-    def __init__(self, numbered: Iterator[tuple[int, str]]):
-        self.numbered, self.text, self.pos = numbered, "", 0
-        self.offsets: list[int] = []  # text offset where each buffered line starts
-        self.numbers: list[int] = []  # its file line number
-        self.decoder = json.JSONDecoder()
-
-    def more(self) -> bool:
-        nxt = next(self.numbered, None)
-        if nxt is None:
-            return False
-        keep = bisect.bisect_right(self.offsets, self.pos) - 1  # drop lines wholly before the cursor
-        if keep > 0:
-            cut = self.offsets[keep]
-            self.text, self.pos = self.text[cut:], self.pos - cut
-            self.offsets = [o - cut for o in self.offsets[keep:]]
-            self.numbers = self.numbers[keep:]
-        self.offsets.append(len(self.text))
-        self.numbers.append(nxt[0])
-        self.text += nxt[1]
-        return True
-
-    def peek(self) -> str | None:
-        """The next non-blank character (the cursor moves onto it), or None at the end."""
-        while True:
-            while self.pos < len(self.text) and self.text[self.pos].isspace():
-                self.pos += 1
-            if self.pos < len(self.text):
-                return self.text[self.pos]
-            if not self.more():
-                return None
-
-    def decode(self) -> object:
-        """The value at the cursor; reads more lines while it is merely incomplete (JSON strings
-        cannot hold raw newlines, so an incomplete value always fails at the end of the text)."""
-        while True:
-            try:
-                value, self.pos = self.decoder.raw_decode(self.text, self.pos)
-                return value
-            except json.JSONDecodeError as exc:
-                if self.text[exc.pos:].strip() or not self.more():
-                    raise
-
-    def line_at(self, pos: int) -> int:
-        i = bisect.bisect_right(self.offsets, pos) - 1
-        return self.numbers[max(i, 0)] if self.numbers else 1
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:  # name the line of the bad byte, then apply the policy
+        line = data.count(b"\n", 0, exc.start) + 1
+        return decode(src, data, line, bom, opts, unit="file", encoding=encoding)

@@ -98,10 +98,17 @@ def _file_stamp(path: Path) -> str:
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantise `gguf` into an HF folder at `target`; atomic, so a killed run leaves no half folder."""
+    import time  # noqa: PLC0415
+
     import torch  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"[seedbed] converting {gguf.name} to {target} (once; ~20-50 s)", flush=True)
+    # Gemma 3 270M took 86 s and 6.5 min on 2 shared CPU cores (most of it reading the GGUF's 262k-token
+    # vocabulary; bench/demo_timing.md). Stages resolve their model before drawing their own bar,
+    # so this message and the de-quantisation bar stand alone.
+    print(f"[seedbed] converting {gguf.name} to {target}: once per machine; 1-7 min on 2 CPU cores, "
+          "depending on how busy they are ...", flush=True)
+    t0 = time.perf_counter()
     kw = dict(gguf_file=gguf.name, local_files_only=True)
     tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kw)
@@ -122,6 +129,15 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"[seedbed] converted {gguf.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def quiet_library_bars() -> None:
+    """Turn off transformers' "Loading weights" bar: a second of noise that would interleave with
+    the stage's bar (the GGUF de-quantisation bar, a minute or more, is not one of them)."""
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+    hf_logging.disable_progress_bar()
 
 
 def _converted(alias_or_file: str, locate: Callable[[Path], Path]) -> Path:
@@ -188,6 +204,7 @@ def _load(name_or_path: str, device: str, trust_remote_code: bool) -> tuple[Any,
 
     check_memory(name_or_path, device)  # the 1.5B judge needs ~8 GiB on CPU: one line, not an OOM kill
     path = resolve_model(name_or_path)
+    quiet_library_bars()
     kw = dict(trust_remote_code=trust_remote_code, local_files_only=Path(path).is_dir())
     try:
         config = AutoConfig.from_pretrained(path, **kw)
@@ -235,6 +252,7 @@ def load_embedder(name_or_path: str = DEFAULT_EMBEDDER, device: str | None = Non
     with _LOCK:
         if key not in _EMBEDDER_MEMO:
             path = resolve_model(str(name_or_path))
+            quiet_library_bars()
             try:
                 model = SentenceTransformer(path, device=device, local_files_only=Path(path).is_dir())
             except OSError as e:

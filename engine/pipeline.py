@@ -20,7 +20,7 @@ from engine import stages
 from engine.errors import UserError
 from engine.export import ExportResult, export_selection
 from engine.models import DEFAULT_EMBEDDER
-from engine.progress import ProgressFn, report
+from engine.progress import ProgressFn, adaptive_steps, report
 from engine.select import SelectionResult, choose, needed_columns
 from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
@@ -31,21 +31,22 @@ from engine.storage import signals as signal_store
 
 def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
                batch_fn: Callable[[list[str]], Any], write_fn: Callable[[Any, list[str], Any], None],
-               chunk_size: int, progress: ProgressFn | None = None) -> int:
-    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text) in chunks of `chunk_size`
-    documents, shortest first (similar lengths pad little), and store each chunk with
-    `write_fn(con, doc_ids, output)` in its own transaction. Reports progress over `n_total`
-    documents (the stored ones count as done). Returns how many documents were computed."""
+               chunk_size: int, progress: ProgressFn | None = None, first_step: int | None = None) -> int:
+    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text), shortest first (similar
+    lengths pad little), and store each step with `write_fn(con, doc_ids, output)` in its own
+    transaction. Steps start at `first_step` documents and then hold what the measured rate does
+    in a few seconds (at most `chunk_size`): progress moves and a stop loses little on a busy CPU,
+    while a GPU gets full chunks. Reports progress over `n_total` documents (the stored ones count
+    as done). Returns how many documents were computed."""
     order = np.argsort(missing["text"].str.len().to_numpy(), kind="stable")
     ids, texts = missing["doc_id"].to_numpy()[order], missing["text"].to_numpy()[order]
     n_cached = n_total - len(ids)
     report(progress, label, n_cached, n_total)
-    for start in range(0, len(ids), chunk_size):
-        chunk_ids, chunk_texts = list(ids[start:start + chunk_size]), list(texts[start:start + chunk_size])
-        output = batch_fn(chunk_texts)
+    for start, stop in adaptive_steps(len(ids), first_step or chunk_size, chunk_size):
+        output = batch_fn(list(texts[start:stop]))
         with ws.connect() as con:
-            write_fn(con, chunk_ids, output)
-        report(progress, label, n_cached + start + len(chunk_ids), n_total)
+            write_fn(con, list(ids[start:stop]), output)
+        report(progress, label, n_cached + stop, n_total)
     return len(ids)
 
 
@@ -56,6 +57,14 @@ def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) ->
     from engine.models import pick_device  # noqa: PLC0415 (probing the device imports torch)
 
     return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
+
+
+def first_step(device: str | None, chunk: int, cpu_first: int = 4) -> int:
+    """Documents in a stage's first step: a few on a CPU (the first update comes within seconds,
+    before the rate is known), a whole chunk on a GPU."""
+    from engine.models import pick_device  # noqa: PLC0415
+
+    return chunk if pick_device(device).startswith("cuda") else min(chunk, cpu_first)
 
 
 def signal_config(signal: str, **overrides):
@@ -73,6 +82,10 @@ def run_stage(ws: Workspace, corpus: str, name: str, config=None, progress: Prog
     config = stage.make_config() if config is None else config
     if stage.kind == stages.MAP:
         return project(ws, corpus, config.max_points, config.seed, embed_model, progress)
+    if stage.kind == stages.CLUSTERS:  # ids + labels need the texts too: engine.clusters stores both
+        from engine.clusters import run_clusters  # noqa: PLC0415
+
+        return run_clusters(ws, corpus, config, embed_model, progress)
     if stage.reads == "text":
         return _run_text(ws, corpus, stage, config, progress, chunk_size)
     if stage.reads == "vectors":
@@ -95,8 +108,14 @@ def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> 
         missing = signal_store.missing_rows(con, corpus, stage.output.table, key)
         if missing.empty:
             stage.mark(con, corpus, key, params)
-    chunk = chunk_for(chunk_size, getattr(config, "device", None), *stage.chunk)
-    n = run_cached(ws, stage.name, missing, n_total, lambda texts: stage.batch(texts, config), write, chunk, progress)
+    device = getattr(config, "device", None)
+    if len(missing) and stage.kind != stages.VECTORS and getattr(config, "model", None):
+        from engine.models import resolve_model  # noqa: PLC0415
+
+        resolve_model(config.model)  # a first use converts it (minutes) before the stage's bar is drawn
+    chunk = chunk_for(chunk_size, device, *stage.chunk)
+    n = run_cached(ws, stage.name, missing, n_total, lambda texts: stage.batch(texts, config), write, chunk,
+                   progress, first_step(device, chunk, 16 if stage.kind == stages.VECTORS else 4))
     verb = "embedded" if stage.kind == stages.VECTORS else "scored"
     return StageResult(stage.name, n, n_total - n, elapsed(),
                        f"{verb} {n} documents {'with' if verb == 'embedded' else 'as'} {key} "
@@ -183,10 +202,19 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
     return StageResult("project", n_total, 0, elapsed(), message)
 
 
+def refuse_existing_selection(con, name: str | None, replace: bool, corpus: str, same) -> None:
+    """A saved selection is the user's: replaced only when asked, or when `same(old)` says the new
+    one equals it (a re-run of the same command)."""
+    old = selection_store.selection(con, name) if name and not replace else None
+    if old is not None and not (old["corpus"] == corpus and same(old)):
+        raise UserError(f"a selection named '{name}' exists (corpus '{old['corpus']}', {old['n_selected']} "
+                        "documents); pass --replace to overwrite it or choose another --name")
+
+
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
-           seed: int = 0, name: str | None = None, quality: str = "askllm") -> SelectionResult:
-    """Choose documents with `engine.select.choose`; saved under `name` when given, with the
-    parameters and the signal keys it read."""
+           seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False) -> SelectionResult:
+    """Choose documents with `engine.select.choose`; saved under `name` when given (an existing,
+    different selection of that name only with `replace`), with the parameters and the signal keys it read."""
     elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
@@ -197,15 +225,17 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
+            refuse_existing_selection(con, name, replace, corpus, lambda old: old["doc_ids"] == list(result.doc_ids))
             selection_store.save_selection(con, name, corpus, strategy, result.params, list(result.doc_ids))
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
     return result
 
 
-def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None) -> ExportResult:
-    """Write a saved selection to JSONL or Parquet (see `engine.export.export_selection`)."""
-    return export_selection(ws, selection_name, out_path, fmt)
+def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None,
+           force: bool = False) -> ExportResult:
+    """Write a saved selection to JSONL, Parquet or a datasets folder (see `engine.export.export_selection`)."""
+    return export_selection(ws, selection_name, out_path, fmt, force=force)
 
 
 def corpus_status(con, corpus: str) -> dict:
@@ -230,13 +260,19 @@ def stage_status(ws: Workspace, corpus: str) -> dict:
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
-                 progress: ProgressFn | None = None, executor=None) -> list[StageResult]:
+                 progress: ProgressFn | None = None, executor=None, replace: bool = False) -> list[StageResult]:
     """Every stage in order on one file: ingest, embed, score each of `signals`, density, project,
     select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
     `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray (the map runs
     here either way). Returns one StageResult per stage."""
     for s in signals:
         signal_config(s)  # an unknown name fails before any work
+    saved_as = selection_name or f"{corpus}-{strategy}"
+    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
+    wanted = {"strategy": strategy, "weight": weight, "budget": budget, "seed": seed, "quality": quality}
+    with ws.connect() as con:  # a name taken by another selection fails before hours of stages, not after
+        refuse_existing_selection(con, saved_as, replace, corpus,
+                                  lambda old: all(old["params"].get(k) == v for k, v in wanted.items()))
     run = executor.run_stage if executor is not None else None
     elapsed = stages.timer()
     report_ = (executor.ingest if executor is not None else ingest)(ws, path, corpus, text_column=text_column,
@@ -247,8 +283,6 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
         ray_ok = run is not None and executor.supports(stages.stage(name))
         results.append(run(ws, corpus, name, progress=progress) if ray_ok else
                        run_stage(ws, corpus, name, progress=progress))
-    quality = next((s for s in signals if s in [q.name for q in stages.signals("top")]), "askllm")
-    name = selection_name or f"{corpus}-{strategy}"
-    chosen = select(ws, corpus, strategy, weight, budget, seed, name=name, quality=quality)
+    chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace)
     results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results

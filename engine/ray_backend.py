@@ -237,8 +237,11 @@ class RayExecutor:
             _stage_inputs(job, lambda: signal_store.embeddings_reader(con, corpus, ekey, options.shard_size),
                           options.shard_size)
         ray, plan = init_ray(options), stage.shards
+        sample = _reference_sample(job, n_total, config) if plan.prepare or plan.calibrate else None
+        config = plan.prepare(config, sample) if plan.prepare else config
         parts = _run_shards(ray, job, "fit", partial(_fit_fn, plan.fit, config), options, progress)
         state = plan.merge([pq.read_table(part).column("state")[0].as_py() for part in parts])
+        state = plan.calibrate(state, sample, config) if plan.calibrate else state
         make = partial(_apply_fn, plan.apply, stage.output.to_table, state, config)
         files = _run_shards(ray, job, stage.name, make, options, progress)
         with ws.connect() as con:
@@ -266,6 +269,17 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = N
             options: RayOptions | None = None, progress: ProgressFn | None = None):
     """`engine.pipeline.density` on Ray: partial sketches per shard, summed, then queried."""
     return RayExecutor(options).run_stage(ws, corpus, "density", config, progress, embed_model)
+
+
+def _reference_sample(job: Path, n: int, config) -> np.ndarray:
+    """The rows of `density.sample_positions` from the input shards (doc_id order, as in-process)."""
+    from engine.density import sample_positions  # noqa: PLC0415
+
+    tables = [pq.read_table(path) for path in sorted((job / "in").glob("*.parquet"))]
+    starts = np.cumsum([0] + [t.num_rows for t in tables])
+    wanted = sample_positions(n, config.sample, config.seed)
+    return np.concatenate([_vectors(t.take(pa.array(wanted[(wanted >= a) & (wanted < b)] - a)))
+                           for t, a, b in zip(tables, starts, starts[1:])])
 
 
 def _ingest_fn(corpus: str, kwargs: dict):

@@ -87,9 +87,10 @@ def percentile_rank(x: np.ndarray) -> np.ndarray:
     return average_rank[inverse] / len(x)
 
 
-def ips_keys(density: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Gumbel-top-k keys for sampling without replacement with P ∝ 1/density."""
-    return -np.log(np.clip(density, 1e-300, None)) + noise
+def ips_keys(density: np.ndarray, noise: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Gumbel-top-k keys for sampling without replacement with P ∝ (1/density)^(1/temperature):
+    1 is the paper's inverse propensity, below 1 sharper (bench/coverage_results.md sweeps it)."""
+    return -np.log(np.clip(density, 1e-300, None)) / temperature + noise
 
 
 def _noise(seed: int, n: int, stream: int) -> np.ndarray:
@@ -186,7 +187,10 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
                        weight: float = 0.5, quality: str = "askllm", grid: int = 20) -> pd.DataFrame:
     """One row per strategy the frame's signals allow: n, n_excluded, mean quality (of `quality`),
     map coverage (fraction of occupied grid cells of the 2-D projection that the selection hits;
-    NaN without a projection) and Jaccard overlap with every other strategy (`overlap_<name>`)."""
+    NaN without a projection), with a `cluster` column the topic coverage of
+    `engine.coverage.cluster_metrics`, and Jaccard overlap with every other strategy (`overlap_<name>`)."""
+    from engine.coverage import cluster_metrics
+
     chosen: dict[str, SelectionResult] = {}
     for strategy in strategies():
         try:
@@ -207,6 +211,8 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
         row = {"strategy": s, "n": len(r.rows), "n_excluded": r.n_excluded,
                "mean_quality": float(np.nanmean(q[r.rows])) if q is not None and len(r.rows) else np.nan,
                "coverage": len(np.unique(hit[hit >= 0])) / occupied if has_xy else np.nan}
+        if "cluster" in frame.columns and frame["cluster"].notna().any():
+            row.update(cluster_metrics(frame["cluster"], members[s]))
         for other, m in members.items():
             union = int((members[s] | m).sum())
             row[f"overlap_{other}"] = int((members[s] & m).sum()) / union if union else np.nan

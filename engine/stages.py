@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from engine import askllm, density, distill, embed, ensemble, perplexity, project, review
+from engine import askllm, clusters, density, distill, embed, ensemble, perplexity, project, review
 from engine.errors import UserError
 from engine.storage import corpus as store
 from engine.storage import signals as signal_store
@@ -89,11 +89,16 @@ PROJECTIONS = Output("projections", None, None, None)  # replaced whole per corp
 class ShardPlan:
     """How a stage that reads the whole corpus's vectors runs in shards (Ray): `fit(vectors,
     config) -> bytes` per shard, `merge(list of bytes) -> bytes`, `apply(state, vectors, config)
-    -> values` per shard. Must give the same values as the stage's `batch` on the whole."""
+    -> values` per shard. Must give the same values as the stage's `batch` on the whole.
+    Optional: `prepare(config, sample) -> config` before the shards and `calibrate(state, sample,
+    config) -> state` after the merge, over the reference rows of `density.sample_positions`
+    (density: its data-chosen bandwidth and median)."""
 
     fit: Callable
     merge: Callable
     apply: Callable
+    prepare: Callable | None = None
+    calibrate: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def _density_merge(parts: list[bytes]) -> bytes:
 def _density_apply(state: bytes, vectors: np.ndarray, config) -> np.ndarray:  # noqa: ARG001
     from engine.models import pick_device  # noqa: PLC0415
 
-    return density.LSHDensitySketch.from_bytes(state, device=pick_device()).query(vectors)
+    return density.shard_apply(state, vectors, device=pick_device())
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,12 @@ STAGES: tuple[Stage, ...] = (
           "kernel density among the corpus's embeddings; low = rare, kept by inverse-propensity sampling",
           good="low", reads="vectors", needs=("embed",), select="ips",
           hint="run `python -m engine density --corpus {corpus}` first",
-          shards=ShardPlan(_density_fit, _density_merge, _density_apply)),
+          shards=ShardPlan(_density_fit, _density_merge, _density_apply,
+                           density.shard_prepare, density.shard_calibrate)),
+    Stage("clusters", CLUSTERS, clusters.ClusterConfig, None, SCORES, "Topic clusters",
+          "k-means topics over the embeddings, named by c-TF-IDF keywords; the map and the per-cluster audit",
+          good="", reads="vectors", needs=("embed",), select="",
+          hint="run `python -m engine clusters --corpus {corpus}` first"),
     Stage("project", MAP, project.ProjectConfig, None, PROJECTIONS, "Map (UMAP)",
           "2-D UMAP map of the corpus for the dashboard", good="", reads="vectors", needs=("embed",), select="",
           hint="run `python -m engine project --corpus {corpus}` first"),

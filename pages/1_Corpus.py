@@ -6,8 +6,9 @@ import streamlit as st
 import ui
 from engine import api, explore
 from engine.ingest import safe_upload_path
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="Corpus · Seedbed", page_icon=":material/description:", layout="wide")
+ui.setup_page("Corpus · Seedbed", ":material/description:")
 st.title("Corpus")
 
 
@@ -22,9 +23,10 @@ def save_upload(upload) -> Path:
 
 
 def show_report(report) -> None:
-    st.success(report.summary())
+    st.success(escape_markdown(report.summary()))
     if report.issues:
-        lines = "\n".join(f"- `{i.source}` line {i.line}: {i.problem}" for i in report.issues[:50])
+        lines = "\n".join(f"- {escape_markdown(i.source)} line {i.line}: {escape_markdown(i.problem)}"
+                          for i in report.issues[:50])
         more = f"\n- ... and {len(report.issues) - 50} more" if len(report.issues) > 50 else ""
         st.warning(f"Skipped {report.n_skipped} row(s); the good rows were kept:\n{lines}{more}")
 
@@ -43,7 +45,7 @@ if upload is not None:
         table, text_like = shown
         st.dataframe(table, hide_index=True, width="stretch", height=180)
         if not text_like:
-            st.error(f"{upload.name}: no column holds text in the first rows; check the file.")
+            st.error(f"{escape_markdown(upload.name)}: no column holds text in the first rows; check the file.")
         else:
             c1, c2, c3 = st.columns(3)
             column = c1.selectbox("Text column", text_like, key="corpus_text_column")
@@ -65,7 +67,7 @@ corpus = ui.pick_corpus("corpus")
 if corpus is None:
     st.info("No corpus yet: upload a file above or load the demo corpus on the **Home** page.")
     st.stop()
-st.subheader(f"Browse '{corpus}'")
+st.subheader(f"Browse '{escape_markdown(corpus)}'")
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 query = c1.text_input("Search text", key="corpus_query")
 meta_query = c2.text_input("Metadata contains", key="corpus_meta", help="e.g. a URL fragment or a label")

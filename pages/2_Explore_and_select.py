@@ -3,9 +3,10 @@ compare strategies, pick documents on the map for review, save a selection."""
 import streamlit as st
 
 import ui
-from engine import api, explore, review, select
+from engine import api, coverage, explain, explore, review, select
+from engine.user_text import check_name, escape_markdown
 
-st.set_page_config(page_title="Explore and select · Seedbed", page_icon=":material/scatter_plot:", layout="wide")
+ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
 corpus = ui.need_corpus("explore")
 st.title("Explore and select")
 status = ui.stage_status(ui.db(), corpus)
@@ -15,8 +16,10 @@ frame = ui.frame(ui.db(), corpus)
 missing = api.missing_stages(status)
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
-    st.caption(f"{len(frame)} documents. Stages compute only what is missing (Ask-LLM: about 3 documents/s "
-               f"on a CPU). For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
+    ui.stopped_stages_notice()
+    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA (Ask-LLM "
+               f"on 2 idle CPU cores: about 2 documents/s, bench/pipeline_results.md; a busy machine is slower). "
+               f"For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
                f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
     chosen = st.multiselect("Stages to run", ui.STAGES, default=missing, format_func=ui.stage_label,
@@ -41,9 +44,13 @@ strategies = [s for s in select.strategies() if s == "random" or s in scores
 qualities = qualities or ["askllm"]
 bar = st.sidebar
 strategy = bar.selectbox("Strategy", strategies, index=len(strategies) - 1 if "combined" not in strategies
-                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies))
+                         else strategies.index("combined"), key="explore_strategy_" + "_".join(strategies),
+                         help="\n\n".join(explain.STRATEGIES[s] for s in strategies if s in explain.STRATEGIES))
+bar.caption(explain.STRATEGIES.get(strategy, ""))
 quality = bar.selectbox("Quality signal", qualities, key="explore_quality_" + "_".join(qualities),
-                        help="The quality side of the weight; 'curator' appears once trained on the Review page.")
+                        format_func=explain.label,
+                        help="The quality side of the weight; 'curator' appears once trained on the Review page.\n\n"
+                             + "\n\n".join(explain.score_help(q) for q in qualities))
 weight = bar.slider("Quality weight (1 = quality only, 0 = coverage only)", 0.0, 1.0, 0.5, 0.05,
                     key="explore_weight", disabled=strategy != "combined")
 mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode")
@@ -63,9 +70,12 @@ m = st.columns(4)
 m[0].metric("Selected", f"{mask.sum()} / {len(frame)}")
 if quality in scores:
     q = frame[quality]
-    m[1].metric(f"Mean {quality} (selected)", f"{q[mask].mean():.3f}", f"{q[mask].mean() - q.mean():+.3f} vs all")
+    m[1].metric(f"Mean {explain.label(quality)}, selected", f"{q[mask].mean():.3f}",
+                f"{q[mask].mean() - q.mean():+.3f} vs all", help=explain.score_help(quality))
 m[2].metric("Excluded (missing signal)", result.n_excluded)
 m[3].metric("Reviewed", int(frame["decision"].notna().sum()))
+labels = api.cluster_labels(ui.workspace(), corpus)
+has_clusters = "cluster" in frame.columns and frame["cluster"].notna().any()
 
 # --- map + comparison ------------------------------------------------------------------------
 left, right = st.columns([5, 2])
@@ -77,18 +87,41 @@ with left:
     else:
         points = frame.iloc[rows]
         colours = [c for c in explore.colour_choices() if c in ("selected", "review status") or c in scores]
-        colour_by = st.selectbox("Colour by", colours, key="explore_colour")
-        values, continuous = explore.colour_values(points, mask[rows], colour_by)
+        colours += ["cluster"] if has_clusters else []
+        colour_by = st.selectbox("Colour by", colours, index=len(colours) - 1 if has_clusters else 0,
+                                 key="explore_colour_" + "_".join(colours), format_func=explain.label,
+                                 help="\n\n".join(f"{explain.label(c)}: {explain.score_help(c)}"
+                                                   for c in colours if c in explain.SCORES))
+        values, continuous = explore.colour_values(points, mask[rows], colour_by, labels)
         fig = ui.map_figure(points, values, continuous, hover)
+        query = st.text_input("Highlight documents containing", key="explore_search",
+                              placeholder="a word or phrase (case-insensitive)")
+        found = api.search_ids(ui.workspace(), corpus, query) if query.strip() else []
+        if query.strip():
+            ui.add_highlight(fig, points[points["doc_id"].isin(found)], query.strip())
+        if has_clusters:
+            ui.add_cluster_labels(fig, coverage.label_positions(points, labels, min_share=0.01))
         event = st.plotly_chart(fig, key="explore_map", on_select="rerun", selection_mode=("box", "lasso"),
                                 width="stretch")
+        if query.strip():
+            st.caption(f"{len(found):,} documents contain '{escape_markdown(query.strip()[:60])}' "
+                       "(ringed in red where on the map).")
         picked = [p["customdata"] for p in (event.selection.points if event else []) if p.get("customdata")]
         if picked and picked != st.session_state.get("review_ids"):
             st.session_state["review_ids"] = picked
             review.save_map_selection(ui.workspace(), corpus, picked)
             ui.refresh()
         if picked:
-            st.success(f"{len(picked)} documents picked on the map: they are waiting on the Review page.")
+            summary = coverage.region_summary(frame, picked, scores, labels)
+            st.success(f"{summary['n']} documents picked on the map: they are waiting on the Review page.")
+            cols = st.columns(max(1, len(summary["means"])))
+            for col, (name, value) in zip(cols, summary["means"].items()):
+                col.metric(f"Mean {name} (picked)", f"{value:.3f}")
+            if summary["clusters"]:
+                top = "; ".join(f"{k} ({v})" for k, v in summary["clusters"].items())
+                st.caption("Clusters: " + escape_markdown(top))
+            for text in summary["examples"]:
+                st.text(text[:200])
             st.page_link("pages/3_Review.py", label="Review the picked documents", icon=":material/rate_review:")
         else:
             st.caption("Drag a box or lasso on the map (toolbar, top right) to send documents to review.")
@@ -102,22 +135,80 @@ with right:
     table = select.compare_strategies(frame, budget, seed, weight, quality) if compare else None
     if table is not None and not table.empty:
         view = table.set_index("strategy").rename(columns={"mean_quality": "quality", f"overlap_{strategy}": "overlap"})
-        st.dataframe(view[[c for c in ("n", "quality", "coverage", "overlap") if c in view]].round(2), width="stretch")
+        view = view.rename(columns={"cluster_coverage": "topics", "rare_cluster_retention": "rare topics kept"})
+        shown = ("n", "quality", "coverage", "topics", "rare topics kept", "overlap")
+        st.dataframe(view[[c for c in shown if c in view]].round(2), width="stretch")
         st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
-                   f"cells they hit; overlap: Jaccard with '{strategy}'.")
+                   f"cells they hit; topics: share of clusters hit; rare topics kept: share of the documents "
+                   f"of the smallest clusters (10% of the corpus) kept; overlap: Jaccard with '{strategy}'.")
     with st.form("explore_save"):
-        name = st.text_input("Save this selection as", f"{corpus}-{strategy}", key=f"explore_save_name_{strategy}")
+        # keyed by corpus: a name typed for one corpus never follows you to another
+        name = st.text_input("Save this selection as", f"{corpus}-{strategy}",
+                             key=f"explore_save_name_{corpus}_{strategy}").strip()
+        replace = st.checkbox("Replace a saved selection of the same name", key=f"explore_replace_{corpus}",
+                              help="Off: an existing selection is never overwritten.")
         if st.form_submit_button("Save selection"):
-            saved = ui.attempt(api.save_selection, ui.workspace(), corpus, strategy, weight, budget, seed,
-                               name.strip(), quality)
+            existing = ui.selections(ui.db(), None).set_index("name")
+            if name in existing.index and not replace:
+                old = existing.loc[name]
+                st.warning(f"A selection named '{escape_markdown(name)}' already exists (corpus '{escape_markdown(old['corpus'])}', "
+                           f"{old['n_selected']} documents). Nothing was saved: choose another name, or tick "
+                           "'Replace a saved selection of the same name' and save again.")
+            else:
+                saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
+                                                              check_name("selection name", name), quality,
+                                                              replace=replace))
+                ui.refresh()
+                if saved is not None:
+                    st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")
+
+# --- topics: what this selection kept of each cluster -----------------------------------------
+st.subheader("Topics in this selection")
+if not has_clusters:
+    st.info("No topic clusters yet: run the **clusters** stage above "
+            f"(or `python -m engine clusters --corpus {corpus}`).")
+else:
+    audit = ui.attempt(api.selection_audit, frame, list(result.doc_ids), labels,
+                       quality if quality in scores else None, corpus)
+    if audit is not None:
+        chart, dropped = st.columns([3, 2])
+        chart.plotly_chart(ui.audit_figure(audit.head(30)), width="stretch", key="explore_audit_chart")
+        lost = coverage.dropped_topics(audit)
+        dropped.markdown("**Topics this filter dropped** (kept at under half the average rate)")
+        if lost.empty:
+            dropped.caption("None: every topic kept at least half the selection's average rate.")
+        else:
+            dropped.dataframe(lost[["label", "n_docs", "kept", "kept_rate"]].round(3), hide_index=True,
+                              width="stretch", key="explore_dropped")
+        st.dataframe(audit.round(3), hide_index=True, width="stretch", key="explore_audit")
+        st.caption("loss = 1 - (topic's kept rate / the selection's average rate): 1 = dropped entirely, "
+                   "0 = kept at the average rate, below 0 = favoured. Mean quality is over all the topic's documents.")
+        pick, go_review = st.columns([3, 1])
+        cluster = pick.selectbox("Send a cluster to Review", audit["cluster"].tolist(), key="explore_cluster_pick",
+                                 format_func=lambda c: f"{c}: {labels.get(int(c), 'cluster')}")
+        if go_review.button("Review this cluster", key="explore_cluster_review"):
+            ids = frame.loc[frame["cluster"] == cluster, "doc_id"].tolist()
+            st.session_state["review_ids"] = ids
+            review.save_map_selection(ui.workspace(), corpus, ids)
             ui.refresh()
-            if saved is not None:
-                st.success(f"Saved '{name.strip()}' ({len(saved.doc_ids)} documents): review or export it.")
+            st.success(f"The {len(ids)} documents of cluster {cluster} are waiting on the Review page.")
+with st.expander("What density means"):
+    st.markdown("Density is how crowded a document's neighbourhood is in embedding space, **relative to the "
+                "corpus median**: 1 = typical, 0.5 = half as crowded, 2 = twice. **Low density = rare.** "
+                "The density strategy samples with probability proportional to 1 / density, so rare documents "
+                "are kept more often and crowded ones thinned. The kernel width comes from the data (half the "
+                "median distance to the 10th nearest neighbour), so the scale is the same at any corpus size.")
+    if "density" in scores:
+        d = frame["density"].dropna()
+        st.caption(f"This corpus: 5% of documents below {d.quantile(0.05):.2f}, median {d.median():.2f}, "
+                   f"5% above {d.quantile(0.95):.2f}.")
 
 # --- histograms ------------------------------------------------------------------------------
 hists = explore.histograms(frame, mask)
 if hists:
     cols = st.columns(len(hists))
     for col, (name, hist) in zip(cols, hists.items()):
-        col.plotly_chart(ui.histogram_figure(name, hist), width="stretch", key=f"explore_hist_{name}")
-st.caption(result.message)
+        col.plotly_chart(ui.histogram_figure(explain.label(name), hist), width="stretch", key=f"explore_hist_{name}")
+    with st.expander("What the scores mean"):
+        st.markdown(explain.scores_legend(hists))
+st.caption(escape_markdown(result.message))

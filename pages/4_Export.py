@@ -4,13 +4,14 @@ import streamlit as st
 
 import ui
 from engine import api
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="Export · Seedbed", page_icon=":material/download:", layout="wide")
+ui.setup_page("Export · Seedbed", ":material/download:")
 corpus = ui.need_corpus("export")
 st.title("Export")
 saved = ui.selections(ui.db(), corpus)
 if saved.empty:
-    st.info(f"No saved selection for '{corpus}' yet: choose one on **Explore and select** and press "
+    st.info(f"No saved selection for '{escape_markdown(corpus)}' yet: choose one on **Explore and select** and press "
             f"*Save selection*, or `python -m engine select --corpus {corpus} --strategy combined --weight 0.5 "
             "--budget 0.2 --name mine`.")
     st.stop()
@@ -19,18 +20,25 @@ c1, c2 = st.columns([3, 1])
 name = c1.selectbox("Selection", saved["name"].tolist(), key="export_selection")
 fmt = c2.radio("Format", ["jsonl", "parquet"], horizontal=True, key="export_format")
 row = saved.set_index("name").loc[name]
-st.caption(f"strategy **{row['strategy']}**, {row['n_selected']} documents, parameters `{row['params']}`. "
+st.caption(f"strategy **{row['strategy']}**, {row['n_selected']} documents, "
+           f"parameters {escape_markdown(row['params'])}. "
            "Rejected documents are left out; accepted ones are kept.")
 
 if st.button("Prepare the export", key="export_prepare", type="primary"):
     prepared = ui.attempt(api.export, ui.workspace(), name, fmt)
     if prepared is not None:
         st.session_state["export_ready"] = prepared
+        st.session_state["export_ready_for"] = (corpus, name, fmt)
 ready = st.session_state.get("export_ready")
+made_for = st.session_state.get("export_ready_for")
+if ready and made_for != (corpus, name, fmt):  # never offer the file of an earlier choice
+    st.info(f"The file prepared before was '{escape_markdown(made_for[1])}' as {made_for[2]}; press "
+            f"**Prepare the export** for '{escape_markdown(name)}' as {fmt}.")
+    ready = None
 if ready:
-    st.success(f"{ready.n} documents ready in `{ready.file_name}`.")
+    st.success(f"{ready.n} documents ready in {escape_markdown(ready.file_name)}.")
     mime = "application/jsonl" if ready.fmt == "jsonl" else "application/octet-stream"
-    st.download_button(f"Download {ready.file_name}", ready.data, file_name=ready.file_name, mime=mime,
+    st.download_button(f"Download {escape_markdown(ready.file_name)}", ready.data, file_name=ready.file_name, mime=mime,
                        key="export_download", type="primary")
     if ready.fmt == "jsonl":
         st.download_button("Download the selection's parameters (.selection.json)", ready.params,

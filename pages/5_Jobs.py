@@ -1,33 +1,58 @@
 """Jobs: heavy work (scoring a corpus, the pipeline, an LLM2LLM run) as background processes that
 outlive this page and the server; live status and progress, logs, parameters, cancel and resume."""
-import shlex
-
 import pandas as pd
 import streamlit as st
 
 import ui
-from engine import api, jobs
+from engine import api, forms, jobs, run_summary
+from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="Jobs · Seedbed", page_icon="🏃", layout="wide")
+ui.setup_page("Jobs · Seedbed", "🏃")
 st.title("Jobs")
 st.caption("Each job is one `python -m engine ...` process with its own record: it keeps going when you close "
            "the tab. Jobs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 
-def launch(argvs: list[list[str]]) -> None:
-    """Start each command as a job (in order: the queue starts them one after another)."""
-    for argv in argvs:
+def launch(build, *args) -> None:
+    """Start the commands `build(*args)` makes from the form's fields (engine.forms validates them)
+    as jobs, in order: the queue starts them one after another."""
+    for argv in ui.attempt(build, *args) or []:
         run_id = ui.attempt(ui.start_job, argv)
         if run_id is None:
             return
-        st.session_state["runs_pick"] = run_id
-        st.toast(f"started job {run_id}: {' '.join(argv)}")
+        st.session_state["runs_pick_id"] = run_id
+        st.toast(f"started job {run_id}: {escape_markdown(' '.join(argv))}")
+
+
+def l2l_command(task, train, test, labels, seed_size, iterations, name, *fields) -> list[list[str]]:
+    """The LLM2LLM form's command; for 'my files' the user's uploads become `--task jsonl --train --test`."""
+    if task != "my files":
+        return [forms.llm2llm_argv(ui.db(), task, seed_size, iterations, name, *fields)]
+    files = l2l_files(train, test, labels, seed_size)
+    argv = forms.llm2llm_argv(ui.db(), "trec", seed_size, iterations, name or f"my-files-{seed_size}x{iterations}",
+                              *fields)  # the form's other fields, validated as for a bundled task
+    argv[argv.index("--task") + 1] = "jsonl"
+    return [argv + files]
+
+
+def l2l_files(train, test, labels: str, seed_size: int) -> list[str]:
+    """CLI arguments for the user's own task files: stored beside the workspace and checked now."""
+    from engine.errors import UserError
+    from engine.llm2llm.userdata import check_task_files, store_upload
+
+    if train is None or test is None:
+        raise UserError("task 'my files' needs a train file and a test file")
+    paths = [str(store_upload(ui.db(), f.name, f.getvalue())) for f in (train, test)]
+    label_set = tuple(x.strip() for x in labels.split(",") if x.strip())
+    check_task_files(*paths, label_set, seed_size)
+    return ["--train", paths[0], "--test", paths[1]] + (["--labels", ",".join(label_set)] if label_set else [])
 
 
 def launcher_forms() -> None:
     corpora = ui.corpora(ui.db())["name"].tolist()
-    score, pipe, l2l, raw = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM", "Any command"])
+    score, pipe, l2l = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM"])  # no free-form command: argv from fields
     with score.form("runs_form_score"):
         corpus = st.selectbox("Corpus", corpora, key="runs_score_corpus")
         stages = st.multiselect("Stages (run in this order)", ui.STAGES, default=["embed", "askllm"],
@@ -41,34 +66,33 @@ def launcher_forms() -> None:
         st.caption("On Ray each stage's shards run on an actor pool (one model per GPU); the map projection "
                    "stays in-process. See the README's 'Scaling out on Ray'.")
         if st.form_submit_button("Start", type="primary", disabled=not corpora, key="runs_submit_score"):
-            launch([api.stage_command(s, corpus, address.strip() if on_ray else None, actors) for s in stages])
+            launch(lambda: [api.stage_command(s, corpus, forms.ray_address(address) if on_ray else None, actors)
+                            for s in stages])
     with pipe.form("runs_form_pipeline"):
-        path = st.text_input("Data file (JSONL, CSV or Parquet)", key="runs_pipe_path")
+        path = st.text_input("Data file (JSONL, CSV or Parquet)", key="runs_pipe_path",
+                             help="inside the data roots: uploads/, exports/ or demo/ (SEEDBED_DATA_ROOTS)")
         name = st.text_input("Corpus name", key="runs_pipe_corpus")
         if st.form_submit_button("Start", type="primary", key="runs_submit_pipeline"):
-            launch([["pipeline", path.strip(), "--corpus", name.strip()]])
+            launch(lambda: [forms.pipeline_argv(path, name, ui.db())])
     with l2l.form("runs_form_llm2llm"):
         c1, c2, c3 = st.columns(3)
-        task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"], key="runs_l2l_task")
+        task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"] + ["my files"], key="runs_l2l_task",
+                            help="TREC, SST-2 and GSM8K are bundled; 'my files': your own labelled data")
         seed_size = c2.number_input("Seed examples", 10, 100000, 100, key="runs_l2l_seed_size")
         iterations = c3.number_input("Iterations", 1, 20, 3, key="runs_l2l_iterations")
         name = c1.text_input("Run name", key="runs_l2l_name")
         student = c2.text_input("Student (optional)", key="runs_l2l_student")
-        teacher = c3.text_input("Teacher (optional: model or URL)", key="runs_l2l_teacher")
+        teacher = c3.text_input("Teacher (optional: model or a configured endpoint URL)", key="runs_l2l_teacher")
+        teacher_model = c3.text_input("Model at the endpoint", key="runs_l2l_teacher_model")
         test_size = c1.number_input("Test examples (0 = the whole test set)", 0, 100000, 0, key="runs_l2l_test_size")
         lora = st.checkbox("LoRA instead of full fine-tuning", key="runs_l2l_lora")
+        own = st.columns(3)  # task 'my files': JSONL/CSV with 'input' and 'output' columns
+        own_train = own[0].file_uploader("My train file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_train")
+        own_test = own[1].file_uploader("My test file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_test")
+        own_labels = own[2].text_input("Labels (comma-separated; empty: the train file's)", key="runs_l2l_labels")
         if st.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
-            argv = ["llm2llm", "run", "--task", task, "--seed-size", str(seed_size), "--iterations", str(iterations),
-                    "--name", name.strip() or f"{task}-{seed_size}x{iterations}"]
-            argv += ["--student", student.strip()] if student.strip() else []
-            argv += ["--teacher", teacher.strip()] if teacher.strip() else []
-            argv += ["--test-size", str(test_size)] if test_size else []
-            launch([argv + (["--lora"] if lora else [])])
-    with raw.form("runs_form_raw"):
-        command = st.text_input("Engine command", placeholder="score --corpus c4-demo --signal perplexity",
-                                key="runs_raw_command")
-        if st.form_submit_button("Start", type="primary", key="runs_submit_raw") and command.strip():
-            launch([shlex.split(command)])
+            launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
+                   teacher, teacher_model, test_size, lora)
 
 
 def progress_text(rec) -> str:
@@ -88,8 +112,7 @@ def progress_text(rec) -> str:
 def details(run_id: str) -> None:
     rec = jobs.get_job(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
-    left.markdown(f"**{rec['id']}** · `{' '.join(rec['argv'])}` · **{rec['status']}**"
-                  + (f" · pid {rec['pid']} on {rec['host']}" if rec["status"] == "running" else ""))
+    left.markdown(f"**{escape_markdown(run_summary.run_label(rec))}**")
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
                on_click=ui.attempt, args=(jobs.cancel_job, ui.workspace(), run_id))
@@ -98,12 +121,11 @@ def details(run_id: str) -> None:
     if rec["total"]:
         st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=progress_text(pd.Series(rec)) or rec["stage"])
     if rec["error"]:
-        st.error(rec["error"])
+        st.error(escape_markdown(rec["error"]))
     cols = st.columns(2)
-    cols[0].json({"kind": rec["kind"], "parameters": rec["params"], "device": rec["device"],
-                  "created": str(rec["created_at"]), "started": str(rec["started_at"]),
-                  "ended": str(rec["ended_at"]), "attempts": rec["attempts"], "log": rec["log_path"]})
-    cols[1].code(jobs.log_tail(rec, 3000) or "(no output yet)", language=None)
+    cols[0].dataframe(pd.DataFrame(run_summary.run_fields(rec), columns=["", "value"]), hide_index=True,
+                      width="stretch")
+    cols[1].code(run_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
@@ -113,12 +135,18 @@ def live() -> None:
         st.info("No jobs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
-    st.dataframe(frame[["id", "kind", "status", "progress", "device", "created_at", "ended_at", "error"]],
+    frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
+                         for _, r in frame.iterrows()]
+    st.dataframe(frame[["id", "kind", "status", "duration", "progress", "device", "created_at", "error"]],
                  hide_index=True, width="stretch")
-    labels = {r["id"]: f"{r['id']} · {r['kind']} · {r['status']}" for _, r in frame.iterrows()}
-    if st.session_state.get("runs_pick") not in labels:
-        st.session_state.pop("runs_pick", None)
-    details(st.selectbox("Job", list(labels), key="runs_pick", format_func=labels.get))
+    # The label is the option itself (status and duration change the options, which resets the
+    # widget), so the chosen job is kept by id and its index recomputed on every rerun.
+    labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
+    options, picked = list(labels), st.session_state.get("runs_pick_id")
+    index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
+    choice = st.selectbox("Job", options, index=index, key="runs_pick")
+    st.session_state["runs_pick_id"] = labels[choice]
+    details(labels[choice])
 
 
 with st.expander("Start a job", expanded=False):

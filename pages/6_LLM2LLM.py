@@ -5,10 +5,11 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from engine import jobs
-from engine.llm2llm import view
+from engine import explain, jobs
+from engine.llm2llm import records, view
+from engine.user_text import escape_markdown
 
-st.set_page_config(page_title="LLM2LLM · Seedbed", page_icon="🔁", layout="wide")
+ui.setup_page("LLM2LLM · Seedbed", "🔁")
 st.title("LLM2LLM")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 
@@ -17,6 +18,37 @@ st.sidebar.caption(f"Workspace: `{ui.db()}`")
 def example_map(db: str, run: str, n_rows: int) -> pd.DataFrame:  # n_rows: new examples invalidate the map
     return view.example_map(ui.workspace(), run)
 
+
+def experiments_view() -> None:
+    """Arms over seeds: accuracy curves with ± std error bars, lift over plain, rejection reasons."""
+    name = st.sidebar.selectbox("Experiment", view.experiments(ui.workspace())["name"].tolist(), key="l2l_experiment")
+    report = view.experiment(ui.workspace(), name)
+    summary = report["summary"]
+    st.caption(f"Experiment {escape_markdown(name)} · {report['experiment']['status']}")
+    if summary.empty:
+        st.info("No cell has been evaluated yet.")
+        return
+    fig = px.line(summary, x="iteration", y="acc_mean", error_y="acc_std", color="arm", facet_col="seed_size",
+                  markers=True, labels={"acc_mean": "test accuracy (mean ± std over seeds)", "seed_size": "seeds"})
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
+    st.plotly_chart(fig, key="l2l_exp_curves")
+    st.info(escape_markdown("Verdict: " + report["verdict"]))
+    st.markdown("**Lift over plain** (paired by seed: same seeds, same iteration-0 student)")
+    st.dataframe(summary.rename(columns={"acc_mean": "test acc", "acc_std": "± std", "lift_mean": "lift vs plain",
+                                         "lift_std": "lift ± std", "accepted_mean": "accepted per run",
+                                         "judge_acc_mean": "relabel judge acc on seeds"}), hide_index=True)
+    rejections = report["rejections"]
+    if len(rejections):
+        fig = px.bar(rejections, x="iteration", y="n", color="outcome", facet_col="arm",
+                     labels={"n": "teacher candidates", "outcome": "outcome (rejection rule)"})
+        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
+        st.plotly_chart(fig, key="l2l_exp_rejections")
+
+
+if len(view.experiments(ui.workspace())) and st.sidebar.radio(
+        "Show", ["Runs", "Experiments"], horizontal=True, key="l2l_view") == "Experiments":
+    experiments_view()
+    st.stop()
 
 l2l_runs = view.runs(ui.workspace())
 if l2l_runs.empty:
@@ -29,12 +61,13 @@ record, process = view.run_header(ui.workspace(), run)  # and the job behind it,
 stopped = process is not None and process["status"] in ("failed", "cancelled")
 live = record["status"] == "running" and not stopped
 st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **{record['status']}**"
-           + (f" · {record['error']}" if record.get("error") else "")
+           + (f" · {escape_markdown(record['error'])}" if record.get("error") else "")
            + (f" · {process['stage']}: {process['done']}/{process['total']}"
               if live and process is not None and pd.notna(process["total"]) else "")
            + (" · updating every 5 s" if live else ""))
 if stopped and record["status"] != "done":
-    st.warning(f"The process of this run stopped ({process['status']}: {process['error']}); stored work is kept.")
+    st.warning(f"The process of this run stopped ({process['status']}: {escape_markdown(process['error'])}); "
+               "stored work is kept.")
     st.button("Resume it", key="l2l_resume", on_click=ui.attempt,
               args=(jobs.resume_job, ui.workspace(), process["id"]))
 with st.sidebar.expander("Run configuration"):
@@ -50,12 +83,31 @@ def accuracy_section(summary: pd.DataFrame) -> None:
     fig.add_vline(x=0, line_dash="dot", annotation_text="iteration 0: plain fine-tuning")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_accuracy")
-    st.dataframe(summary.drop(columns=["run"], errors="ignore"), hide_index=True)
+    level, note = records.outcome_note(summary, record["config"]["teacher"]["model"])
+    (st.warning if level == "warning" else st.info)(escape_markdown(note))
+    st.dataframe(explain.plain_columns(summary.drop(columns=["run"], errors="ignore")), hide_index=True)
+
+
+def teacher_section() -> None:
+    outcomes = view.teacher_outcomes(ui.workspace(), run)
+    if outcomes.empty:
+        st.info("The teacher has not been asked yet.")
+        return
+    fig = px.bar(outcomes, x="iteration", y="n", color="outcome",
+                 labels={"n": "teacher candidates", "outcome": "outcome (rejection rule)"})
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis={"dtick": 1})
+    st.plotly_chart(fig, key="l2l_outcomes")
+    st.caption("request_failed / parse_failure: no usable reply · label_mismatch: relabelled differently · "
+               "off_topic: nearer to a seed of another label than to its own · near_duplicate: ROUGE-L ≥ 0.95 "
+               "to text already in the data.")
 
 
 def wrong_seeds(iteration: int) -> None:
     wrong = view.wrong_seeds(ui.workspace(), run, iteration)
-    st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration} (these get augmented).")
+    last = int(record["config"].get("iterations") or 0)
+    fate = ("the run's last iteration: nothing is augmented after it" if iteration >= last
+            else f"the teacher writes new examples like these for iteration {iteration + 1}")
+    st.markdown(f"**{len(wrong)} seeds wrong** after iteration {iteration} ({fate}).")
     st.dataframe(wrong[["example_id", "input", "gold", "prediction"]], hide_index=True, key="l2l_wrong")
 
 
@@ -67,6 +119,10 @@ def grid_section() -> None:
     streak = view.persistent_failures(grid)
     stubborn = int((streak == grid.shape[1]).sum())
     st.markdown(f"{stubborn} of {len(grid)} seeds were wrong in every evaluated iteration.")
+    st.caption("One row per original seed, one column per iteration (0 = the student fine-tuned on the seeds "
+               "alone). :green[Green]: the student answered that seed right after that iteration's training; "
+               ":red[red]: wrong, so the teacher writes new examples like it for the next iteration; blank: "
+               "not evaluated yet. Rows wrong the longest come first.")
     shown = grid.loc[streak.index].astype("float")  # 1 right, 0 wrong, blank not evaluated
     fig = px.imshow(shown, color_continuous_scale=[[0, "#c0392b"], [1, "#2f7d4f"]], zmin=0, zmax=1,
                     aspect="auto", labels={"x": "iteration", "y": "seed", "color": "right"})
@@ -96,7 +152,8 @@ def families_section(iteration: int) -> None:
         return
     seed = st.selectbox("Wrong seed", parents, key="l2l_family_seed")
     tree, nxt = view.family(ui.workspace(), run, seed)
-    st.markdown(f"**Seed** `{seed}`: {tree.iloc[0]['input']}  \n**gold**: `{tree.iloc[0]['output']}`")
+    st.markdown(f"**Seed** `{seed}`: {escape_markdown(tree.iloc[0]['input'])}  \n"
+                f"**gold**: {escape_markdown(tree.iloc[0]['output'])}")
     kids = tree[tree["depth"] > 0].reset_index(drop=True)
     if kids.empty:
         st.info("No synthetic example for this seed yet.")
@@ -148,7 +205,7 @@ def body() -> None:
         return
     iteration = st.select_slider("Iteration", evaluated, value=evaluated[-1], key="l2l_iteration") \
         if len(evaluated) > 1 else evaluated[0]
-    tabs = st.tabs(["Wrong seeds", "Seeds × iterations", "Confusion matrix", "Families", "Map"])
+    tabs = st.tabs(["Wrong seeds", "Seeds × iterations", "Confusion matrix", "Families", "Teacher", "Map"])
     with tabs[0]:
         wrong_seeds(iteration)
     with tabs[1]:
@@ -158,6 +215,8 @@ def body() -> None:
     with tabs[3]:
         families_section(iteration)
     with tabs[4]:
+        teacher_section()
+    with tabs[5]:
         map_section(summary)
 
 

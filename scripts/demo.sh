@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Sets up the environment, runs every stage on the bundled C4 demo corpus with the default
-# offline models (first time ~5 min on 2 CPU cores; cached afterwards), then starts the dashboard.
+# Sets up the environment, loads the bundled C4 demo corpus (400 documents whose embeddings,
+# Ask-LLM scores, density and map ship in demo/c4_demo_signals.npz, so nothing is scored now),
+# then starts the dashboard. Figures for this machine: bench/demo_timing.md.
+#   scripts/demo.sh [--with-qwen] [streamlit options ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+setup_args=(--skip-models)  # the demo needs no model now; the packaged models convert on first use
+if [ "${1:-}" = "--with-qwen" ]; then setup_args+=(--with-qwen); shift; fi
+source scripts/phases.sh
+bash scripts/setup.sh "${setup_args[@]}"
 export SEEDBED_DB="${SEEDBED_DB:-$PWD/seedbed.duckdb}"
-.venv/bin/python -m engine pipeline demo/c4_demo.parquet --corpus c4-demo
+
+phase "Demo corpus (ingest, bundled signals, default selection) into $SEEDBED_DB"
+.venv/bin/python -m engine demo
+done_phase
+
+phase "Dashboard (Ctrl-C stops it; its address follows)"
 exec .venv/bin/streamlit run app.py "$@"

@@ -16,16 +16,20 @@ def test_empty_workspace_says_what_to_do(workspace):
     assert "workspace is empty" in at.info[0].value and "python -m engine pipeline" in at.info[0].value
 
 
-def test_load_demo_corpus_then_table_shows_it(workspace):
+def test_load_demo_corpus_is_scored_and_mapped_then_recognised(workspace):
     at = _home().run()
     at.button(key="home_load_demo").click().run()
     assert not at.exception and not at.error
-    assert "c4-demo" in at.success[0].value and "400 new documents" in at.success[0].value
+    assert "c4-demo" in at.success[0].value and "400 documents (400 new)" in at.success[0].value
     table = at.dataframe[0].value
     row = table.set_index("corpus").loc["c4-demo"]
-    assert row["documents"] == 400 and row["embedded"] == 0 and not row["map"]
-    assert any("stages still to run" in c.value for c in at.caption)
+    assert row["documents"] == 400 and row["embedded"] == 400 and row["map"] and row["askllm"] and row["density"]
+    assert not any("stages still to run" in c.value for c in at.caption)
     assert any("No background job yet" in c.value for c in at.caption)
+    # pressing it again recognises the loaded demo: no duplicates, nothing to score
+    at.button(key="home_load_demo").click().run()
+    assert not at.exception and not at.success
+    assert "already loaded" in at.info[0].value and "duplicate" not in at.info[0].value
     # a second session opening the same workspace sees the corpus too
     again = _home().run()
     assert "c4-demo" in set(again.dataframe[0].value["corpus"])

@@ -95,7 +95,7 @@ def test_view_helpers_on_the_stored_run(finished):
 def test_llm2llm_page_shows_accuracy_wrong_seeds_grid_confusion(finished):
     at = _page()
     assert at.selectbox(key="l2l_run").value == RUN
-    assert len(at.get("plotly_chart")) == 3  # accuracy, grid, confusion (the map waits for its toggle)
+    assert len(at.get("plotly_chart")) == 4  # accuracy, grid, confusion, teacher outcomes (the map waits)
     assert at.select_slider(key="l2l_iteration").value == 2
     wrong = _frame(at, "prediction")
     assert wrong["example_id"].tolist() == WRONG[2] and (wrong["gold"] != wrong["prediction"]).all()

@@ -14,8 +14,8 @@ from engine.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-VERBS = ["ingest", "embed", "score", "density", "project", "select", "export", "pipeline", "corpora",
-         "status", "compare"]
+VERBS = ["ingest", "embed", "score", "density", "clusters", "project", "select", "export", "pipeline",
+         "corpora", "status", "compare"]
 
 
 def _engine(*args, db):
@@ -79,8 +79,47 @@ def test_user_errors_inside_stages_are_one_line_too(workspace, capsys):
     assert main([*db, "select", "--corpus", "c4", "--strategy", "density"]) == 2
     assert main([*db, "select", "--corpus", "c4", "--budget", "2.5"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["error: no 'density' scores for corpus 'c4': run `python -m engine density --corpus c4` first",
-                   "error: budget 2.5 must be a fraction in (0, 1] or a whole number of documents"]
+    assert err[0] == "error: no 'density' scores for corpus 'c4': run `python -m engine density --corpus c4` first"
+    assert err[1].startswith("error: argument --budget: '2.5' is not a fraction in (0, 1] (e.g. 0.2, 1.0 or 20%)")
+
+
+@pytest.mark.parametrize("text, value", [("0.2", 0.2), ("1.0", 1.0), ("100%", 1.0), ("20%", 0.2), ("500", 500),
+                                         ("1", 1)])
+def test_budget_accepts_only_unambiguous_forms(text, value, capsys):
+    from engine.cli import fraction_or_count
+
+    got = fraction_or_count(text)
+    assert got == value and type(got) is type(value)
+    note = capsys.readouterr().err
+    assert ("note: --budget 1 selects one document; for the whole corpus give 1.0 or 100%" in note) == (text == "1")
+
+
+@pytest.mark.parametrize("text", ["2.0", "1.5", "0", "-3", "0%", "150%", "0.0", "lots", "1e3"])
+def test_budget_refuses_ambiguous_or_out_of_range_forms(text):
+    import argparse
+
+    from engine.cli import fraction_or_count
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        fraction_or_count(text)
+
+
+def test_select_name_that_exists_needs_replace(workspace, capsys):
+    db = ["--db", str(workspace.path)]
+    assert main([*db, "ingest", str(DATA / "c4_sample.jsonl"), "--corpus", "c4"]) == 0
+    pick = [*db, "select", "--corpus", "c4", "--strategy", "random", "--name", "mine"]
+    assert main([*pick, "--budget", "5"]) == 0
+    capsys.readouterr()
+    assert main([*pick, "--budget", "7"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: a selection named 'mine' exists (corpus 'c4', 5 documents); "
+                                               "pass --replace to overwrite it or choose another --name")
+    from engine.storage import selections as store
+
+    with workspace.connect() as con:
+        assert store.selection(con, "mine")["n_selected"] == 5  # untouched
+    assert main([*pick, "--budget", "7", "--replace"]) == 0
+    with workspace.connect() as con:
+        assert store.selection(con, "mine")["n_selected"] == 7
 
 
 def test_tqdm_progress_keeps_one_bar_per_stage():
@@ -95,3 +134,10 @@ def test_tqdm_progress_keeps_one_bar_per_stage():
     progress("askllm", 3, 5)
     text = out.getvalue()
     assert "embed: 100%" in text and "10/10" in text and "askllm:  60%" in text and "3/5" in text
+
+
+def test_rerunning_the_same_select_keeps_working(workspace, capsys):
+    db = ["--db", str(workspace.path)]
+    assert main([*db, "ingest", str(DATA / "c4_sample.jsonl"), "--corpus", "c4"]) == 0
+    pick = [*db, "select", "--corpus", "c4", "--strategy", "random", "--budget", "5", "--name", "same"]
+    assert main(pick) == 0 and main(pick) == 0  # the same selection again: nothing is replaced

@@ -60,7 +60,7 @@ def test_export_format_override_and_bad_names(selected, tmp_path):
     ws, _ = selected
     out = pipeline.export(ws, "r10", tmp_path / "data.bin", fmt="parquet")
     assert len(pd.read_parquet(out.path)) == 9
-    with pytest.raises(UserError, match=r"data\.csv.*\.jsonl or \.parquet"):
+    with pytest.raises(UserError, match=r"data\.csv.*\.jsonl, \.jsonl\.gz or \.parquet"):
         pipeline.export(ws, "r10", tmp_path / "data.csv")
     with pytest.raises(UserError, match="no selection named 'nope' \\(known: r10\\)"):
         pipeline.export(ws, "nope", tmp_path / "x.jsonl")
@@ -75,3 +75,85 @@ def test_export_adds_accepted_documents_outside_the_selection(selected, tmp_path
     rows = pd.read_parquet(pipeline.export(ws, "r10", tmp_path / "sel.parquet").path)
     assert list(rows["doc_id"]) == chosen[1:] + outside[:1]
     assert pd.isna(rows["rank"].iloc[-1]) and rows["decision"].iloc[-1] == "accept"
+
+
+# --- formats users ask for and safe targets ------------------------------------------------------
+
+def test_export_jsonl_gz_round_trips_through_ingest(selected, tmp_path):
+    ws, chosen = selected
+    result = pipeline.export(ws, "r10", tmp_path / "sel.jsonl.gz")
+    rows = pd.read_json(result.path, lines=True, compression="gzip")
+    assert list(rows["doc_id"]) == chosen[1:] and result.sidecar.endswith("sel.selection.json")
+    assert read_selection_metadata(result.path)["n_exported"] == 9
+    assert pipeline.ingest(ws, result.path, "back").n_new == 9
+
+
+def test_export_datasets_folder_reads_back(selected, tmp_path):
+    ws, chosen = selected
+    result = pipeline.export(ws, "r10", tmp_path / "sel_ds", fmt="datasets")
+    folder = Path(result.path)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "data-00000-of-00001.arrow", "dataset_info.json", "seedbed_selection.json", "state.json"]
+    assert read_selection_metadata(folder)["n_exported"] == 9
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert info["features"]["text"]["_type"] == "Value" and info["features"]["text"]["dtype"] in ("string", "large_string")
+    assert pipeline.ingest(ws, folder, "back").n_new == 9  # our reader of save_to_disk folders
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_export_datasets_folder_loads_with_datasets(selected, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ws, chosen = selected
+    folder = pipeline.export(ws, "r10", tmp_path / "sel_ds", fmt="datasets").path
+    loaded = datasets.load_from_disk(folder)
+    assert loaded.num_rows == 9 and loaded["doc_id"] == chosen[1:]
+
+
+def test_export_refuses_the_workspace_and_existing_targets(selected, tmp_path):
+    ws, _ = selected
+    before = Path(ws.path).read_bytes()
+    for target in (ws.path, Path(ws.path).parent):
+        with pytest.raises(UserError, match="is the workspace"):
+            pipeline.export(ws, "r10", target, fmt="parquet")
+    assert Path(ws.path).read_bytes() == before
+    existing = tmp_path / "old.jsonl"
+    existing.write_text("precious\n")
+    with pytest.raises(UserError, match="old.jsonl: exists; pass --force to replace it"):
+        pipeline.export(ws, "r10", existing)
+    assert existing.read_text() == "precious\n"
+    assert pipeline.export(ws, "r10", existing, force=True).n_rows == 9
+    folder = tmp_path / "somefolder"
+    folder.mkdir()
+    with pytest.raises(UserError, match="somefolder: is a folder"):
+        pipeline.export(ws, "r10", folder, fmt="parquet", force=True)
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="somefolder: is a folder"):
+        pipeline.export(ws, "r10", folder, fmt="datasets", force=True)  # not a saved dataset: never replaced
+    assert (folder / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_export_failure_leaves_no_temporary_file(selected, tmp_path, monkeypatch):
+    ws, _ = selected
+    monkeypatch.setattr("engine.export.pq.write_table", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.export(ws, "r10", out / "x.parquet")
+    monkeypatch.setattr("engine.export._write_dataset", lambda folder, *a: (folder.mkdir(), (folder / "half").write_text(
+        "x"), (_ for _ in ()).throw(OSError("disk full"))))
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.export(ws, "r10", out / "ds", fmt="datasets")
+    assert list(out.iterdir()) == []
+
+
+def test_cli_export_exit_codes(selected, tmp_path, capsys):
+    from engine.cli import main
+
+    ws, _ = selected
+    out = tmp_path / "cli.jsonl"
+    assert main(["--db", ws.path, "export", "--selection", "r10", "--out", str(out)]) == 0
+    assert main(["--db", ws.path, "export", "--selection", "r10", "--out", str(out)]) == 2
+    assert main(["--db", ws.path, "export", "--selection", "r10", "--out", ws.path, "--format", "parquet"]) == 2
+    assert main(["--db", ws.path, "export", "--selection", "r10", "--out", str(out), "--force"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "exists; pass --force" in err[0] and "is the workspace" in err[1]

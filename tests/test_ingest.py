@@ -68,14 +68,28 @@ def test_byte_offset_points_at_the_bad_byte(workspace):
     assert (DATA / "ingest_broken.jsonl").read_bytes()[offset] == 0xFF
 
 
-def test_reingest_is_idempotent_and_duplicates_are_counted(workspace):
+def test_reingest_is_idempotent_and_duplicates_are_counted(workspace, tmp_path):
     first = ingest(workspace, DATA / "c4_sample.jsonl", "c4")
-    again = ingest(workspace, DATA / "c4_sample.jsonl", "c4")
+    again = ingest(workspace, DATA / "c4_sample.jsonl", "c4")  # the same file: read to its end already
     assert (first.n_new, first.n_duplicates) == (60, 0)
-    assert (again.n_read, again.n_new, again.n_duplicates) == (60, 0, 60)
+    assert (again.n_read, again.n_new, again.n_duplicates, again.n_resumed) == (0, 0, 0, 60)
+    assert "60 rows already stored by an earlier run" in again.summary()
     docs, _, corpora = stored(workspace, "c4")
-    assert len(docs) == 60 and corpora.set_index("name").loc["c4"].n_docs == 60
+    assert len(docs) == 60 and tuple(corpora.set_index("name").loc["c4", ["n_docs", "n_duplicates"]]) == (60, 0)
     assert all(json.loads(m).keys() == {"url"} for _, m, _, _ in docs)
+    copy = tmp_path / "copy.jsonl"  # the same documents under another name are duplicates
+    shutil.copy(DATA / "c4_sample.jsonl", copy)
+    third = ingest(workspace, copy, "c4")
+    assert (third.n_read, third.n_new, third.n_duplicates) == (60, 0, 60)
+    assert tuple(stored(workspace, "c4")[2].set_index("name").loc["c4", ["n_docs", "n_duplicates"]]) == (60, 60)
+
+
+def test_reingest_of_a_broken_file_does_not_repeat_its_issues(workspace):
+    for _ in range(2):
+        ingest(workspace, DATA / "ingest_broken.jsonl", "c")
+    _, issues, corpora = stored(workspace, "c")
+    assert sorted(issues["line"]) == [2, 3, 4, 5, 6, 10]
+    assert tuple(corpora.set_index("name").loc["c", ["n_docs", "n_duplicates", "n_skipped"]]) == (3, 1, 6)
 
 
 def test_doc_id_is_hash_of_stripped_text(workspace):
@@ -106,12 +120,28 @@ def test_csv_wrong_field_counts_and_multiline_fields(workspace):
     assert json.loads(docs[2][1]) == {"url": "http://e", "lang": "fr"}
 
 
-def test_csv_unclosed_quote_is_named(workspace, tmp_path):
+def test_csv_quote_never_closed_costs_one_row(workspace, tmp_path):
     f = tmp_path / "q.csv"
-    f.write_text('text,url\ngood row,u\n"never closed,u\nswallowed,u\nalso swallowed,u\n')
+    f.write_text('text,url\ngood row,u\n"never closed,u\nnext row,u\nlast row,u\n')
     r = ingest(workspace, f, "q")
-    assert r.n_new == 1 and str(r.issues[0]) == (
-        "q.csv:3: expected 2 fields (text, url), found 1; the row runs to line 5: an unclosed quote?")
+    assert r.n_new == 3 and [str(i) for i in r.issues] == [
+        "q.csv:3: malformed CSV (unexpected end of data); a quote opened here runs to line 5: an unclosed "
+        "quote? lines 4-5 are read again as rows"]
+    assert [t for t, *_ in stored(workspace, "q")[0]] == ["good row", "next row", "last row"]
+
+
+def test_csv_quote_left_open_mid_file_is_reported_not_merged(workspace, tmp_path):
+    """The quote closes on a later line, so a lenient parser merges the rows silently."""
+    rows = [f"row {i},u{i}" for i in range(1000)]
+    rows[500] = '"row 500 opens a quote,u500'
+    rows[501] = '"row 501",u501'
+    f = tmp_path / "open.csv"
+    f.write_text("text,url\n" + "\n".join(rows) + "\n")
+    r = ingest(workspace, f, "o")
+    assert r.n_new == 999 and [i.line for i in r.issues] == [502]
+    assert "a quote opened here runs to line 503" in r.issues[0].problem
+    texts = {t for t, *_ in stored(workspace, "o")[0]}
+    assert "row 501" in texts and not any("\n" in t for t in texts)
 
 
 def test_tsv(workspace):
@@ -235,10 +265,13 @@ def test_explicit_latin1_encoding_never_fails(workspace):
     ("bad.jsonl", "{oops\n[1]\n", {}, "bad.jsonl: no usable rows (2 skipped); first: bad.jsonl:1: invalid JSON"),
     ("obj.json", '{"rows": [\n{"text": "x"}]}\n', {}, "obj.json: top level is one JSON object"),
     ("a.jsonl", '{"text": "x"}\n', {"on_decode_error": "ignore"}, "on_decode_error must be"),
-    ("a.jsonl", '{"text": "x"}\n', {"encoding": "utf-16"}, "is not ASCII-compatible"),
+    ("a.jsonl", "{\"text\": \"x\"}\n".encode("utf-16-le"), {}, "looks like UTF-16 without a byte-order mark"),
+    ("a.jsonl", '{"text": "x"}\n', {"encoding": "klingon"}, "unknown encoding 'klingon'"),
 ])
 def test_whole_file_problems_are_one_line_user_errors(workspace, tmp_path, name, content, kwargs, message):
-    if content is not None:
+    if isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+    elif content is not None:
         (tmp_path / name).write_text(content)
     with pytest.raises(UserError) as err:
         ingest(workspace, tmp_path / name, "x", **kwargs)

@@ -23,13 +23,15 @@ from conftest import DATA
 TRAIN, TEST = str(DATA / "llm2llm_trec_train.label"), str(DATA / "llm2llm_trec_test.label")
 TINY_ARGS = ["--task", "trec", "--train", TRAIN, "--test", TEST, "--seed-size", "8", "--test-size", "8",
              "--iterations", "1", "--epochs", "1", "--max-new-tokens", "4", "--teacher-max-new-tokens", "24",
-             "--max-attempts", "2"]
+             "--max-attempts", "2", "--teacher", "smollm2-135m-instruct", "--label-check", "off", "--no-topic-check"]
 
 
 def tiny_config() -> LLM2LLMConfig:
+    # The loop and its resume are under test here; the filter rules have their own tests.
     return LLM2LLMConfig(task="trec", train_path=TRAIN, test_path=TEST, seed_size=8, test_size=8, iterations=1,
-                         max_attempts=2, student=StudentSettings(epochs=1, max_new_tokens=4),
-                         teacher=TeacherSettings(max_new_tokens=24))
+                         max_attempts=2, label_check="off", topic_check=False,
+                         student=StudentSettings(epochs=1, max_new_tokens=4),
+                         teacher=TeacherSettings(model="smollm2-135m-instruct", max_new_tokens=24))
 
 
 class Stop(Exception):

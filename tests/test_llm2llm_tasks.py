@@ -11,7 +11,8 @@ from engine.llm2llm.filters import NearDuplicateIndex, judge_reply, rouge_l, rou
 from engine.llm2llm.loop import select_seed_failures
 from engine.llm2llm.tasks import (Example, Task, TREC_LABELS, final_number, load_gsm8k, load_pairs,
                                   load_sst2, load_task, load_trec, sample_rows)
-from engine.llm2llm.teacher import ParseError, Reply, arithmetic_is_consistent, parse_reply, teacher_messages
+from engine.llm2llm.prompts import ParseError, arithmetic_is_consistent, parse_reply, teacher_messages
+from engine.llm2llm.teacher import Reply
 
 from conftest import DATA
 
@@ -171,3 +172,16 @@ def test_select_seed_failures_augments_only_wrong_seeds():
     seeds = {"train-1", "train-2", "train-3"}
     assert select_seed_failures(preds, seeds) == [("train-2", "LOC"), ("train-3", "x")]
     assert [i for i, _ in select_seed_failures(preds, seeds, "all")] == ["syn-0-train-2-0", "train-2", "train-3"]
+
+
+def test_select_random_seeds_draws_as_many_seeds_right_or_wrong():
+    from engine.llm2llm.loop import select_random_seeds
+
+    preds = [(f"train-{i}", "LOC", i % 3 == 0) for i in range(1, 13)] + [("syn-0-train-1-0", "HUM", False)]
+    seeds = {f"train-{i}" for i in range(1, 13)}
+    picked = select_random_seeds(preds, seeds, 4, rng_seed=5)
+    assert len(picked) == 4 and {i for i, _ in picked} <= seeds  # never a synthetic example
+    assert picked == select_random_seeds(preds, seeds, 4, rng_seed=5) != select_random_seeds(preds, seeds, 4, 6)
+    right = {i for i, _, ok in preds if ok}
+    assert all((out is None) == (i in right) for i, out in picked)  # a right seed is shown without a wrong answer
+    assert len(select_random_seeds(preds, seeds, 40, rng_seed=0)) == 12

@@ -61,6 +61,7 @@ def chat_server():
 
 def test_endpoint_teacher_retries_and_records_failures(chat_server, monkeypatch):
     monkeypatch.setenv("TEST_TEACHER_KEY", "sk-test")
+    monkeypatch.setenv("SEEDBED_TEACHER_ENDPOINTS", f"{chat_server}=TEST_TEACHER_KEY")  # keys: configured only
     settings = TeacherSettings(model=chat_server, endpoint_model="tiny", api_key_env="TEST_TEACHER_KEY",
                                timeout_s=0.5, retries=1, concurrency=4, max_new_tokens=64)
     teacher = make_teacher(settings)
@@ -100,3 +101,27 @@ def test_storage_curator_flag_family_tree_and_idempotent_upserts(workspace):
     assert tree["example_id"].tolist() == ["train-1", "syn-0-train-1-0", "syn-0-train-1-1", "syn-1-syn-0-train-1-0-0"]
     assert tree["depth"].tolist() == [0, 1, 1, 2]
     assert tree["curator_rejected"].tolist() == [False, True, False, False]
+
+
+def test_an_endpoint_that_times_out_stops_the_run_with_one_line(chat_server, workspace, tmp_path):
+    from engine.errors import UserError
+    from engine.llm2llm.augment import augment_parents, check_teacher_output
+    from engine.llm2llm.config import LLM2LLMConfig
+    from engine.llm2llm.loop import create_llm2llm
+    from engine.llm2llm.tasks import Task
+
+    rows = "".join(f'{{"input": "HANG question number {i} here ?", "output": "{"ab"[i % 2]}"}}\n' for i in range(4))
+    (tmp_path / "t.jsonl").write_text(rows)
+    teacher = TeacherSettings(model=chat_server, endpoint_model="m", timeout_s=0.3, retries=0)
+    config = LLM2LLMConfig(task="jsonl", train_path=str(tmp_path / "t.jsonl"), test_path=str(tmp_path / "t.jsonl"),
+                           seed_size=2, label_check="off", topic_check=False, max_attempts=1, teacher=teacher)
+    create_llm2llm(workspace, "hang", config)
+    with workspace.connect() as con:
+        seeds = db.run_examples(con, "hang", "seed")
+    augment_parents(workspace, "hang", 0, Task("jsonl", "classification", ("a", "b")),
+                    [(i, "wrong") for i, _, _ in seeds], {i: (x, y) for i, x, y in seeds}, config, 1)
+    with workspace.connect() as con:
+        counts = db.candidate_counts(con, "hang", 0)
+    assert counts == dict(requests=2, parsed=0, accepted=0, reasons={"request_failed": 2})
+    with pytest.raises(UserError, match=r"gave no usable reply to any of 2 requests in iteration 0 \(request_failed 2\)"):
+        check_teacher_output(counts, 0, teacher.model)

@@ -153,7 +153,9 @@ def test_an_interrupted_stage_keeps_finished_chunks_and_resumes(workspace, tmp_p
     calls.clear()
     result = pipeline.embed(workspace, "c4", chunk_size=4, progress=lambda *a: calls.append(a))
     assert (result.n_computed, result.n_cached) == (6, 4)
-    assert calls == [("embed", 4, 10), ("embed", 8, 10), ("embed", 10, 10)]
+    done = [d for _, d, _ in calls]  # steps follow the measured rate, never above chunk_size
+    assert calls[0] == ("embed", 4, 10) and calls[-1] == ("embed", 10, 10)
+    assert all(0 < b - a <= 4 for a, b in zip(done, done[1:]))
     with workspace.connect() as con:
         ids, vectors = signal_store.embeddings(con, "c4", "all-minilm-l6-v2")
     assert len(ids) == 10 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

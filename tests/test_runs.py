@@ -237,7 +237,7 @@ def test_kill_9_an_llm2llm_run_then_resume_equals_an_uninterrupted_run(tmp_path)
 
     command = ["llm2llm", "run", "--task", "trec", "--train", TREC24, "--test", TREC24, "--seed-size", "6",
                "--test-size", "4", "--iterations", "1", "--epochs", "1", "--max-attempts", "1",
-               "--teacher-max-new-tokens", "40", "--name", "tiny"]
+               "--teacher-max-new-tokens", "40", "--teacher", "smollm2-135m-instruct", "--name", "tiny"]
     ref, ws = Workspace(tmp_path / "ref" / "ws.duckdb"), Workspace(tmp_path / "run" / "ws.duckdb")
     ref_id, run_id = jobs.start_job(ref, command), jobs.start_job(ws, command)
 

@@ -1,10 +1,13 @@
-"""`python -m engine llm2llm run|resume|status|export|reject`: the LLM2LLM loop from a terminal."""
+"""`python -m engine llm2llm run|resume|experiment|status|export|reject`: LLM2LLM from a terminal."""
 from __future__ import annotations
 
+import json
+
 from engine.arguments import fraction_or_count
-from engine.llm2llm.loop import LLM2LLMConfig
+from engine.llm2llm.config import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
 from engine.llm2llm.teacher import TeacherSettings
+from engine.teacher_endpoints import key_env_for
 
 
 def register(subparsers) -> None:
@@ -14,12 +17,17 @@ def register(subparsers) -> None:
     run = sub.add_parser("run", help="start a run (resumable: `llm2llm resume NAME`)")
     _run_args(run)
     run.set_defaults(func=_run)
+    exp = sub.add_parser("experiment", help="arms x seed sizes x seeds (resumes when NAME exists)")
+    _run_args(exp, experiment=True)
+    exp.set_defaults(func=_experiment)
     for name, func, text in (("resume", _resume, "continue a run from the stage in progress"),
                              ("status", _status, "a run's iterations, accuracies, stage times (no NAME: list runs)"),
                              ("export", _export, "write seeds + accepted synthetic examples (.jsonl/.csv/.parquet)"),
                              ("reject", _reject, "curator: exclude a synthetic example from later iterations")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("name", nargs="?" if name == "status" else None, help="run name")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="per-iteration figures as JSON (run or experiment)")
         if name == "export":
             p.add_argument("--out", required=True, help="output file")
         if name == "reject":
@@ -28,27 +36,45 @@ def register(subparsers) -> None:
         p.set_defaults(func=func)
 
 
-def _run_args(p) -> None:
+def _run_args(p, experiment: bool = False) -> None:
     d, s, t = LLM2LLMConfig(), StudentSettings(), TeacherSettings()
     p.add_argument("--name", required=True, help="run name (letters, digits, _ . -)")
     p.add_argument("--task", choices=("trec", "sst2", "gsm8k", "jsonl"), default=d.task)
-    p.add_argument("--train", help="train file (default: the task's file under ../shared/data or $SEEDBED_DATA)")
+    if experiment:
+        p.add_argument("--seed-sizes", default="27,54", help="comma-separated counts (or fractions) of train")
+        p.add_argument("--seeds", default="0,1,2", help="comma-separated random seeds")
+        p.add_argument("--arms", default="plain,llm2llm,random-seeds",
+                       help="comma-separated: plain, llm2llm, random-seeds, one-shot, augment-all, continue-training")
+        p.add_argument("--workers", type=int, default=1, help="cells in parallel child processes (GPU)")
+        p.add_argument("--cells", default=None, help=argparse_suppress())
+    p.add_argument("--train", help="train file (default: the task's bundled file, or under $SEEDBED_DATA)")
     p.add_argument("--test", help="test file")
     p.add_argument("--labels", default="", help="jsonl: comma-separated label set (default: distinct train outputs)")
-    p.add_argument("--seed-size", type=fraction_or_count, default=d.seed_size, help="fraction (0.1) or count (100) of train")
+    if not experiment:
+        p.add_argument("--seed-size", type=fraction_or_count, default=d.seed_size,
+                       help="fraction (0.1) or count (100) of train")
     p.add_argument("--test-size", type=fraction_or_count, default=None, help="evaluate on a sample of the test set")
     p.add_argument("--iterations", type=int, default=d.iterations, help="augmentation rounds (students: +1)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of sampling, training and generation")
+    if not experiment:
+        p.add_argument("--seed", type=int, default=d.seed, help="seed of sampling, training and generation")
     p.add_argument("--student", default=s.model, help="HF id, folder, .gguf or packaged alias")
     p.add_argument("--lora", action="store_true", help="LoRA instead of full fine-tuning")
     p.add_argument("--epochs", type=int, default=s.epochs)
     p.add_argument("--lr", type=float, default=s.lr)
     p.add_argument("--batch-size", type=int, default=s.batch_size)
     p.add_argument("--max-new-tokens", type=int, default=s.max_new_tokens, help="student answers (0: per task)")
+    p.add_argument("--eval-batch-size", type=int, default=s.eval_batch_size, help="student answers per generate call")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
-    p.add_argument("--teacher", default=t.model, help="local model, or an OpenAI-compatible base URL (http...)")
+    p.add_argument("--teacher", default=t.model,
+                   help="auto (Qwen2.5-Coder-1.5B when installed, else SmolLM2), a local model, or an "
+                        "OpenAI-compatible base URL (http...)")
+    p.add_argument("--teacher-batch-size", type=int, default=t.batch_size, help="prompts per generate call (0: auto)")
+    p.add_argument("--teacher-timeout", type=float, default=t.timeout_s, help="endpoint request timeout (s)")
+    p.add_argument("--label-check", choices=("auto", "teacher", "student", "off"), default=d.label_check,
+                   help="who relabels a new input (a different label rejects it)")
+    p.add_argument("--no-topic-check", action="store_true", help="skip the embedding on-topic rule")
     p.add_argument("--teacher-model", default="", help="model name at the endpoint")
-    p.add_argument("--api-key-env", default=t.api_key_env, help="environment variable holding the API key")
+    p.add_argument("--api-key-env", default=t.api_key_env, help="key variable (configured endpoints only: $SEEDBED_TEACHER_ENDPOINTS)")
     p.add_argument("--teacher-max-new-tokens", type=int, default=t.max_new_tokens)
     p.add_argument("--per-wrong", type=int, default=d.per_wrong, help="new examples per wrong seed")
     p.add_argument("--max-attempts", type=int, default=d.max_attempts, help="teacher requests per wanted example")
@@ -61,16 +87,37 @@ def _run_args(p) -> None:
 def config_from_args(args) -> LLM2LLMConfig:
     """The typed run config from parsed `llm2llm run` arguments."""
     student = StudentSettings(model=args.student, lora=args.lora, epochs=args.epochs, lr=args.lr,
-                              batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device)
+                              batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device,
+                              eval_batch_size=args.eval_batch_size)
+    if args.teacher.startswith(("http://", "https://")):  # refuse an unlisted key now, not after training
+        key_env_for(args.teacher, args.api_key_env)
     teacher = TeacherSettings(model=args.teacher, endpoint_model=args.teacher_model, api_key_env=args.api_key_env,
-                              max_new_tokens=args.teacher_max_new_tokens)
+                              max_new_tokens=args.teacher_max_new_tokens, batch_size=args.teacher_batch_size,
+                              timeout_s=args.teacher_timeout, device=args.device)
     return LLM2LLMConfig(task=args.task, train_path=args.train, test_path=args.test,
                          labels=tuple(x.strip() for x in args.labels.split(",") if x.strip()),
-                         seed_size=args.seed_size, test_size=args.test_size, iterations=args.iterations,
-                         seed=args.seed, per_wrong=args.per_wrong, max_attempts=args.max_attempts,
-                         schedule=args.schedule, augment_scope=args.augment_scope,
+                         seed_size=getattr(args, "seed_size", 100), test_size=args.test_size,
+                         iterations=args.iterations, seed=getattr(args, "seed", 0), per_wrong=args.per_wrong,
+                         max_attempts=args.max_attempts, schedule=args.schedule, augment_scope=args.augment_scope,
                          retrain_from_base=not args.continue_training, keep_checkpoints=args.keep_checkpoints,
+                         label_check=args.label_check, topic_check=not args.no_topic_check,
                          student=student, teacher=teacher)
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def _split(text: str, kind):
+    import argparse
+
+    try:
+        return tuple(kind(x) for x in text.split(",") if x.strip())
+    except (ValueError, argparse.ArgumentTypeError):
+        from engine.errors import UserError
+        raise UserError(f"expected a comma-separated list, got {text!r}") from None
 
 
 def _ws(args):
@@ -100,6 +147,35 @@ def _resume(args) -> int:
     return _print_report(args, args.name)
 
 
+def _experiment(args) -> int:
+    from engine.llm2llm.experiment import ExperimentSpec, run_experiment
+
+    if args.cells is not None:  # a worker of a parallel experiment: the spec is in its shard
+        run_experiment(_ws(args), args.name, None, None, cells=list(_split(args.cells, int)))
+        return 0
+    spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _split(args.seeds, int),
+                          _split(args.arms, str.strip), config_from_args(args))
+    run_experiment(_ws(args), args.name, spec, _progress(args), workers=args.workers)
+    return _print_experiment(args, args.name)
+
+
+def _print_experiment(args, name: str) -> int:
+    from engine.llm2llm.records import experiment_report
+
+    report = experiment_report(_ws(args), name)
+    row, summary = report["experiment"], report["summary"]
+    if getattr(args, "json", False):
+        print(json.dumps({"experiment": name, "kind": "experiment", "status": row["status"], "error": row["error"],
+                          "summary": summary.astype(object).where(summary.notna(), None).to_dict("records"),
+                          "runs": report["iterations"].astype(object).where(report["iterations"].notna(), None)
+                          .to_dict("records")}, default=str))
+        return 0
+    print(f"experiment {name}: {row['status']}" + (f" {row['error']}" if row["error"] else ""))
+    if len(summary):
+        print(summary.round(3).to_string(index=False))
+    return 0
+
+
 def _print_report(args, name: str) -> int:
     from engine.llm2llm.records import run_report
 
@@ -115,6 +191,17 @@ def _print_report(args, name: str) -> int:
 
 def _status(args) -> int:
     if args.name:
+        from engine.storage import llm2llm_experiments as xdb
+
+        with _ws(args).connect() as con:
+            is_experiment = xdb.get_experiment(con, args.name) is not None
+        if is_experiment:
+            return _print_experiment(args, args.name)
+        if args.json:
+            from engine.llm2llm.records import run_figures
+
+            print(json.dumps(run_figures(_ws(args), args.name), default=str))
+            return 0
         return _print_report(args, args.name)
     from engine.storage import llm2llm as db
 

@@ -12,71 +12,24 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import random
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import UserError
 from engine.llm2llm import student as st
-from engine.llm2llm.augment import augment_failures
-from engine.llm2llm.tasks import Task, load_task, sample_rows
-from engine.llm2llm.teacher import TeacherSettings
+from engine.llm2llm.augment import augment_parents, check_teacher_output
+from engine.llm2llm.config import LLM2LLMConfig
+from engine.llm2llm.tasks import Task, check_sizes, load_task, sample_rows
+from engine.llm2llm.teacher import teacher_default
 from engine.progress import ProgressFn
 from engine.storage import Workspace
 from engine.storage import llm2llm as db
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EVAL_CHUNK = 64  # predictions per transaction: a killed evaluation loses at most one chunk
-
-
-@dataclass
-class LLM2LLMConfig:
-    """Everything that defines a run; saved (resolved) with it.
-
-    `iterations` counts augmentation rounds: students are trained at iterations 0..iterations, and
-    iteration 0 is plain fine-tuning on the seeds. Ablations: `schedule` iterative | one_shot (one
-    round at iteration 0 asking `per_wrong * iterations` examples per wrong seed, the same request
-    budget, then one final student), `augment_scope` seeds | all (also re-augment wrong synthetic
-    examples), `retrain_from_base` False continues from the previous iteration's checkpoint.
-    """
-    task: str = "trec"
-    train_path: str | None = None
-    test_path: str | None = None
-    labels: tuple[str, ...] = ()
-    seed_size: float = 100
-    test_size: float | None = None
-    iterations: int = 3
-    seed: int = 0
-    per_wrong: int = 1
-    max_attempts: int = 3
-    rouge_threshold: float = 0.95
-    teacher_writes_label: bool = False
-    schedule: str = "iterative"
-    augment_scope: str = "seeds"
-    retrain_from_base: bool = True
-    keep_checkpoints: bool = False
-    run_dir: str | None = None
-    student: st.StudentSettings = field(default_factory=st.StudentSettings)
-    teacher: TeacherSettings = field(default_factory=TeacherSettings)
-
-    def validate(self) -> None:
-        for name, value, allowed in (("schedule", self.schedule, ("iterative", "one_shot")),
-                                     ("augment_scope", self.augment_scope, ("seeds", "all"))):
-            if value not in allowed:
-                raise UserError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        if self.iterations < 0 or self.per_wrong < 1 or self.max_attempts < 1:
-            raise UserError("iterations >= 0, per_wrong >= 1 and max_attempts >= 1 are required")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "LLM2LLMConfig":
-        data = dict(data)
-        data.pop("task_def", None)
-        data["labels"] = tuple(data.get("labels") or ())
-        student = st.StudentSettings(**data.pop("student", {}))
-        teacher = TeacherSettings(**data.pop("teacher", {}))
-        return cls(**data, student=student, teacher=teacher)
 
 
 def select_seed_failures(train_predictions: list[tuple[str, str, bool]], seed_ids: set[str],
@@ -87,6 +40,16 @@ def select_seed_failures(train_predictions: list[tuple[str, str, bool]], seed_id
     Returns (example_id, the student's wrong output) in id order."""
     return [(i, out) for i, out, ok in sorted(train_predictions)
             if not ok and (scope == "all" or i in seed_ids)]
+
+
+def select_random_seeds(train_predictions: list[tuple[str, str, bool]], seed_ids: set[str], count: int,
+                        rng_seed: int) -> list[tuple[str, str | None]]:
+    """The control arm's rule: `count` seeds drawn uniformly (seeded), right or wrong, so the
+    teacher writes as many examples as LLM2LLM would but not where the student fails. Returns
+    (seed id, the student's wrong output, or None when it was right) in id order."""
+    seeds = {i: (out, ok) for i, out, ok in train_predictions if i in seed_ids}
+    chosen = random.Random(rng_seed).sample(sorted(seeds), min(count, len(seeds)))
+    return [(i, None if seeds[i][1] else seeds[i][0]) for i in sorted(chosen)]
 
 
 def last_iteration(config: LLM2LLMConfig) -> int:
@@ -103,15 +66,24 @@ def run_dir(ws: Workspace, name: str, config: LLM2LLMConfig) -> Path:
 def start_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig, progress: ProgressFn | None = None) -> dict:
     """Create run `name` (seeds and test rows sampled with `config.seed`) and drive it to the end.
     Returns the run's row. A name already used is an error: use `resume_llm2llm`."""
+    create_llm2llm(ws, name, config)
+    return resume_llm2llm(ws, name, progress)
+
+
+def create_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig) -> None:
+    """Record run `name`: its resolved config, seeds and test rows (nothing is trained yet)."""
     if not _NAME.match(name):
         raise UserError(f"run name {name!r}: use letters, digits, '_', '.', '-' (max 100)")
     config = copy.deepcopy(config)  # defaults are resolved below; the caller's object stays as given
     config.validate()
     task, train_rows, test_rows = load_task(config.task, config.train_path, config.test_path, config.labels)
+    check_sizes(train_rows, test_rows, config.seed_size, config.train_path, config.test_path)
     seeds = sample_rows(train_rows, config.seed_size, config.seed)
     tests = sample_rows(test_rows, config.test_size, config.seed + 1)
     # Resolve per-task defaults so the saved config states what actually ran.
     short = task.kind == "classification"
+    if config.teacher.model == "auto":
+        config.teacher.model = teacher_default()
     config.teacher.max_new_tokens = config.teacher.max_new_tokens or (48 if short else 320)
     config.student.max_new_tokens = config.student.max_new_tokens or (8 if short else 256)
     saved = dataclasses.asdict(config) | {"task_def": dataclasses.asdict(task)}
@@ -120,7 +92,6 @@ def start_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig, progress: Pro
             raise UserError(f"llm2llm run '{name}' exists: resume it with `llm2llm resume {name}`")
         db.create_run(con, name, config.task, saved, config.seed,
                       [(r.id, r.input, r.output) for r in seeds], [(r.id, r.input, r.output) for r in tests])
-    return resume_llm2llm(ws, name, progress)
 
 
 def resume_llm2llm(ws: Workspace, name: str, progress: ProgressFn | None = None) -> dict:
@@ -150,7 +121,8 @@ class _Driver:
         self.ws, self.name, self.progress = ws, name, progress
         self.config = LLM2LLMConfig.from_dict(saved)
         td = saved["task_def"]
-        self.task = Task(td["name"], td["kind"], tuple(td["labels"]), td.get("noun", "text"))
+        self.task = Task(td["name"], td["kind"], tuple(td["labels"]), td.get("noun", "text"),
+                         tuple(td.get("descriptions") or ()))
         self.dir = run_dir(ws, name, self.config)
         self._student: tuple[int, object, object] | None = None  # (iteration, model, tokenizer)
 
@@ -259,17 +231,35 @@ class _Driver:
         with self.ws.connect() as con:
             seeds = db.run_examples(con, self.name, "seed")
             examples = {i: (x, y) for i, x, y in seeds + db.train_set(con, self.name, it)}
-            wrong = select_seed_failures(db.predictions(con, self.name, it, "train"),
-                                         {i for i, _, _ in seeds}, self.config.augment_scope)
+            preds = db.predictions(con, self.name, it, "train")
+        seed_ids = {i for i, _, _ in seeds}
+        wrong = select_seed_failures(preds, seed_ids, self.config.augment_scope)
+        parents = wrong if self.config.select == "wrong" else select_random_seeds(
+            preds, seed_ids, len(wrong), self.config.seed * 7919 + it)
         per_wrong = self.config.per_wrong * (self.config.iterations if self.config.schedule == "one_shot" else 1)
-        augment_failures(self.ws, self.name, it, self.task, wrong, examples, self.config, per_wrong,
-                         self.progress and (lambda _s, d, t: self.progress(self._label(it, "augment"), d, t)))
+        judge_acc = augment_parents(self.ws, self.name, it, self.task, parents, examples, self.config, per_wrong,
+                                    self._student_relabel(it),
+                                    self.progress and (lambda _s, d, t: self.progress(self._label(it, "augment"), d, t)))
 
         def finish(con):
-            frame = db.synthetic_frame(con, self.name, it)
-            db.upsert_iteration(con, self.name, it, n_wrong=len(wrong), n_requests=len(frame),
-                                n_accepted=int(frame["accepted"].sum()) if len(frame) else 0)
+            counts = db.candidate_counts(con, self.name, it)
+            check_teacher_output(counts, it, self.config.teacher.model)
+            db.upsert_iteration(con, self.name, it, n_wrong=len(wrong), n_requests=counts["requests"],
+                                n_parsed=counts["parsed"], n_accepted=counts["accepted"])
+            if judge_acc is not None:
+                db.upsert_iteration(con, self.name, it, judge_seed_acc=judge_acc)
         return finish
+
+    def _student_relabel(self, it: int):
+        """The label-consistency judge `student`: this iteration's student labels new inputs."""
+        if self.config.label_check != "student":
+            return None
+
+        def relabel(texts):
+            model, tok = self._model(it)
+            answers = st.generate_answers(model, tok, self.task, texts, self.config.student)
+            return [self.task.canonical_label(a) for a in answers]
+        return relabel
 
 
 def _mean(values) -> float | None:

@@ -100,11 +100,14 @@ def train_student(task: Task, examples: Sequence[tuple[str, str]], settings: Stu
     order_rng = torch.Generator().manual_seed(seed)
     model.train()
     step = 0
+    # CUDA: bf16 autocast over fp32 master weights (the matmuls run at bf16 speed, updates keep precision).
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=model.device.type == "cuda")
     for _ in range(settings.epochs):
         order = torch.randperm(len(encoded), generator=order_rng).tolist()
         for start in range(0, len(order), settings.batch_size):
             batch = _collate([encoded[i] for i in order[start:start + settings.batch_size]], tok.pad_token_id)
-            loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
+            with autocast:
+                loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optim.step(), sched.step(), optim.zero_grad(set_to_none=True)

@@ -2,13 +2,14 @@
 
 Two kinds are built in: `classification` over a fixed label set (TREC coarse labels, SST-2, or a
 user's JSONL/CSV of (input, output) pairs) and `numeric` reasoning (GSM8K: the answer is the number
-after `####`). Loaders read the formats in `../shared/data/` and return `Example` rows whose ids are
+after `####`). Loaders read the bundled copies (`data/`, see SOURCES.md) or a user's files and return `Example` rows whose ids are
 stable (`<split>-<line>`), so a resumed run and a rerun name the same rows the same way.
 """
 from __future__ import annotations
 
 import csv
 import json
+import lzma
 import os
 import random
 import re
@@ -21,6 +22,14 @@ from engine.errors import UserError
 BUILTIN_TASKS = ("trec", "sst2", "gsm8k", "jsonl")
 TREC_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 SST2_LABELS = ("negative", "positive")
+TREC_DESCRIPTIONS = ("the question asks what an abbreviation stands for or the abbreviation of something",
+                     "the question asks for a definition, description, manner or reason",
+                     "the question asks for an entity: a thing, animal, colour, food, product, term, event ...",
+                     "the question asks for a person, a group of people or an organisation",
+                     "the question asks for a location: a city, country, mountain, place ...",
+                     "the question asks for a number: a count, date, distance, money, speed, percentage ...")
+SST2_DESCRIPTIONS = ("the sentence expresses a negative opinion of the movie",
+                     "the sentence expresses a positive opinion of the movie")
 _NUMBER = re.compile(r"####\s*\$?\s*([-+]?\s*[\d,]*\.?\d+)")
 
 _CLASSIFY = ("Classify the text into exactly one of these labels: {labels}.\n"
@@ -44,6 +53,7 @@ class Task:
     kind: str  # "classification" | "numeric"
     labels: tuple[str, ...] = ()
     noun: str = "text"  # what an input is ("question"), so the teacher writes the right kind of text
+    descriptions: tuple[str, ...] = ()  # one per label: what it means, for the teacher's prompts
 
     def prompt(self, text: str) -> str:
         """The student's user message for an input (same format in training and evaluation)."""
@@ -77,13 +87,20 @@ def final_number(text: str) -> Decimal | None:
         return None
 
 
+BUNDLED_DATA = Path(__file__).resolve().parent / "data"  # xz copies, licences: data/SOURCES.md
+
+
 def default_data_dir() -> Path:
-    """`$SEEDBED_DATA` when set, else `../shared/data` beside the repository (CI's layout)."""
+    """`$SEEDBED_DATA` when set, else the task data bundled with the engine."""
     env = os.environ.get("SEEDBED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return Path(env) if env else BUNDLED_DATA
 
 
 def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    """A text file's lines; `name` may be stored as `name.xz` (the bundled copies are)."""
+    packed = path.with_name(path.name + ".xz")
+    if not path.is_file() and packed.is_file():
+        return lzma.decompress(packed.read_bytes()).decode(encoding).splitlines()
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     # TREC's train file is ISO-8859-1 (one 0xF0 byte); latin-1 never fails to decode.
@@ -180,8 +197,9 @@ def load_task(name: str, train: str | None = None, test: str | None = None,
         if name == "gsm8k":
             return Task("gsm8k", "numeric"), train_rows, test_rows
         if name == "trec":
-            return Task("trec", "classification", TREC_LABELS, "question"), train_rows, test_rows
-        return Task("sst2", "classification", SST2_LABELS, "movie review sentence"), train_rows, test_rows
+            return Task("trec", "classification", TREC_LABELS, "question", TREC_DESCRIPTIONS), train_rows, test_rows
+        return (Task("sst2", "classification", SST2_LABELS, "movie review sentence", SST2_DESCRIPTIONS),
+                train_rows, test_rows)
     if name != "jsonl":
         raise UserError(f"unknown task '{name}' (choose from {', '.join(BUILTIN_TASKS)})")
     if not train or not test:
@@ -192,8 +210,21 @@ def load_task(name: str, train: str | None = None, test: str | None = None,
     for path, rows in ((train, train_rows), (test, test_rows)):
         for r in rows:
             if task.canonical_label(r.output) is None:
-                raise UserError(f"{path}: row {r.id}: output {r.output!r} is not one of {', '.join(label_set)}")
+                line = r.id.rsplit("-", 1)[-1]
+                raise UserError(f"{path}:{line}: label {r.output!r} is not one of {', '.join(label_set)}")
     return task, train_rows, test_rows
+
+
+def check_sizes(train_rows: list[Example], test_rows: list[Example], seed_size: float,
+                train_path: str | None = None, test_path: str | None = None) -> None:
+    """One clear error for an empty train or test set, or more seeds asked than train rows."""
+    if not test_rows:
+        raise UserError(f"{test_path or 'test file'}: the test set is empty")
+    if not train_rows:
+        raise UserError(f"{train_path or 'train file'}: the train set is empty")
+    if seed_size > 1 and int(seed_size) > len(train_rows):
+        raise UserError(f"seed size {int(seed_size)} is larger than the train set ({len(train_rows)} rows"
+                        + (f" in {train_path})" if train_path else ")"))
 
 
 def sample_rows(rows: list[Example], size: float | int | None, seed: int) -> list[Example]:

@@ -148,3 +148,28 @@ def example_map(ws: Workspace, run: str, embed_model: str = DEFAULT_EMBEDDER, se
                                                 normalize_embeddings=True, show_progress_bar=False)
     xy, _ = project_vectors(np.asarray(vectors, np.float32), seed=seed)
     return frame.assign(x=xy[:, 0], y=xy[:, 1])
+
+
+def teacher_outcomes(ws: Workspace, run: str) -> pd.DataFrame:
+    """Teacher candidates per iteration and outcome ('accepted' or the rejecting rule)."""
+    with ws.connect() as con:
+        return store.rejection_counts(con, run)
+
+
+def experiments(ws: Workspace) -> pd.DataFrame:
+    """Every LLM2LLM experiment, newest first."""
+    from engine.storage import llm2llm_experiments as xstore
+
+    with ws.connect() as con:
+        return xstore.list_experiments(con)
+
+
+def experiment(ws: Workspace, name: str) -> dict:
+    """An experiment's summary (mean ± std per arm and iteration, lift over plain), its verdict
+    sentence and its rejection reasons per arm."""
+    from engine.llm2llm.records import experiment_report, experiment_verdict
+
+    report = experiment_report(ws, name)
+    summary = report["summary"]
+    rows = summary.astype(object).where(summary.notna(), None).to_dict("records") if len(summary) else []
+    return report | {"verdict": experiment_verdict(rows)}

@@ -28,9 +28,10 @@ from typing import Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
+from engine.storage import open_errors
+
 Con = duckdb.DuckDBPyConnection
 DEFAULT_DB = "seedbed.duckdb"
-_LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock")
 _initialised: set[str] = set()
 _init_lock = threading.Lock()
 
@@ -46,6 +47,7 @@ class Workspace:
     def __init__(self, path: str | os.PathLike | None = None, lock_timeout_s: float = 120.0):
         self.path = str(Path(path or default_db_path()).expanduser().resolve())
         self.lock_timeout_s = lock_timeout_s
+        open_errors.check_file(self.path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._ensure_schema()
 
@@ -65,14 +67,17 @@ class Workspace:
             con.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout_s
+        start = time.monotonic()
         delay = 0.01
         while True:
             try:
                 return duckdb.connect(self.path)
-            except duckdb.IOException as exc:
-                if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
-                    raise
+            except duckdb.Error as exc:  # one line naming the file and the cause (storage/open_errors.py)
+                holder = open_errors.lock_holder(str(exc))
+                if holder is None:
+                    raise open_errors.describe(self.path, exc) from None
+                if time.monotonic() - start > open_errors.lock_wait_s(holder, self.lock_timeout_s):
+                    raise open_errors.locked(self.path, holder, time.monotonic() - start) from None
                 time.sleep(delay * (1 + random.random()))  # jitter: readers and writers don't march in step
                 delay = min(delay * 2, 0.25)
 
@@ -80,10 +85,11 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import corpus, jobs, llm2llm, selections, signals  # noqa: PLC0415
+            from engine.storage import (corpus, ingest_log, jobs, llm2llm, review_log,  # noqa: PLC0415
+                                        selections, signals)
 
             with self.connect() as con:
-                for area in (corpus, signals, selections, llm2llm, jobs):
+                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
                     for statement in getattr(area, "MIGRATIONS", ()):

