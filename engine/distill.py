@@ -194,7 +194,9 @@ def run_distilled(ws, corpus: str, config: DistillConfig, progress=None, embed_m
     with ws.connect() as con:
         ids, vectors = pipeline.corpus_vectors(con, corpus, embed_key)  # one line when embeddings are missing
         frame = cstore.corpus_frame(con, corpus, snippet_chars=0)
-        clusters = frame.set_index("doc_id")["cluster"].reindex(ids).to_numpy() if "cluster" in frame else None
+        clusters = frame.set_index("doc_id")["cluster"].reindex(ids).to_numpy(float) if "cluster" in frame else None
+    if clusters is not None and np.isnan(clusters).any():  # clustered before new documents came: uniform
+        clusters = None
     size = sample_size(len(ids), config)
     picked = ids[draw_sample(len(ids), size, config.seed, clusters)]
     with ws.connect() as con:
