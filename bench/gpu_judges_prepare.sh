@@ -9,7 +9,7 @@ dest="$1"; extra="${2:-}"
 rm -rf "$dest"; mkdir -p "$dest/shared/data/quality" "$dest/shared/data/c4" "$dest/whl"
 if [[ -n "$extra" ]]; then  # a throw-away merge of another branch, never committed here
   tmp=$(mktemp -d); git worktree add -q --detach "$tmp" HEAD
-  (cd "$tmp" && git -c user.name=seedbed -c user.email=dev@seedbed.local merge -q --no-edit "$extra")
+  (cd "$tmp" && git -c user.name=seedbed -c user.email=dev@seedbed.local merge -q --no-edit -X theirs "$extra")  # pages conflicts: theirs
   src="$tmp"
 else
   src="."

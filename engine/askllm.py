@@ -35,6 +35,9 @@ TEMPLATES: dict[str, str] = {
     "paper": "###\n{text}\n###\n\n" + _QUESTION + "\n\nOPTIONS:\n- yes\n- no",  # paper, p. 4
     "paper-answer": "###\n{text}\n###\n\n" + _QUESTION + "\n\nOPTIONS:\n- yes\n- no\nAnswer:",
     "paper-inline": "###\n{text}\n###\n\n" + _QUESTION + "\n\nOPTIONS: yes / no\nANSWER:",
+    # ours: names what a web curator removes; best with Qwen2.5-Coder-1.5B + chat (bench/quality_auc.md)
+    "content": "###\n{text}\n###\n\nIs the text above informative, well-written content (not navigation menus, "
+               "ads, boilerplate or spam)? Answer yes or no.\nANSWER:",
 }
 FEW_SHOT_GOOD = (
     "The mitochondrion is an organelle found in most eukaryotic cells. It produces most of the "

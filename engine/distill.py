@@ -30,8 +30,8 @@ HEADS = ("ridge", "logistic", "mlp")
 class DistillConfig:
     """Which judge teaches, how big its sample is and which head learns it."""
 
-    judge: str = "askllm"  # the signal whose scores the head learns
-    judge_key: str = ""  # that signal's storage key; "" = its default settings (filled in by the stage)
+    judge: str = "askllm"  # the signal whose scores the head learns (a per-document signal)
+    judge_model: str = ""  # "" = that signal's default model (e.g. qwen2.5-coder-1.5b-instruct)
     sample_size: int = 0  # 0 = min(corpus, max(min_sample, sample_frac x corpus))
     min_sample: int = 2000
     sample_frac: float = 0.05
@@ -48,11 +48,11 @@ class DistillConfig:
         if not 0.05 <= self.holdout <= 0.5 or self.curator_weight < 0:
             raise UserError("holdout must be in [0.05, 0.5] and curator_weight >= 0")
 
-    def key(self) -> str:
-        """`distilled:<judge key>:<head>` + every result-changing non-default setting."""
+    def key(self, judge_key: str = "") -> str:
+        """`distilled:<head>:<judge's key>` + every result-changing non-default setting."""
         extras = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
-                  if f.name not in {"judge", "judge_key", "head"} and getattr(self, f.name) != f.default]
-        return ":".join(["distilled", self.judge_key or self.judge, self.head, *extras])
+                  if f.name not in {"judge", "judge_model", "head"} and getattr(self, f.name) != f.default]
+        return ":".join(["distilled", self.head, f"[{judge_key or self.judge}]", *extras])
 
 
 def sample_size(n_docs: int, config: DistillConfig) -> int:
@@ -103,8 +103,9 @@ def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, head: str, seed: int) -> d
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.neural_network import MLPRegressor
 
-    if head == "ridge":
-        model = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(X, y, sample_weight=w)
+    reps = np.maximum(1, np.round(w).astype(int))  # weights as repeated rows: RidgeCV's weighted path
+    if head == "ridge":                              # is ~100x slower and MLPRegressor has none
+        model = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(np.repeat(X, reps, axis=0), np.repeat(y, reps))
         return {"head": head, "w": model.coef_.tolist(), "b": float(model.intercept_), "alpha": float(model.alpha_)}
     if head == "logistic":
         binary = (y >= 0.5).astype(int)
@@ -114,7 +115,6 @@ def _fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, head: str, seed: int) -> d
                                      use_legacy_attributes=False)
         model.fit(X, binary, sample_weight=w)
         return {"head": head, "w": np.ravel(model.coef_).tolist(), "b": float(np.ravel(model.intercept_)[0]), "C": float(np.ravel(model.C_)[0])}
-    reps = np.maximum(1, np.round(w).astype(int))  # MLPRegressor has no sample weights: repeat rows
     X, y = np.repeat(X, reps, axis=0), np.repeat(y, reps)
     best = None  # pick the L2 penalty by the fit on its internal early-stopping split
     for alpha in (1e-3, 1e-1):
@@ -174,3 +174,54 @@ def fit_distilled(X: np.ndarray, judge: np.ndarray, config: DistillConfig,
 
 def head_digest(head: dict) -> str:
     return hashlib.sha1(json.dumps(head, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_distilled(ws, corpus: str, config: DistillConfig, progress=None, embed_model: str | None = None):
+    """The `distilled` stage: judge a seeded sample (its scores are stored under the judge's own
+    key, chunk by chunk, so a killed run resumes), fit the head, score every embedded document.
+
+    Stores the values under `<config key>:<corpus>:<embedder>` and, in the signal's params, the
+    judge key, the sampled doc ids, the head and its validation figures."""
+    from engine import pipeline, stages  # noqa: PLC0415 (stages imports this module)
+    from engine.storage import corpus as cstore, signals as sstore  # noqa: PLC0415
+
+    elapsed, embed_key = stages.timer(), stages.embedding_key(embed_model)
+    judge = stages.stage(config.judge)
+    if judge.reads != "text" or judge.kind != stages.SIGNAL:
+        raise UserError(f"the distilled judge must be a per-document signal, not '{config.judge}'")
+    judge_config = judge.make_config(model=config.judge_model or None)
+    judge_key = judge.key(judge_config, corpus, "")
+    with ws.connect() as con:
+        ids, vectors = pipeline.corpus_vectors(con, corpus, embed_key)  # one line when embeddings are missing
+        frame = cstore.corpus_frame(con, corpus, snippet_chars=0)
+        clusters = frame.set_index("doc_id")["cluster"].reindex(ids).to_numpy(float) if "cluster" in frame else None
+    if clusters is not None and np.isnan(clusters).any():  # clustered before new documents came: uniform
+        clusters = None
+    size = sample_size(len(ids), config)
+    picked = ids[draw_sample(len(ids), size, config.seed, clusters)]
+    with ws.connect() as con:
+        missing = sstore.missing_rows(con, corpus, "scores", judge_key)
+    missing = missing[missing["doc_id"].isin(set(picked))]
+    write = lambda con, doc_ids, out: judge.output.put(con, judge_key, doc_ids, out)  # noqa: E731
+    chunk = pipeline.chunk_for(None, getattr(judge_config, "device", None), *judge.chunk)
+    pipeline.run_cached(ws, f"distilled ({config.judge} on {size} sampled)", missing, size,
+                        lambda texts: judge.batch(texts, judge_config), write, chunk, progress)
+    with ws.connect() as con:
+        judged = sstore.scores_of(con, judge_key, list(picked))
+    row = {d: i for i, d in enumerate(ids)}
+    decided = frame.dropna(subset=["decision"])
+    decided = decided[decided["doc_id"].isin(row) & decided["decision"].isin(["accept", "reject"])]
+    fitted = fit_distilled(vectors[[row[d] for d in judged.index]], judged.to_numpy(), config,
+                           vectors[[row[d] for d in decided["doc_id"]]] if len(decided) else None,
+                           (decided["decision"] == "accept").to_numpy(float) if len(decided) else None)
+    values = apply_head(fitted["head"], vectors)
+    key = f"{config.key(judge_key)}:{corpus}:{embed_key}"
+    params = {**dataclasses.asdict(config), "judge_key": judge_key, "embed_model": embed_key,
+              "sample": [str(d) for d in picked], **fitted}
+    with ws.connect() as con:
+        judge.output.put(con, key, list(ids), values)
+        sstore.set_signal(con, corpus, "distilled", key, params)
+    v = fitted["validation"]
+    return stages.StageResult("distilled", len(ids), 0, elapsed(),
+                              f"distilled {config.judge} from {size} judged documents into a {config.head} head "
+                              f"(held-out Spearman {v['spearman']}, AUC {v['auc']} vs the judge) as {key}")

@@ -90,6 +90,8 @@ def run_stage(ws: Workspace, corpus: str, name: str, config=None, progress: Prog
         return _run_text(ws, corpus, stage, config, progress, chunk_size)
     if stage.reads == "vectors":
         return _run_vectors(ws, corpus, stage, config, embedding_key(embed_model), progress)
+    if stage.runner is not None:  # signals with their own recipe (distilled, quality)
+        return stage.runner(ws, corpus, config, progress, embed_model)
     raise UserError(f"'{name}' is not computed by the pipeline: {stage.how_to_get(corpus)}")
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from engine import askllm, clusters, density, embed, perplexity, project, review
+from engine import askllm, clusters, density, distill, embed, ensemble, perplexity, project, review
 from engine.errors import UserError
 from engine.storage import corpus as store
 from engine.storage import signals as signal_store
@@ -122,6 +122,7 @@ class Stage:
     hint: str = ""  # how a user computes it, for error messages ({corpus} is filled in)
     chunk: tuple[int, int] = (64, 2048)  # documents per stored chunk on CPU / on a GPU
     shards: ShardPlan | None = None
+    runner: Callable | None = None  # reads="stage": runner(ws, corpus, config, progress, embed_model) -> StageResult
 
     def make_config(self, **overrides):
         """The default config with `overrides` (None = keep the default); a UserError names
@@ -211,6 +212,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("curator", SIGNAL, review.CuratorConfig, None, SCORES, "Curator",
           "a classifier of the curator's accept/reject decisions: P(accept)", reads="none", needs=("embed",),
           hint="accept and reject documents on the Review page, then train the curator signal there"),
+    Stage("distilled", SIGNAL, distill.DistillConfig, None, SCORES, "Distilled judge",
+          "a head on the embeddings trained on the judge's scores of a sample: the judge at embedding speed",
+          reads="stage", needs=("embed",), runner=distill.run_distilled),
+    Stage("quality", SIGNAL, ensemble.EnsembleConfig, None, SCORES, "Quality (combined)",
+          "mean percentile rank of the active quality signals; a logistic stack on curator decisions when "
+          "there are enough", reads="stage", runner=ensemble.run_quality),
 )
 
 
@@ -234,7 +241,7 @@ def signals(select: str | None = None) -> list[Stage]:
 
 def computed_signals() -> list[Stage]:
     """Signals an executor computes from the documents (`score` / `pipeline --signals`)."""
-    return [s for s in signals() if s.reads == "text"]
+    return [s for s in signals() if s.reads == "text" or s.runner is not None]
 
 
 def embedding_key(model: str | None = None) -> str:

@@ -39,7 +39,9 @@ def test_export_writes_ranked_unrejected_documents_with_signals(selected, tmp_pa
     result = pipeline.export(ws, "r10", tmp_path / "out" / name)
     rows = pd.read_parquet(result.path) if name.endswith("parquet") else pd.read_json(result.path, lines=True)
     assert (result.n_rows, result.n_rejected) == (9, 1) and len(rows) == 9
-    assert list(rows.columns) == ["rank", "doc_id", "text", "meta", "askllm", "decision", "note"]
+    assert list(rows.columns) == ["rank", "doc_id", "text", "meta", "askllm", "quality", "decision", "note"]
+    # no combined signal stored: `quality` is the rank-mean of the quality signals present (askllm alone)
+    assert rows["quality"].rank().tolist() == rows["askllm"].rank().tolist() and rows["quality"].between(0, 1).all()
     assert list(rows["doc_id"]) == chosen[1:] and list(rows["rank"]) == list(range(1, 10))
     assert rows.loc[0, ["decision", "note"]].tolist() == ["accept", "clean prose"]
     assert rows["decision"].iloc[1:].isna().all() and rows["text"].str.len().min() > 0

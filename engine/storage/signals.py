@@ -101,6 +101,14 @@ def put_scores(con: Con, signal_key: str, doc_ids: Sequence[str], values: np.nda
                   [signal_key])
 
 
+def scores_of(con: Con, signal_key: str, doc_ids: Sequence[str]) -> pd.Series:
+    """Stored values of `signal_key` for those of `doc_ids` that have one, indexed by doc_id (sorted)."""
+    return con.execute(
+        "SELECT doc_id, value FROM scores WHERE signal_key = ? AND list_contains(?, doc_id) ORDER BY doc_id",
+        [signal_key, list(doc_ids)],
+    ).df().set_index("doc_id")["value"]
+
+
 def set_signal(con: Con, corpus: str, kind: str, signal_key: str, params: dict) -> None:
     """Mark `signal_key` as the corpus's current signal of `kind` (askllm, perplexity, density, ...)."""
     con.execute(
