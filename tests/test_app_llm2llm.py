@@ -125,7 +125,8 @@ def test_llm2llm_map_of_seeds_and_synthetic_examples(finished):
     at = _page()
     at.toggle(key="l2l_map_on").set_value(True).run()
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == 4
+    charts = at.get("plotly_chart")  # accuracy, grid, confusion, teacher outcomes + the map
+    assert len(charts) == 5 and charts[-1].key == "l2l_map"
     at.radio(key="l2l_map_colour").set_value("right/wrong after iteration 2").run()
     assert not at.exception, at.exception
 
