@@ -231,7 +231,9 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
         runs_db.insert_job(con, "r-failed", launcher.kind_of(argv), argv, launcher.params_of(argv), False, str(log))
         runs_db.update_job(con, "r-failed", status="failed", error=tracker.traps("error"), ended_at=runs_db.utcnow())
         seeds = [("train-00", tracker.traps("seed"), "NUM"), ("train-01", "How many legs does a spider have ?", "NUM")]
-        l2l.create_run(con, "trap-run", "trec", {"labels": ["LOC", "NUM"]}, 0, seeds, [("test-00", "Where ?", "LOC")])
+        config = {"labels": ["LOC", "NUM"], "teacher": {"model": "smollm2-135m-instruct"},
+                  "student": {"model": "smollm2-135m-instruct"}}
+        l2l.create_run(con, "trap-run", "trec", config, 0, seeds, [("test-00", "Where ?", "LOC")])
         l2l.save_train_set(con, "trap-run", 0, ["train-00", "train-01"])
         l2l.save_predictions(con, "trap-run", 0, "train", [("train-00", "LOC", False), ("train-01", "NUM", True)])
         l2l.save_predictions(con, "trap-run", 0, "test", [("test-00", "LOC", True)])

@@ -22,7 +22,7 @@ from engine.ingest import ingest
 from engine.storage import corpus as store
 
 # Derandomised so CI is reproducible; run with HYPOTHESIS_EXAMPLES=500 to explore further.
-SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 30)), deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 20)), deadline=None,
                     derandomize="HYPOTHESIS_EXAMPLES" not in os.environ,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 KINDS = {"a.jsonl": "jsonl", "a.json": "json", "a.csv": "csv", "a.tsv": "tsv", "a.txt": "txt",
