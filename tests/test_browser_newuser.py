@@ -22,7 +22,9 @@ DATA = Path(__file__).parent / "data"
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(30 * 60),
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")]
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
+              pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "demo" / "c4_demo_signals.npz").exists(),
+                                 reason="demo/c4_demo_signals.npz not made yet (python scripts/make_demo_bundle.py)")]
 
 
 def _nav(page, label: str) -> None:

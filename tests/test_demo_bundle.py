@@ -14,6 +14,8 @@ from engine.storage import corpus as store
 from engine.storage import signals as signal_store
 
 CORPUS = demo_bundle.DEMO_CORPUS
+needs_bundle = pytest.mark.skipif(not demo_bundle.BUNDLE_FILE.exists(),
+                                  reason="demo/c4_demo_signals.npz not made yet (python scripts/make_demo_bundle.py)")
 
 
 def _frame(ws):
@@ -21,6 +23,7 @@ def _frame(ws):
         return store.corpus_frame(con, CORPUS, snippet_chars=0)
 
 
+@needs_bundle
 def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(workspace):
     report = demo_bundle.load_demo(workspace)
     assert report.n_new == report.n_docs == 400
@@ -36,6 +39,7 @@ def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(wor
     assert status["selections"] == [demo_bundle.DEMO_SELECTION]
 
 
+@needs_bundle
 def test_loading_the_demo_again_recognises_it(workspace):
     demo_bundle.load_demo(workspace)
     again = demo_bundle.load_demo(workspace)
@@ -45,6 +49,7 @@ def test_loading_the_demo_again_recognises_it(workspace):
         assert store.list_corpora(con).set_index("name").loc[CORPUS, "n_duplicates"] == 0
 
 
+@needs_bundle
 def test_a_part_made_with_other_settings_is_left_to_its_stage(workspace, tmp_path):
     manifest, arrays = demo_bundle.read_bundle()
     manifest["parts"]["askllm"]["key"] = "askllm:another-judge:paper-00000000"
@@ -58,6 +63,7 @@ def test_a_part_made_with_other_settings_is_left_to_its_stage(workspace, tmp_pat
     assert "askllm" not in frame or frame["askllm"].isna().all()  # no Ask-LLM signal until its stage runs
 
 
+@needs_bundle
 def test_the_users_own_results_are_not_replaced(workspace):
     pipeline.ingest(workspace, demo_bundle.DEMO_FILE, CORPUS)
     with workspace.connect() as con:
@@ -71,6 +77,7 @@ def test_the_users_own_results_are_not_replaced(workspace):
     assert (frame["askllm"] == 0.25).all() and (frame["x"] == 0).all()
 
 
+@needs_bundle
 def test_write_then_import_round_trips_every_part(workspace, tmp_path):
     demo_bundle.load_demo(workspace)
     out = tmp_path / "bundle.npz"
