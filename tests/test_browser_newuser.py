@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from engine import jobs, pipeline
 from engine.storage import Workspace
@@ -45,8 +46,10 @@ def _pick_corpus(page, name: str) -> None:
     _idle(page)
 
 
-def _sidebar_corpus(page) -> str:
-    return page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.inner_text()
+def _expect_corpus(page, name: str) -> None:
+    """The sidebar's corpus picker shows `name` (waits for the rerun that draws it)."""
+    expect(page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first).to_contain_text(
+        name, timeout=60_000)
 
 
 def _selection(ws: Workspace, name: str):
@@ -96,7 +99,11 @@ def test_new_user_path(server, tmp_path):
 def _demo_and_explore(page, url: str) -> None:
     page.goto(url)
     nav = page.locator('[data-testid="stSidebarNav"]')
-    assert nav.locator("a").first.inner_text().strip() == "Home"  # not "app"
+    # not "app": the router's st.navigation names the pages (the link's text is "<icon>\n\nHome")
+    # (before the first script run ends, Streamlit lists the files: "app", ...)
+    page.wait_for_function("() => document.querySelector('[data-testid=stSidebarNav] a')"
+                           "?.innerText.trim().endsWith('Home')", timeout=60_000)
+    assert nav.locator("a").first.inner_text().split()[-1] == "Home"
     page.get_by_role("button", name="Load the demo corpus").click()
     page.get_by_text("Demo corpus 'c4-demo': 400 documents (400 new)").wait_for()
     _idle(page)
@@ -116,7 +123,7 @@ def _selections_per_corpus(page, ws: Workspace) -> None:
     _idle(page)
     saved_a = _selection(ws, "mine")
     _pick_corpus(page, "b")
-    assert page.get_by_label("Save this selection as").input_value() == "b-random"
+    expect(page.get_by_label("Save this selection as")).to_have_value("b-random", timeout=60_000)
     page.get_by_label("Save this selection as").fill("mine")
     page.get_by_role("button", name="Save selection").click()
     page.get_by_text("A selection named 'mine' already exists").wait_for()
@@ -130,13 +137,13 @@ def _upload_becomes_current(page, tmp_path: Path) -> None:
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("12 new").first.wait_for()
     _idle(page)
-    assert "my_upload" in _sidebar_corpus(page)
+    _expect_corpus(page, "my_upload")
     page.get_by_label("Search text").fill("the")  # the next interaction keeps it
     page.keyboard.press("Enter")
     _idle(page)
-    assert "my_upload" in _sidebar_corpus(page)
+    _expect_corpus(page, "my_upload")
     _nav(page, "Review")
-    assert "my_upload" in _sidebar_corpus(page)
+    _expect_corpus(page, "my_upload")
 
 
 def _review_never_loses_a_decision(page, ws: Workspace) -> None:
