@@ -191,7 +191,7 @@ def run_record(args, device: str, argv: list[str]) -> dict:
                 command="python bench/bench_gpu.py " + " ".join(argv),
                 versions={"torch": torch.__version__, "transformers": transformers.__version__,
                           "sentence_transformers": sentence_transformers.__version__},
-                matmul_bf16_tflops=round(matmul_tflops(device, args.matmul_n), 1), matmul_n=args.matmul_n)
+                matmul_bf16_tflops=round(matmul_tflops(device, args.matmul_n), 3), matmul_n=args.matmul_n)
 
 
 def main(argv=None) -> dict:
