@@ -48,8 +48,8 @@ def _pick_corpus(page, name: str) -> None:
 
 def _expect_corpus(page, name: str) -> None:
     """The sidebar's corpus picker shows `name` (waits for the rerun that draws it)."""
-    expect(page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first).to_contain_text(
-        name, timeout=60_000)
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    expect(picker.locator("input")).to_have_value(name, timeout=60_000)  # the combobox shows its value there
 
 
 def _selection(ws: Workspace, name: str):

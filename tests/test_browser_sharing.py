@@ -295,7 +295,7 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
 
     # the Corpus page: an uploaded CSV whose header is a trap, previewed, chosen and ingested
     upload = tmp_path / "header.csv"
-    upload.write_text(f'"{tracker.traps("header")}",n\n"a first row of text about things",1\n'
+    upload.write_text(f'"{tracker.traps("header").replace(chr(34), 2 * chr(34))}",n\n"a first row of text about things",1\n'
                       '"a second row of text about other things",2\n')
     visit("/Corpus", "Add documents")
     page.locator('input[type="file"]').set_input_files(str(upload))
