@@ -122,7 +122,7 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     # 6. review: accept one, reject one; both written at once
     page.get_by_role("link", name="Review the picked documents").click()
     page.get_by_text(f"Reviewed 0 of {n_picked}").wait_for()
-    reviewer = page.get_by_label("Reviewer")
+    reviewer = page.get_by_label("Reviewer").last  # a stale copy of the input can linger during the rerun
     reviewer.fill("e2e curator")
     reviewer.press("Enter")
     _idle(page)
