@@ -79,7 +79,11 @@ def test_stored_signals_are_real_model_outputs(run):
         ["askllm", "perplexity", "density"], N_DOCS)
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "curator"])
+RUN_SIGNALS = ("askllm", "perplexity", "density")  # what the shared run computed
+RUN_STRATEGIES = [s for s in STRATEGIES if s in (*RUN_SIGNALS, "random", "combined")]
+
+
+@pytest.mark.parametrize("strategy", RUN_STRATEGIES)
 def test_each_strategy_selects_the_budget_and_saves(run, strategy):
     ws = run[0]
     result = pipeline.select(ws, "c4", strategy, weight=0.5, budget=0.25, seed=1, name=f"sel-{strategy}")
@@ -90,6 +94,12 @@ def test_each_strategy_selects_the_budget_and_saves(run, strategy):
     if strategy in ("askllm", "perplexity"):  # top-k really is the k best by that signal
         frame = _frame(ws).set_index("doc_id")[strategy]
         assert set(result.doc_ids) == set(frame.nlargest(4).index)
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s not in (*RUN_STRATEGIES, "curator")])
+def test_a_strategy_without_its_scores_names_the_command_that_makes_them(run, strategy):
+    with pytest.raises(UserError, match=f"no '{strategy}' scores .*--signal {strategy}"):
+        pipeline.select(run[0], "c4", strategy, weight=0.5, budget=0.25, seed=1)
 
 
 def test_combined_weight_extremes_equal_the_pure_strategies(run):
