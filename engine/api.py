@@ -157,10 +157,11 @@ def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None
 
 
 def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
-                   quality: str, replace: bool = False):
-    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise)."""
+                   quality: str, replace: bool = False, **coverage):
+    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise).
+    `coverage`: temperature, propensity (`engine.select.choose`)."""
     return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality,
-                           replace=replace)
+                           replace=replace, **coverage)
 
 
 # --- Export ------------------------------------------------------------------------------------
