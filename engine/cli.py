@@ -281,7 +281,7 @@ def _selection_verbs(verb) -> None:
     p.add_argument("--format", choices=("jsonl", "jsonl.gz", "parquet", "datasets"), default=None,
                    help="override the suffix; datasets: a folder for datasets.load_from_disk")
     p.add_argument("--force", action="store_true", help="replace an existing output")
-    p = verb("pipeline", _pipeline, "ingest, embed, score, density, project and select in one go")
+    p = verb("pipeline", _pipeline, "ingest, embed, score, density, clusters, project and select in one go")
     _file_args(p)
     p.add_argument("--signals", default="askllm", help="comma-separated signals to score ("
                    + ", ".join(s.name for s in stages.computed_signals()) + "), or none (default askllm)")

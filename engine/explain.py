@@ -67,7 +67,7 @@ STRATEGIES: dict[str, str] = {
 
 TEMPERATURE = ("Sampling temperature T of density and combined: P ~ (1/propensity)^(1/T). LOWER keeps MORE "
                "rare documents (small topics, sparse regions); 1 = plain inverse propensity (each topic its "
-               "equal share); 0.5, the default, measured to keep rare sources at about 1.5x random's rate "
+               "equal share); 0.5, the default, kept rare sources at 1.6x random's rate at a 10% budget "
                "(bench/coverage_results.md); very low values spend the budget on the smallest topics.")
 PROPENSITY = ("How density sampling weighs a document. 'topics + density': its topic cluster's share of the "
               "corpus x its density within the topic, so small topics are kept even when their documents "
