@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import importlib.util
 import json
 import sys
 from dataclasses import dataclass, field

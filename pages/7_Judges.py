@@ -3,7 +3,6 @@ bootstrap CI against human labels, where and when it was measured), the default 
 machine and why, a form to score the corpus with the judge you pick, and this corpus's own
 evidence: each quality signal's agreement with the curator's decisions, the distilled head's
 validation figures, and how the signals correlate."""
-import pandas as pd
 import streamlit as st
 
 import ui
