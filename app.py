@@ -90,5 +90,6 @@ PAGES = [st.Page(home, title="Home", icon="🌱", default=True),
          st.Page("pages/3_Review.py", title="Review", icon=":material/rate_review:", url_path="Review"),
          st.Page("pages/4_Export.py", title="Export", icon=":material/download:", url_path="Export"),
          st.Page("pages/5_Jobs.py", title="Jobs", icon="🏃", url_path="Jobs"),
-         st.Page("pages/6_LLM2LLM.py", title="LLM2LLM", icon=":material/model_training:", url_path="LLM2LLM")]
+         st.Page("pages/6_LLM2LLM.py", title="LLM2LLM", icon=":material/model_training:", url_path="LLM2LLM"),
+         st.Page("pages/7_Judges.py", title="Judges", icon=":material/balance:", url_path="Judges")]
 st.navigation(PAGES).run()

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from engine import askllm, clusters, density, distill, embed, ensemble, perplexity, project, review
+from engine import askllm, clusters, density, distill, embed, ensemble, judges, perplexity, project, review
 from engine.errors import UserError
 from engine.storage import corpus as store
 from engine.storage import signals as signal_store
@@ -123,6 +123,7 @@ class Stage:
     chunk: tuple[int, int] = (64, 2048)  # documents per stored chunk on CPU / on a GPU
     shards: ShardPlan | None = None
     runner: Callable | None = None  # reads="stage": runner(ws, corpus, config, progress, embed_model) -> StageResult
+    defaults: Callable[[dict], dict] | None = None  # settings -> machine-dependent defaults (askllm: the judge)
 
     def make_config(self, **overrides):
         """The default config with `overrides` (None = keep the default); a UserError names
@@ -131,7 +132,8 @@ class Stage:
         unknown = sorted(k for k, v in overrides.items() if v is not None and k not in names)
         if unknown:
             raise UserError(f"{self.kind} '{self.name}' has no setting {', '.join(unknown)}")
-        return self.config(**{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return self.config(**{**(self.defaults(given) if self.defaults else {}), **given})
 
     def key(self, config, corpus: str, embed_key: str) -> str:
         """Storage key: `config.key()`, plus corpus and embedder for stages relative to the corpus."""
@@ -193,7 +195,8 @@ STAGES: tuple[Stage, ...] = (
           "sentence embeddings: the space of density, clusters and the map", good="", select="",
           hint="run `python -m engine embed --corpus {corpus}` first", chunk=(256, 16384)),
     Stage("askllm", SIGNAL, askllm.AskLLMConfig, Quiet(askllm.score_batch), SCORES, "Ask-LLM quality",
-          "the judge LM's P(yes) that the document is worth training on (Sachdeva et al. 2024)"),
+          "the judge LM's P(yes) that the document is worth training on (Sachdeva et al. 2024)",
+          defaults=judges.askllm_defaults),  # the best installed judge on a GPU (engine/judges.py)
     Stage("perplexity", SIGNAL, perplexity.PerplexityConfig, Quiet(perplexity.score_batch), SCORES,
           "Fluency (-log perplexity)", "a small LM's mean log-likelihood per token; higher = more fluent"),
     Stage("density", SIGNAL, density.DensityConfig, _density_batch, SCORES, "Density",

@@ -51,9 +51,34 @@ if len(view.experiments(ui.workspace())) and st.sidebar.radio(
     st.stop()
 
 l2l_runs = view.runs(ui.workspace())
+
+
+def pending_runs(known: set[str]) -> pd.DataFrame:
+    """LLM2LLM jobs queued or running whose run is not recorded yet (its process is still starting)."""
+    listing = jobs.list_jobs(ui.workspace(), 20)
+    return listing[listing["status"].isin(["queued", "running"]) & listing["llm2llm_run"].notna()
+                   & ~listing["llm2llm_run"].isin(known)]
+
+
+@st.fragment(run_every=3)
+def starting_runs(known: set[str]) -> None:
+    """Say which launched runs are still starting, and redraw the page once one is recorded, so a
+    user who just pressed Start on the Jobs page does not read "no run"."""
+    if set(view.runs(ui.workspace())["name"]) - known:
+        st.rerun(scope="app")
+    pending = pending_runs(known)
+    if len(pending):
+        st.info("Starting: " + ", ".join(f"'{escape_markdown(name)}' (job {status})" for name, status in
+                                         zip(pending["llm2llm_run"], pending["status"]))
+                + ". It shows here once its process has loaded the task (checked every 3 s).")
+
+
+if len(pending := pending_runs(set(l2l_runs["name"]))):
+    starting_runs(set(l2l_runs["name"]))
 if l2l_runs.empty:
-    st.info("No LLM2LLM run in this workspace yet. Start one on the **Jobs** page, or from a shell: "
-            "`python -m engine llm2llm run --task trec --seed-size 100 --iterations 3 --name trec-100`.")
+    if len(pending) == 0:
+        st.info("No LLM2LLM run in this workspace yet. Start one on the **Jobs** page, or from a shell: "
+                "`python -m engine llm2llm run --task trec --seed-size 100 --iterations 3 --name trec-100`.")
     st.stop()
 status = dict(zip(l2l_runs["name"], l2l_runs["status"]))
 run = st.sidebar.selectbox("Run", list(status), key="l2l_run", format_func=lambda n: f"{n} · {status[n]}")

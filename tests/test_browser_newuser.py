@@ -10,6 +10,7 @@ specific element (Streamlit on 2 shared cores is slow), never a sleep.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from engine.storage import selections as store
 DATA = Path(__file__).parent / "data"
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(30 * 60),
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(10 * 60),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
               pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "demo" / "c4_demo_signals.npz").exists(),
                                  reason="demo/c4_demo_signals.npz not made yet (python scripts/make_demo_bundle.py)")]
@@ -52,6 +53,13 @@ def _expect_corpus(page, name: str) -> None:
     expect(picker.locator("input")).to_have_value(name, timeout=60_000)  # the combobox shows its value there
 
 
+def _live(page, label: str):
+    """The input labelled exactly `label` that Streamlit drew last: during a rerun (e.g. after a
+    corpus switch) a stale copy of a form can linger beside the new one, and a widget's help
+    button is labelled "Help for <label>"."""
+    return page.get_by_label(label, exact=True).last
+
+
 def _selection(ws: Workspace, name: str):
     with ws.connect() as con:
         return store.selection(con, name)
@@ -73,9 +81,6 @@ def server(tmp_path, streamlit_app):
     return streamlit_app(db), ws
 
 
-@pytest.mark.skip(reason="unfinished (issue 14 stays open): passes the demo and navigation steps; after the corpus "
-                         "switch Streamlit keeps the previous form's name input beside the new one, and the "
-                         "per-corpus name check needs a locator for the live one")
 def test_new_user_path(server, tmp_path):
     url, ws = server
     with playwright_api.sync_playwright() as p:
@@ -96,7 +101,7 @@ def test_new_user_path(server, tmp_path):
         finally:
             browser.close()
             for job_id in jobs.list_jobs(ws)["id"]:  # the LLM2LLM job would outlive the test
-                jobs.cancel_job(ws, job_id)
+                jobs.cancel_job(ws, job_id, jobs.JobsConfig(cancel_grace_s=1))
 
 
 def _demo_and_explore(page, url: str) -> None:
@@ -119,16 +124,16 @@ def _demo_and_explore(page, url: str) -> None:
 
 
 def _selections_per_corpus(page, ws: Workspace) -> None:
-    name = page.get_by_label("Save this selection as")
+    name = _live(page, "Save this selection as")
     name.fill("mine")
     page.get_by_role("button", name="Save selection").click()
     page.get_by_text("Saved 'mine'").wait_for()
     _idle(page)
     saved_a = _selection(ws, "mine")
     _pick_corpus(page, "b")
-    expect(page.get_by_label("Save this selection as")).to_have_value("b-random", timeout=60_000)
-    page.get_by_label("Save this selection as").fill("mine")
-    page.get_by_role("button", name="Save selection").click()
+    expect(_live(page, "Save this selection as")).to_have_value("b-random", timeout=60_000)
+    _live(page, "Save this selection as").fill("mine")
+    page.get_by_role("button", name="Save selection").last.click()
     page.get_by_text("A selection named 'mine' already exists").wait_for()
     _idle(page)
     assert _selection(ws, "mine")["doc_ids"] == saved_a["doc_ids"] and _selection(ws, "mine")["corpus"] == "c4-demo"
@@ -141,7 +146,7 @@ def _upload_becomes_current(page, tmp_path: Path) -> None:
     page.get_by_text("12 new").first.wait_for()
     _idle(page)
     _expect_corpus(page, "my_upload")
-    page.get_by_label("Search text").fill("the")  # the next interaction keeps it
+    _live(page, "Search text").fill("the")  # the next interaction keeps it
     page.keyboard.press("Enter")
     _idle(page)
     _expect_corpus(page, "my_upload")
@@ -150,10 +155,10 @@ def _upload_becomes_current(page, tmp_path: Path) -> None:
 
 
 def _review_never_loses_a_decision(page, ws: Workspace) -> None:
-    page.get_by_label("Documents to review").click()
+    _live(page, "Documents to review").click()
     page.get_by_role("option", name="whole corpus").click()
     _idle(page)
-    reviewer = page.get_by_label("Reviewer")
+    reviewer = _live(page, "Reviewer")
     reviewer.fill("new curator")
     reviewer.press("Enter")
     _idle(page)
@@ -180,13 +185,13 @@ def _review_never_loses_a_decision(page, ws: Workspace) -> None:
         assert "only a menu" not in set(store.reviews(con, "my_upload")["note"].dropna())
     page.reload()  # the reviewer name survives a reload
     _idle(page)
-    assert page.get_by_label("Reviewer").input_value() == "new curator"
+    assert _live(page, "Reviewer").input_value() == "new curator"
 
 
 def _export_offers_the_right_file(page) -> None:
     _nav(page, "Export")
     _pick_corpus(page, "c4-demo")
-    page.get_by_label("Selection").click()
+    _live(page, "Selection").click()
     page.get_by_role("option", name="mine").click()
     _idle(page)
     page.get_by_text("jsonl", exact=True).click()
@@ -217,4 +222,5 @@ def _llm2llm_from_the_form(page) -> None:
     page.get_by_text("started job").first.wait_for()
     _idle(page)
     _nav(page, "LLM2LLM")
-    page.get_by_text("newuser-trec").first.wait_for()  # the run, read from the workspace
+    # the run as recorded in the workspace by the job's process (the page redraws when it appears)
+    page.get_by_text(re.compile(r"newuser-trec · task trec · seed")).wait_for()

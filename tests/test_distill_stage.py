@@ -132,3 +132,24 @@ def test_distilled_end_to_end_with_real_embedder_and_judge(workspace, smollm2, e
     with workspace.connect() as con:
         frame = cstore.corpus_frame(con, "c4", snippet_chars=0)
     assert frame["distilled"].notna().all() and frame["quality"].notna().all()
+
+
+@pytest.mark.parametrize("quality", ["quality", "distilled"])
+def test_select_combined_uses_the_ensemble_or_the_distilled_signal(app_workspace, double, quality, capsys):
+    from engine.cli import main
+    from engine.storage import selections as selstore
+
+    if quality == "distilled":
+        pipeline.run_stage(app_workspace, "c4", "distilled",
+                           stages.stage("distilled").make_config(judge="double", sample_size=40))
+    pipeline.run_stage(app_workspace, "c4", "quality")
+    db = ["--db", app_workspace.path]
+    assert main([*db, "select", "--corpus", "c4", "--strategy", "combined", "--quality", quality, "--weight", "1",
+                 "--budget", "10", "--name", f"by-{quality}"]) == 0
+    with app_workspace.connect() as con:
+        saved = selstore.selection(con, f"by-{quality}")
+        frame = cstore.corpus_frame(con, "c4", snippet_chars=0)
+    assert saved["params"]["quality"] == quality
+    assert saved["params"]["signals"][quality] == _signal(app_workspace, quality)[0]  # the stored key it read
+    top = frame.sort_values([quality, "doc_id"], ascending=[False, True])["doc_id"].head(10)
+    assert set(saved["doc_ids"]) == set(top)  # weight 1 = top-k of that signal

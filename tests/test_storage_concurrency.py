@@ -78,3 +78,27 @@ def test_two_readers_one_writer_share_the_file(tmp_path):
         assert all(a <= b for a, b in zip(counts, counts[1:])), f"{name} saw a count go down"
         assert counts[-1] <= writer["written"]
     print({name: {k: v for k, v in r.items() if k != "counts"} for name, r in results.items()})
+
+
+def test_threads_opening_and_closing_at_once_never_fail(tmp_path):
+    """Streamlit sessions are threads of one process: DuckDB 2.0 raises "Unique file handle conflict"
+    when one thread opens the file while another's last connection closes it (seen in the browser
+    test when the demo loaded); Workspace.connect waits it out like a lock."""
+    import threading
+
+    ws, errors = Workspace(tmp_path / "ws.duckdb"), []
+
+    def open_close() -> None:
+        for _ in range(150):
+            try:
+                with ws.connect() as con:
+                    con.execute("SELECT 1").fetchall()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(str(exc)[:200])
+
+    threads = [threading.Thread(target=open_close) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

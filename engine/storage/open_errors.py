@@ -10,7 +10,9 @@ from pathlib import Path
 from engine.errors import UserError
 
 FOREIGN_LOCK_WAIT_S = 3.0
-LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock")
+# The last one is DuckDB's in-process race (2.0): a thread opens the file while another thread's last
+# connection is tearing the shared instance down; it clears in milliseconds, so it is waited for too.
+LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock", "Unique file handle conflict")
 _HOLDER = re.compile(r"held in (.+?) \(PID (\d+)\)")
 _SEEDBED = re.compile(r"-m engine\b|streamlit|\bapp\.py\b|pytest|ray::|seedbed")  # in a Seedbed process's command line
 _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
