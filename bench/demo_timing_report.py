@@ -36,15 +36,21 @@ def is_install(title: str) -> bool:
 
 
 t = {k: float(v) for k, v in times.items() if k.endswith(("_t0", "_t1", "_t_up", "_t_checked"))}
-demo_rows = phases(bench / "demo_timing.log")
+demo_log = times.get("demo_log", "demo_timing.log")
+demo_rows = phases(bench / demo_log)
+copied = bool(times.get("venv_note"))  # `rerun`: the install was copied, not timed
 after_install = t["demo_t_up"] - t["demo_t0"] - (0 if split else sum(s for n, s in demo_rows if is_install(n)))
 install = t["install_t1"] - t["install_t0"] if split else sum(s for n, s in demo_rows if is_install(n))
 total = install + after_install
 cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
 print(f"# Timed first run of `scripts/demo.sh` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t['demo_t0']))})\n")
-print(f"Command: `bash bench/demo_timing.sh{' install` then `... demo' if split else ''}` (commit "
-      f"{times.get('demo_commit')}): a fresh `git clone`, no `.venv`, `PIP_NO_CACHE_DIR=1` (packages from this "
-      "machine's local package index), an empty model cache (`SEEDBED_CACHE`) and a new workspace.  ")
+if copied:
+    print(f"Command: `bash bench/demo_timing.sh rerun` (commit {times.get('demo_commit')}): a fresh `git clone`, "
+          f"{times['venv_note']}, an empty model cache (`SEEDBED_CACHE`) and a new workspace.  ")
+else:
+    print(f"Command: `bash bench/demo_timing.sh{' install` then `... demo' if split else ''}` (commit "
+          f"{times.get('demo_commit')}): a fresh `git clone`, no `.venv`, `PIP_NO_CACHE_DIR=1` (packages from this "
+          "machine's local package index), an empty model cache (`SEEDBED_CACHE`) and a new workspace.  ")
 print(f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU; the cores were "
       "shared with other engineers' tests.  ")
 if split:
@@ -64,10 +70,14 @@ for name, secs in install_rows + [((f"part 2, demo.sh: {n}" if split else n), s)
     print(f"| {name} | {secs} |")
 print(f"| dashboard answering (`/_stcore/health`) after the last phase | "
       f"{t['demo_t_up'] - t['demo_t0'] - sum(s for _, s in demo_rows):.0f} |")
-print(f"| **the package install (venv + pip)** | **{install:.0f}** |")
-print(f"| **after the install: `demo.sh` -> dashboard up with the scored, mapped demo** | **{after_install:.0f}** |")
-print(f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |\n")
+if copied:  # no install in this run: no total either (never add figures of other runs)
+    print(f"| **`demo.sh` -> dashboard up with the scored, mapped demo (install already there)** | "
+          f"**{after_install:.0f}** |\n")
+else:
+    print(f"| **the package install (venv + pip)** | **{install:.0f}** |")
+    print(f"| **after the install: `demo.sh` -> dashboard up with the scored, mapped demo** | **{after_install:.0f}** |")
+    print(f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |\n")
 print(f"Check ({t['demo_t_checked'] - t['demo_t_up']:.0f} s after the dashboard answered; a headless AppTest of the "
       f"Home page on the same workspace): {times.get('demo_check')}\n")
 print("One run: a fresh install cannot be repeated cheaply on a shared machine, so there is no spread; the "
-      "phases come from the scripts' own headers, the full output is in `bench/demo_timing*.log`.")
+      f"phases come from the scripts' own headers, the full output is in `bench/{demo_log}`.")

@@ -69,7 +69,10 @@ def current_parts(corpus: str) -> dict[str, dict]:
         parts[kind] = {"key": stage.key(config, corpus, ekey), "params": stage.params(config, ekey),
                        "weights": weights_of(model)}
     # = pipeline.project's defaults: the map is kept when these settings match
-    parts["project"] = {"key": json.dumps({"max_points": 20_000, "seed": 0, "embed_model": ekey}, sort_keys=True),
+    from engine.project import NEIGHBOURS  # noqa: PLC0415
+
+    parts["project"] = {"key": json.dumps({"max_points": 20_000, "seed": 0, "embed_model": ekey,
+                                           "neighbours": NEIGHBOURS}, sort_keys=True),
                         "weights": parts["embed"]["weights"]}
     return parts
 

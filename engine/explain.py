@@ -2,14 +2,25 @@
 what it measures, which direction is good, and how well it was measured to work. Pure data and
 string functions; the pages put them in captions, tooltips and `st.column_config` help.
 
-The judge figures come from bench/quality_auc.md (ROC-AUC against human labels of main text vs
-boilerplate, TurkuNLP web-page annotations): update them with that file.
+The judge figures are read from the bundled evidence (engine/judge_evidence.json, made from
+bench/quality_auc.json by scripts/make_judge_evidence.py): ROC-AUC against human labels of main
+text vs boilerplate, with 95% bootstrap CIs, on whole documents and on lines.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pandas as pd
+
+from engine import judges
+
+
+def _measured(option: str) -> str:
+    """'0.64 [0.52, 0.75] on documents, 0.66 [0.64, 0.67] on lines' for a judge option of the evidence."""
+    evidence = judges.load_evidence()
+    auc = next(j for j in evidence["judges"] + evidence["derived"] if j["name"] == option)["auc"]
+    return ", ".join(f"{auc[s]['auc']:.2f} [{auc[s]['lo']:.2f}, {auc[s]['hi']:.2f}] on {what}"
+                     for s, what in (("pages/all", "documents"), ("lines/all", "lines")))
 
 
 @dataclass(frozen=True)
@@ -30,21 +41,35 @@ SCORES: dict[str, ScoreInfo] = {
         "The judge model's probability of answering 'yes' when asked whether the document is useful "
         "pre-training text (Sachdeva et al. 2024), calibrated so that 0.5 means undecided.",
         "Higher is better.",
-        "Measured ROC-AUC of the default 270M judge against human labels: 0.64 (300 lines) to 0.69 "
-        "(600 lines); 0.5 is chance, 1.0 perfect (bench/quality_auc.md). A small judge: treat it as a hint."),
+        f"Measured ROC-AUC against human labels (0.5 is chance, 1.0 perfect): the CPU default judge, Gemma "
+        f"270M, {_measured('gemma/paper-inline')}; the GPU default with the Qwen judges installed, "
+        f"{_measured('qwen1.5b/content chat')}. Every judge on the Judges page."),
     "perplexity": ScoreInfo(
         "Perplexity quality (-log perplexity)",
         "How predictable the text is to a small language model (SmolLM2-135M): the negative mean "
         "log-loss per token, the paper's perplexity-filter baseline.",
         "Higher (closer to 0) is more fluent; very repetitive boilerplate can also score high.",
-        "Measured ROC-AUC against human labels: 0.69 (300 lines), 0.60 (600 lines), 0.38 on whole pages "
-        "(bench/quality_auc.md)."),
+        f"Measured ROC-AUC against human labels: {_measured('smollm2/perplexity')} (boilerplate pages are "
+        "predictable text, so it inverts on whole documents; Judges page)."),
     "density": ScoreInfo(
         "Density (how crowded)",
         "How many similar documents surround this one in embedding space (kernel density, RACE sketch).",
         "Neither good nor bad: high means common, low means rare; coverage sampling favours low density "
         "so rare topics are kept.",
         "Spearman 0.87 against an exact kernel density estimate (bench/density_results.md)."),
+    "distilled": ScoreInfo(
+        "Distilled judge (0-1 rank)",
+        "A small head on the stored embeddings trained to reproduce the judge's scores on a seeded sample: "
+        "the judge's ranking at embedding speed for the whole corpus.",
+        "Higher is better.",
+        "Its agreement with its judge on held-out sample documents is on the Judges page; measured against "
+        f"human labels, Gemma's distilled head: {_measured('distilled[ridge] of gemma/paper-inline')}."),
+    "quality": ScoreInfo(
+        "Quality (combined, 0-1)",
+        "The mean percentile rank of the quality signals computed for this corpus (a logistic stack on your "
+        "accept/reject decisions once there are enough): what every export carries as `quality`.",
+        "Higher is better.",
+        "This corpus's agreement with your decisions (ROC-AUC with CI) is on the Judges page."),
     "curator": ScoreInfo(
         "Curator model (0-1)",
         "A classifier trained on this corpus's accept/reject decisions: its probability that you would "

@@ -92,9 +92,10 @@ def _auc(option: dict, split: str = RANK_SPLIT) -> str:
 
 
 def default_judge(device: str | None = None, evidence: dict | None = None,
-                  is_installed=installed) -> DefaultJudge:
-    """The default Ask-LLM judge on `device` (None: this machine), chosen as the module docstring says."""
-    evidence = evidence or load_evidence()
+                  is_installed=None) -> DefaultJudge:
+    """The default Ask-LLM judge on `device` (None: this machine), chosen as the module docstring says;
+    `is_installed(model)` defaults to `installed`."""
+    evidence, is_installed = evidence or load_evidence(), is_installed or installed
     device = device or detect_device()
     cpu = _option(evidence, CPU_DEFAULT)
     where = f"measured on {evidence['machine']}, {evidence['date_utc']} UTC"

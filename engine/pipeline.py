@@ -187,10 +187,10 @@ def project(ws: Workspace, corpus: str, max_points: int = 20_000, seed: int = 0,
             embed_model: str = DEFAULT_EMBEDDER, progress: ProgressFn | None = None) -> StageResult:
     """UMAP 2-D map of the corpus's embeddings into `projections` (see `engine.project`); kept
     when every document is projected with the same settings."""
-    from engine.project import project_vectors  # noqa: PLC0415
+    from engine.project import NEIGHBOURS, project_vectors  # noqa: PLC0415
 
     elapsed, ekey = stages.timer(), embedding_key(embed_model)
-    params = {"max_points": int(max_points), "seed": int(seed), "embed_model": ekey}
+    params = {"max_points": int(max_points), "seed": int(seed), "embed_model": ekey, "neighbours": NEIGHBOURS}
     with ws.connect() as con:
         n_total = require_corpus(con, corpus)
         if signal_store.count_projected(con, corpus) == n_total and signal_store.projection_params(con, corpus) == params:

@@ -53,18 +53,24 @@ def l2l_files(train, test, labels: str, seed_size: int) -> list[str]:
 def launcher_forms() -> None:
     corpora = ui.corpora(ui.db())["name"].tolist()
     score, pipe, l2l = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM"])  # no free-form command: argv from fields
+    # Outside the form, so choosing a backend redraws the form: Ray's fields only show for Ray.
+    on_ray = score.radio("Backend", ["in-process", "Ray"], horizontal=True, key="runs_score_backend",
+                         help="in-process: this machine, one stage after another; Ray: shards on an actor "
+                              "pool (one model per GPU)") == "Ray"
     with score.form("runs_form_score"):
         corpus = st.selectbox("Corpus", corpora, key="runs_score_corpus")
         stages = st.multiselect("Stages (run in this order)", ui.STAGES, default=["embed", "askllm"],
-                                format_func=ui.stage_label, key="runs_score_stages")
-        c1, c2, c3 = st.columns(3)
-        on_ray = c1.radio("Backend", ["in-process", "Ray"], horizontal=True, key="runs_score_backend") == "Ray"
-        address = c2.text_input("Ray address", placeholder="empty: a local Ray on this machine",
-                                key="runs_score_ray_address", help="e.g. auto, or ray://head:10001")
-        actors = c3.number_input("Ray model replicas", 0, 4096, 0, key="runs_score_ray_actors",
-                                 help="0: one per GPU of the cluster (1 without GPUs)")
-        st.caption("On Ray each stage's shards run on an actor pool (one model per GPU); the map projection "
-                   "stays in-process. See the README's 'Scaling out on Ray'.")
+                                format_func=ui.stage_label, key="runs_score_stages",
+                                help="Ask-LLM uses this machine's default judge: see the Judges page")
+        address, actors = "", 0
+        if on_ray:
+            c1, c2 = st.columns(2)
+            address = c1.text_input("Ray address", placeholder="empty: a local Ray on this machine",
+                                    key="runs_score_ray_address", help="e.g. auto, or ray://head:10001")
+            actors = c2.number_input("Ray model replicas", 0, 4096, 0, key="runs_score_ray_actors",
+                                     help="0: one per GPU of the cluster (1 without GPUs)")
+            st.caption("On Ray each stage's shards run on an actor pool (one model per GPU); the map projection "
+                       "stays in-process. See the README's 'Scaling out on Ray'.")
         if st.form_submit_button("Start", type="primary", disabled=not corpora, key="runs_submit_score"):
             launch(lambda: [api.stage_command(s, corpus, forms.ray_address(address) if on_ray else None, actors)
                             for s in stages])

@@ -98,8 +98,9 @@ def test_runs_page_launches_scoring_stages_on_ray(seeded, tmp_path):
     docs.write_text('{"text": "first document"}\n{"text": "second document"}\n')
     pipeline.ingest(seeded, docs, "q")
     at = _page()
+    assert not [w for w in at.text_input if w.key == "runs_score_ray_address"]  # in-process: no Ray fields
+    at.radio(key="runs_score_backend").set_value("Ray").run()  # the Ray fields show only now
     at.multiselect(key="runs_score_stages").set_value(["askllm", "project"])
-    at.radio(key="runs_score_backend").set_value("Ray")
     at.text_input(key="runs_score_ray_address").input("auto")
     at.number_input(key="runs_score_ray_actors").set_value(2)
     at.button(key="runs_submit_score").click().run()

@@ -126,7 +126,7 @@ def test_ray_address_must_be_local_or_listed(busy, monkeypatch, tmp_path):
     docs.write_text('{"text": "first document"}\n')
     ingest(busy, docs, "q")
     at = _page()
-    at.radio(key="runs_score_backend").set_value("Ray")
+    at.radio(key="runs_score_backend").set_value("Ray").run()  # the Ray fields show only now
     at.text_input(key="runs_score_ray_address").input("ray://203.0.113.9:10001")
     at.button(key="runs_submit_score").click().run()
     assert "is not allowed here" in _error(at) and _started(busy) == []
