@@ -23,12 +23,7 @@ def colour_choices() -> tuple[str, ...]:
     return ("selected", "review status", *signal_names())
 
 
-def __getattr__(name: str):  # SCORE_COLUMNS / COLOUR_CHOICES: read from the registry, never stale
-    if name == "SCORE_COLUMNS":
-        return signal_names()
-    if name == "COLOUR_CHOICES":
-        return colour_choices()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = stages.registry_constants(__name__, SCORE_COLUMNS=signal_names, COLOUR_CHOICES=colour_choices)
 
 
 def selected_mask(frame: pd.DataFrame, doc_ids) -> np.ndarray:

@@ -50,13 +50,7 @@ def quality_signals() -> tuple[str, ...]:
     return tuple(s.name for s in stages.signals("top"))
 
 
-def __getattr__(name: str):  # STRATEGIES / QUALITY_COLUMNS: read from the registry, never stale
-    if name == "STRATEGIES":
-        return strategies()
-    if name == "QUALITY_COLUMNS":
-        return quality_signals()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = stages.registry_constants(__name__, STRATEGIES=strategies, QUALITY_COLUMNS=quality_signals)
 
 _STREAM_RANDOM, _STREAM_DENSITY = 1, 2  # independent noise streams per seed
 

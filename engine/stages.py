@@ -224,6 +224,16 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+def registry_constants(module: str, **makers: Callable[[], tuple]) -> Callable[[str], tuple]:
+    """A module-level `__getattr__` that reads each named constant from the registry on every
+    access, so a list of stage names in another module is never stale after `register`."""
+    def __getattr__(name: str) -> tuple:
+        if name in makers:
+            return makers[name]()
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    return __getattr__
+
+
 def stage(name: str) -> Stage:
     for s in STAGES:
         if s.name == name:
