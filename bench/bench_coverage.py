@@ -7,8 +7,10 @@ One run (baselines in the same run): ingest + embed the mixture through the engi
 bench/.cache/coverage), the density stage (data-chosen bandwidth) and the clusters stage, then for
 budgets 5/10/20% and each seed: rare-source retention (share of the rare sources' documents kept,
 and its ratio to random's in the same seed), per-source retention, cluster coverage, cluster
-entropy and rare-cluster retention. Also: density before (fixed bandwidth 0.35, self term
-included, the previous default) vs after, the inverse-propensity temperature sweep, the sketch's
+entropy and rare-cluster retention. Samplers: the defaults (cluster-aware propensity,
+T = select.TEMPERATURE), the previous default (the sketch's density alone, T = 1), the first one
+(fixed bandwidth 0.35, self term included), and variants (`variants`: temperature sweep, a
+mass-scale bandwidth, both fixes together). Also: the sketch's
 Spearman against the exact KDE, k-means vs HDBSCAN-on-UMAP as the clustering, and clustering +
 labels time at --scale-n documents. The quality signal is a STAND-IN (see `quality_proxy`).
 Writes bench/coverage_results.json and bench/coverage_results.md.
@@ -105,22 +107,41 @@ def metrics(frame: pd.DataFrame, rows: np.ndarray) -> dict:
     return out
 
 
-def strategy_rows(frame: pd.DataFrame, before: np.ndarray, budget: float, seed: int) -> dict:
-    """Rows chosen by each strategy; random, askllm, density, combined through `choose`."""
+SKETCH_ONLY = "density, sketch only (paper; previous default), T=1"
+MAIN = ["random", "askllm", "density", SKETCH_ONLY, "combined", "combined (previous: sketch only, T=1)",
+        "density (first: h=0.35, T=1)"]
+
+
+def variants(frame: pd.DataFrame, mass: np.ndarray) -> dict:
+    """Coverage samplers compared: name -> (frame, temperature, propensity) for `choose`.
+    'mass-scale h': the sketch with its bandwidth at the distance to the sqrt(n)-th neighbour
+    (the region's mass, not local tightness)."""
+    massed = frame.assign(density=mass)
+    out = {f"density, sketch only, T={t}": (frame, t, "density") for t in TEMPERATURES[1:]}
+    out |= {f"density, clusters, T={t}": (frame, t, "clusters") for t in (1.0, 0.25)}  # 0.5 = the default
+    out |= {f"density, mass-scale h, T={t}": (massed, t, "density") for t in TEMPERATURES[:3]}
+    out |= {f"density, mass-scale h + clusters, T={t}": (massed, t, "clusters") for t in TEMPERATURES[:2]}
+    return out
+
+
+def strategy_rows(frame: pd.DataFrame, before: np.ndarray, mass: np.ndarray, budget: float, seed: int) -> dict:
+    """Rows chosen by each strategy through `choose`: random, askllm, density and combined at their
+    defaults (clusters propensity, T = select.TEMPERATURE), the previous defaults, and the variants."""
     chosen = {s: choose(frame, s, 0.5, budget, seed, "askllm").rows
               for s in ("random", "askllm", "density", "combined")}
-    chosen["density (before: h=0.35, T=1)"] = ips_rows(before, budget, seed, 1.0)
-    for t in TEMPERATURES[1:]:
-        chosen[f"density T={t}"] = ips_rows(frame["density"].to_numpy(), budget, seed, t)
-        chosen[f"density (before) T={t}"] = ips_rows(before, budget, seed, t)
+    chosen[SKETCH_ONLY] = choose(frame, "density", 0.5, budget, seed, temperature=1.0, propensity="density").rows
+    chosen[MAIN[5]] = choose(frame, "combined", 0.5, budget, seed, temperature=1.0, propensity="density").rows
+    chosen[MAIN[6]] = ips_rows(before, budget, seed, 1.0)
+    for name, (f, t, how) in variants(frame, mass).items():
+        chosen[name] = choose(f, "density", 0.5, budget, seed, temperature=t, propensity=how).rows
     return chosen
 
 
-def run_strategies(frame: pd.DataFrame, before: np.ndarray, seeds: int) -> pd.DataFrame:
+def run_strategies(frame: pd.DataFrame, before: np.ndarray, mass: np.ndarray, seeds: int) -> pd.DataFrame:
     rows = []
     for budget in BUDGETS:
         for seed in range(seeds):
-            chosen = strategy_rows(frame, before, budget, seed)
+            chosen = strategy_rows(frame, before, mass, budget, seed)
             random_rate = metrics(frame, chosen["random"])["rare_retention"]
             for name, picked in chosen.items():
                 m = metrics(frame, picked)
@@ -136,6 +157,8 @@ def density_check(vectors: np.ndarray, frame: pd.DataFrame) -> dict:
     sketch = density_scores(vectors, config, relative=False)
     exact = exact_kde(vectors, config.bandwidth, leave_one_out=True)
     old = LSHDensitySketch(DensityConfig(bandwidth=0.35), vectors.shape[1]).add(vectors).query(vectors)
+    mass_config = DensityConfig(neighbours=int(round(np.sqrt(len(vectors)))), bandwidth_scale=1.0)
+    mass = density_scores(vectors, mass_config)
     after = frame["density"].to_numpy()
     spread = lambda v: float(np.percentile(v, 95) / max(np.percentile(v, 5), 1e-300))  # noqa: E731
     by_source = lambda v: pd.Series(v / np.median(v)).groupby(frame["source"].to_numpy()).median().round(3).to_dict()  # noqa: E731
@@ -144,7 +167,8 @@ def density_check(vectors: np.ndarray, frame: pd.DataFrame) -> dict:
             "p95_over_p5_exact": spread(exact), "range_before": [float(old.min()), float(old.max())],
             "range_after": [float(after.min()), float(after.max())],
             "median_by_source_before": by_source(old), "median_by_source_after": by_source(after),
-            "median_by_source_exact": by_source(exact)}, old
+            "median_by_source_exact": by_source(exact), "mass_bandwidth": mass_config.resolved(vectors).bandwidth,
+            "mass_neighbours": mass_config.neighbours, "median_by_source_mass": by_source(mass)}, old, mass
 
 
 def reference_estimators(vectors: np.ndarray, frame: pd.DataFrame, seeds: int) -> dict:
@@ -226,7 +250,7 @@ def write_report(result: dict, summary: pd.DataFrame, out: Path) -> None:
              "**Quality signal is a stand-in, not Ask-LLM**: " + result["quality_note"], "",
              f"{result['seeds']} seeds per budget; mean ± sd over seeds. Rare = the five 3% sources. "
              "ratio = rare retention / random's in the same seed (target: density >= 1.5 at 10%).", ""]
-    main = ["random", "askllm", "density", "combined", "density (before: h=0.35, T=1)"]
+    main = MAIN
     for budget in BUDGETS:
         lines += [f"## Budget {budget:.0%}", "",
                   "| strategy | rare kept % | ratio vs random | cluster coverage | cluster entropy | rare-cluster kept % |",
@@ -249,6 +273,8 @@ def write_report(result: dict, summary: pd.DataFrame, out: Path) -> None:
               f"- after: bandwidth from the data {d['bandwidth']:.3f} (0.5 x median 10-NN distance of a 2,000 sample), "
               f"self term left out, relative to the median: range {d['range_after'][0]:.2f}-{d['range_after'][1]:.2f}, "
               f"p95/p5 {d['p95_over_p5_after']:.2f} (exact KDE at that bandwidth: {d['p95_over_p5_exact']:.2f})",
+              f"- mass-scale variant: bandwidth {d['mass_bandwidth']:.3f} (1.0 x median distance to the "
+              f"{d['mass_neighbours']}-th neighbour = sqrt(n)); median relative density by source: {d['median_by_source_mass']}",
               f"- Spearman sketch vs exact leave-one-out Gaussian KDE over all {result['n_docs']} documents: "
               f"{d['spearman_sketch_vs_exact']:.3f}",
               f"- median relative density by source, after (sketch): {d['median_by_source_after']}",
@@ -290,8 +316,8 @@ def main(argv=None) -> int:
     load_before = [round(x, 1) for x in os.getloadavg()]
     ws = Workspace(CACHE / "ws.duckdb")
     frame, vectors, extra = prepare(ws)
-    density, before = density_check(vectors, frame)
-    runs = run_strategies(frame, before, args.seeds)
+    density, before, mass = density_check(vectors, frame)
+    runs = run_strategies(frame, before, mass, args.seeds)
     summary = summarise(runs)
     clustering = clustering_check(ws, frame, vectors)
     density["reference_estimators_10pct"] = reference_estimators(vectors, frame, args.seeds)

@@ -123,13 +123,18 @@ def _test_rows(ws: Workspace, run: str) -> int:
         return con.execute("SELECT count(*) FROM llm2llm_examples WHERE run = ? AND role = 'test'", [run]).fetchone()[0]
 
 
+def _load() -> str:
+    """The machine's load average (1/5/15 min): the CPU is shared, so seconds need it beside them."""
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def environment(args, argv) -> dict:
     import torch
     import transformers
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": gpu or f"cpu ({os.cpu_count()} cores)",
-            "host": platform.node(), "command": "python bench/gpu_llm2llm.py " + " ".join(argv),
+            "host": platform.node(), "load_start": _load(), "command": "python bench/gpu_llm2llm.py " + " ".join(argv),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
             "settings": {k: v for k, v in vars(args).items() if k not in ("out", "work")}}
 
@@ -156,7 +161,7 @@ def main(argv=None) -> dict:
             run_experiment(ws, name, spec_for(task, args), None, workers=args.workers)
         finally:
             result["tasks"][task] = task_result(ws, name, time.monotonic() - t0)
-            result["total_s"] = round(time.monotonic() - started, 1)
+            result["total_s"], result["load_end"] = round(time.monotonic() - started, 1), _load()
             (out / f"llm2llm_results_{args.tag}.json").write_text(json.dumps(result, indent=2, default=str))
             (out / f"llm2llm_results_{args.tag}.md").write_text(markdown(result))
             print(f"{task}: {result['tasks'][task]['status']} after {result['tasks'][task]['wall_s']} s", flush=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from engine.llm2llm.records import experiment_verdict as verdict
+from engine.llm2llm.records import experiment_verdict as verdict, gain_notes
 
 
 def _pm(mean, std, spec=".3f") -> str:
@@ -21,13 +21,16 @@ def markdown(result: dict) -> str:
              f"{env['versions']['transformers']}. Teacher `{s['teacher']}`, student `{s['student']}`, "
              f"{s['epochs']} epochs at lr {s['lr']}, label check `{s['label_check']}`, on-topic check "
              f"{'off' if s['no_topic_check'] else 'on'}, {s['workers']} worker processes. Model preparation "
-             f"{result['prepare_s']} s, total {result.get('total_s', 0)} s.", "",
+             f"{result['prepare_s']} s, total {result.get('total_s', 0)} s. Load average (1/5/15 min) at the start "
+             f"{env.get('load_start', '?')}, at the end {result.get('load_end', '?')}.", "",
              f"Command: `{env['command']}`", "",
              "Accuracy is the mean ± std over seeds of test accuracy; lift is the paired difference to `plain` "
              "(same seeds, same iteration-0 student) with its std. `plain` trains once, so its row repeats.", ""]
     for task, res in result["tasks"].items():
         lines += [f"## {task} ({res['test_rows']} test rows, status {res['status']}, wall {res['wall_s']} s)", "",
                   f"**Verdict:** {verdict(res['summary'])}", "",
+                  *[f"- {'Gain' if level == 'success' else 'NO measured gain'}: {note}" for level, note in
+                    gain_notes(res["summary"])], "",
                   "| seeds | arm | iteration | n | test acc | lift vs plain | accepted / run | train size | relabel judge acc on seeds |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in res["summary"]:

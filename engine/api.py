@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine import pipeline, stages
+from engine import density, pipeline, stages
 from engine.ingest_formats import COMPRESSIONS, SUFFIXES
 from engine.progress import ProgressFn
 from engine.storage import Workspace, default_db_path
@@ -70,7 +70,8 @@ def missing_stages(status: dict) -> list[str]:
     """The registry stages (besides the curator, which the Review page trains) a corpus still
     lacks: embeddings, the quality and coverage signals, the topic clusters, the map."""
     n, have = status["n_docs"], set(status.get("signals") or [])
-    lacking = {"embed": embedded(status) < n, "askllm": "askllm" not in have, "density": "density" not in have,
+    stale = "density" in have and not status["signals"]["density"]["key"].startswith(density.VERSION)  # older code
+    lacking = {"embed": embedded(status) < n, "askllm": "askllm" not in have, "density": "density" not in have or stale,
                "clusters": "cluster" not in have, "project": status.get("projected", 0) < n}
     return [name for name, missing in lacking.items() if missing]
 
@@ -156,10 +157,11 @@ def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None
 
 
 def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
-                   quality: str, replace: bool = False):
-    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise)."""
+                   quality: str, replace: bool = False, **coverage):
+    """Save a selection; an existing one of that name only with `replace` (a UserError otherwise).
+    `coverage`: temperature, propensity (`engine.select.choose`)."""
     return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality,
-                           replace=replace)
+                           replace=replace, **coverage)
 
 
 # --- Export ------------------------------------------------------------------------------------

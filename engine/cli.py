@@ -114,7 +114,8 @@ def _select(args) -> int:
     from engine import pipeline  # noqa: PLC0415
 
     result = pipeline.select(_ws(args), args.corpus, args.strategy, args.weight, args.budget, args.seed,
-                             name=args.name, quality=args.quality, replace=args.replace)
+                             name=args.name, quality=args.quality, replace=args.replace,
+                             temperature=args.temperature, propensity=args.propensity)
     print(f"select: {result.message} [{result.seconds:.2f} s]")
     for rank, doc_id in enumerate(result.doc_ids[:args.show]):
         print(f"{rank}\t{doc_id}")
@@ -135,7 +136,8 @@ def _pipeline(args) -> int:
                                     signals=tuple(s for s in args.signals.split(",") if s and s != "none"),
                                     strategy=args.strategy, weight=args.weight, budget=args.budget,
                                     seed=args.seed, selection_name=args.name, progress=args.progress,
-                                    executor=_executor(args), replace=args.replace)
+                                    executor=_executor(args), replace=args.replace,
+                                    temperature=args.temperature, propensity=args.propensity)
     for r in results:
         print(r.message if r.stage == "ingest" else f"{r.stage}: {r.message}")
     return 0
@@ -165,7 +167,9 @@ def _compare(args) -> int:
     with _ws(args).connect() as con:
         stages.require_corpus(con, args.corpus)
         frame = store.corpus_frame(con, args.corpus, snippet_chars=0)
-    print(compare_strategies(frame, args.budget, args.seed, args.weight, args.quality).round(3).to_string(index=False))
+    table = compare_strategies(frame, args.budget, args.seed, args.weight, args.quality,
+                               temperature=args.temperature, propensity=args.propensity)
+    print(table.round(3).to_string(index=False))
     return 0
 
 
@@ -176,7 +180,7 @@ def _per_signal(field: str) -> str:
 
 
 def _selection_args(p) -> None:
-    from engine.select import quality_signals, strategies  # noqa: PLC0415
+    from engine.select import PROPENSITIES, TEMPERATURE, quality_signals, strategies  # noqa: PLC0415
 
     p.add_argument("--strategy", choices=strategies(), default="combined",
                    help="random | a signal (top-k quality, or inverse-propensity sampling for density) | "
@@ -188,6 +192,13 @@ def _selection_args(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
     p.add_argument("--quality", choices=quality_signals(), default="askllm",
                    help="quality signal that `combined` weighs against coverage (default askllm)")
+    p.add_argument("--temperature", type=float, default=TEMPERATURE,
+                   help="density and combined: sampling temperature T, P ~ (1/propensity)^(1/T); LOWER keeps "
+                        f"MORE rare documents, 1 = plain inverse propensity (default {TEMPERATURE})")
+    p.add_argument("--propensity", choices=PROPENSITIES, default="clusters",
+                   help="density and combined: 'clusters' = cluster share x density within the cluster (evens out "
+                        "topics; needs the clusters stage, else falls back), 'density' = the sketch's density "
+                        "alone (the paper's); default clusters")
     p.add_argument("--name", default=None, help="save the selection under this name")
     p.add_argument("--replace", action="store_true", help="overwrite a saved selection of the same name")
 
@@ -270,7 +281,7 @@ def _selection_verbs(verb) -> None:
     p.add_argument("--format", choices=("jsonl", "jsonl.gz", "parquet", "datasets"), default=None,
                    help="override the suffix; datasets: a folder for datasets.load_from_disk")
     p.add_argument("--force", action="store_true", help="replace an existing output")
-    p = verb("pipeline", _pipeline, "ingest, embed, score, density, project and select in one go")
+    p = verb("pipeline", _pipeline, "ingest, embed, score, density, clusters, project and select in one go")
     _file_args(p)
     p.add_argument("--signals", default="askllm", help="comma-separated signals to score ("
                    + ", ".join(s.name for s in stages.computed_signals()) + "), or none (default askllm)")

@@ -31,6 +31,7 @@ from engine.errors import UserError
 # for inputs of norm up to ~1000 bucket widths; with multipliers < 2^16 and K <= 16 a row's key
 # sum stays below 2^31, so all integer work is exact int32 on NumPy and torch alike.
 _ORIGIN, _MULT_BOUND, _MAX_K = 1024, 1 << 16, 16
+VERSION = "density-v2"  # keys of older code were plain "density": their values are never read as current
 
 
 class DensityError(UserError, ValueError):
@@ -76,12 +77,11 @@ class DensityConfig:
                                f"{self.n_hashes} x {self.n_buckets}")
 
     def key(self) -> str:
-        """Short stable storage key from the non-default parameters, e.g. "density" or
-        "density-bandwidth=0.5-seed=3": another setting never overwrites earlier scores."""
-        default = DensityConfig()
+        """Storage key: `VERSION` and the non-default parameters, e.g. "density-v2" or
+        "density-v2-bandwidth=0.5-seed=3": another setting never overwrites earlier scores."""
         parts = [f"{f.name}={getattr(self, f.name)}" for f in fields(self)
-                 if getattr(self, f.name) != getattr(default, f.name)]
-        return "-".join(["density", *parts])
+                 if getattr(self, f.name) != f.default]
+        return "-".join([VERSION, *parts])
 
     def resolved(self, vectors) -> "DensityConfig":
         """This config with `bandwidth` set: unchanged when fixed, else `data_bandwidth`."""
@@ -327,7 +327,6 @@ def exact_kde(vectors, bandwidth: float, queries=None, device: str = "cpu",
 def rank_correlation(a, b) -> float:
     """Spearman rank correlation of two score vectors (scipy)."""
     from scipy import stats  # noqa: PLC0415
-
     return float(stats.spearmanr(np.asarray(a), np.asarray(b)).statistic)
 
 

@@ -83,11 +83,21 @@ STRATEGIES: dict[str, str] = {
     "askllm": "Ask-LLM top-k: the documents the judge rates highest.",
     "perplexity": "Perplexity top-k: the most fluent documents (the paper's baseline filter).",
     "curator": "Curator top-k: the documents your trained curator model rates highest.",
-    "density": "Density sampling: samples with probability proportional to 1/density, so rare regions "
-               "keep coverage (inverse propensity).",
+    "density": "Density sampling: samples with probability proportional to 1/propensity (inverse "
+               "propensity): the document's density, times its topic's share when topic clusters exist, so "
+               "rare regions and small topics keep coverage.",
     "combined": "Combined: ranks by weight x quality + (1 - weight) x coverage; weight 1 equals quality "
                 "top-k, weight 0 equals density sampling.",
 }
+
+TEMPERATURE = ("Sampling temperature T of density and combined: P ~ (1/propensity)^(1/T). LOWER keeps MORE "
+               "rare documents (small topics, sparse regions); 1 = plain inverse propensity (each topic its "
+               "equal share); 0.5, the default, kept rare sources at 1.6x random's rate at a 10% budget "
+               "(bench/coverage_results.md); very low values spend the budget on the smallest topics.")
+PROPENSITY = ("How density sampling weighs a document. 'topics + density': its topic cluster's share of the "
+              "corpus x its density within the topic, so small topics are kept even when their documents "
+              "sit close together (needs the clusters stage; falls back to density only without it). "
+              "'density only': the LSH sketch's density alone, as in the paper.")
 
 # Raw column names that reach a table -> what a person calls them.
 LABELS: dict[str, str] = {

@@ -21,6 +21,7 @@ from engine.errors import UserError
 from engine.export import ExportResult, export_selection
 from engine.models import DEFAULT_EMBEDDER
 from engine.progress import ProgressFn, adaptive_steps, report
+from engine.clusters import MIN_DOCS as MIN_CLUSTER_DOCS
 from engine.select import SelectionResult, choose, needed_columns
 from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
@@ -212,16 +213,20 @@ def refuse_existing_selection(con, name: str | None, replace: bool, corpus: str,
 
 
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
-           seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False) -> SelectionResult:
-    """Choose documents with `engine.select.choose`; saved under `name` when given (an existing,
-    different selection of that name only with `replace`), with the parameters and the signal keys it read."""
+           seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False,
+           temperature: float | None = None, propensity: str = "clusters") -> SelectionResult:
+    """Choose documents with `engine.select.choose` (`temperature` None: its default); saved under
+    `name` when given (an existing, different selection of that name only with `replace`), with the
+    parameters and the signal keys it read."""
     elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
         active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
-    result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus)
+    coverage = {"propensity": propensity, **({} if temperature is None else {"temperature": temperature})}
+    result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus, **coverage)
     used = needed_columns(strategy, float(weight), quality)
+    used += ["cluster"] if result.params.get("propensity") == "clusters" else []
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
     if name:
         with ws.connect() as con:
@@ -260,9 +265,11 @@ def stage_status(ws: Workspace, corpus: str) -> dict:
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
-                 progress: ProgressFn | None = None, executor=None, replace: bool = False) -> list[StageResult]:
-    """Every stage in order on one file: ingest, embed, score each of `signals`, density, project,
-    select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
+                 progress: ProgressFn | None = None, executor=None, replace: bool = False,
+                 temperature: float | None = None, propensity: str = "clusters") -> list[StageResult]:
+    """Every stage in order on one file: ingest, embed, score each of `signals`, density, clusters
+    (skipped, with the reason, below `clusters.MIN_DOCS` documents), project, select (saved as
+    `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
     `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray (the map runs
     here either way). Returns one StageResult per stage."""
     for s in signals:
@@ -279,10 +286,19 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                                                                      progress=progress)
     results = [report_ if isinstance(report_, StageResult) else
                StageResult("ingest", report_.n_new, report_.n_duplicates, elapsed(), report_.summary(), report_)]
-    for name in ("embed", *signals, "density", "project"):
+    for name in ("embed", *signals, "density", "clusters", "project"):
         ray_ok = run is not None and executor.supports(stages.stage(name))
+        if name == "clusters" and _too_few_to_cluster(ws, corpus):
+            results.append(StageResult(name, message=f"skipped: clusters need at least {MIN_CLUSTER_DOCS} documents"))
+            continue
         results.append(run(ws, corpus, name, progress=progress) if ray_ok else
                        run_stage(ws, corpus, name, progress=progress))
-    chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace)
+    chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace,
+                    temperature=temperature, propensity=propensity)
     results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results
+
+
+def _too_few_to_cluster(ws: Workspace, corpus: str) -> bool:
+    with ws.connect() as con:
+        return store.count_documents(con, corpus) < MIN_CLUSTER_DOCS

@@ -14,6 +14,14 @@ pct = percentile rank in (0, 1]. Because each term is skipped when its weight is
 reproduces `askllm` (or the chosen quality column) and w = 0 reproduces `density` bit for bit,
 for the same seed. Noise is drawn for every row of the frame, so a document's key does not
 depend on which other documents happen to be scored.
+
+The coverage propensity (`propensities`): with topic clusters stored (`engine.clusters`) it is
+"clusters", a two-level density share(cluster) x density / median density of the cluster, so
+inverse propensity first evens out topics, then spreads within each; without them, "density"
+alone (the paper's). The sketch's density alone keeps rare sources no better than random on the
+skewed benchmark (rare sources are tight groups: dense locally, rare in mass); the two-level one
+does: bench/coverage_results.md. `temperature` T sharpens it: P ∝ propensity^(-1/T); lower T
+keeps more rare documents, T = 1 is plain inverse propensity (equal expected share per topic).
 """
 from __future__ import annotations
 
@@ -27,6 +35,9 @@ from engine import stages
 from engine.errors import UserError
 
 COVERAGE = "density"  # the coverage side of `combined`
+PROPENSITIES = ("clusters", "density")  # how the coverage side weighs documents (module docstring)
+TEMPERATURE = 0.5  # default T, chosen on bench/coverage_results.md (T = 1 keeps fewer rare documents)
+LEGACY = {"temperature": 1.0, "propensity": "density"}  # what selections saved before these settings used
 
 
 def strategies() -> tuple[str, ...]:
@@ -93,6 +104,33 @@ def ips_keys(density: np.ndarray, noise: np.ndarray, temperature: float = 1.0) -
     return -np.log(np.clip(density, 1e-300, None)) / temperature + noise
 
 
+def propensities(frame: pd.DataFrame, how: str = "clusters") -> tuple[np.ndarray, str, str]:
+    """(propensity per frame row, the kind used, a note): "clusters" = share of the document's
+    cluster x density / its cluster's median density (falls back to "density" alone, with the
+    reason, when clusters are missing for a document that has a density)."""
+    if how not in PROPENSITIES:
+        raise UserError(f"unknown propensity '{how}': choose one of {', '.join(PROPENSITIES)}")
+    density = frame[COVERAGE].to_numpy(dtype=np.float64)
+    if how == "density":
+        return density, "density", ""
+    cluster = frame["cluster"].to_numpy(dtype=np.float64) if "cluster" in frame.columns else np.full(len(frame), np.nan)
+    lacking = int((np.isnan(cluster) & ~np.isnan(density)).sum())
+    if lacking:
+        return density, "density", (f"{lacking} documents have no topic cluster: density alone "
+                                    "(run the clusters stage for topic-aware sampling)")
+    ids = pd.Series(cluster.astype(np.int64))
+    share = ids.map(ids.value_counts(normalize=True)).to_numpy()
+    median = pd.Series(density).groupby(ids).transform("median").to_numpy()
+    return share * density / np.where(median > 0, median, 1.0), "clusters", ""
+
+
+def replay_args(params: dict) -> dict:
+    """`choose` keyword arguments that reproduce a saved selection from its stored params
+    (selections saved before temperature / propensity existed used `LEGACY`)."""
+    keys = ("strategy", "weight", "budget", "seed", "quality", "temperature", "propensity")
+    return {k: params.get(k, LEGACY.get(k)) for k in keys if k in params or k in LEGACY}
+
+
 def _noise(seed: int, n: int, stream: int) -> np.ndarray:
     rng = np.random.default_rng([int(seed), stream])
     return rng.gumbel(size=n) if stream == _STREAM_DENSITY else rng.random(n)
@@ -126,40 +164,53 @@ def _eligible(frame: pd.DataFrame, columns: list[str], corpus: str) -> tuple[np.
 
 
 def _keys(frame: pd.DataFrame, mask: np.ndarray, strategy: str, weight: float, quality: str,
-          seed: int) -> np.ndarray:
+          seed: int, ips=None) -> np.ndarray:
     """Keys of the eligible rows (larger = chosen first); a signal whose good end is "low" is
-    ranked by its negation."""
+    ranked by its negation. `ips()`: the inverse-propensity keys of the eligible rows."""
     def col(name):
         values = frame[name].to_numpy(dtype=np.float64)[mask]
         return -values if stages.stage(name).good == "low" and stages.stage(name).select == "top" else values
     if strategy == "random":
         return _noise(seed, len(frame), _STREAM_RANDOM)[mask]
     if strategy != "combined" and stages.stage(strategy).select == "ips":
-        return ips_keys(col(strategy), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
+        return ips()
     if strategy != "combined":
         return col(strategy)
     key = np.zeros(int(mask.sum()))
     if weight > 0:
         key += weight * percentile_rank(col(quality))
     if weight < 1:
-        ips = ips_keys(col(COVERAGE), _noise(seed, len(frame), _STREAM_DENSITY)[mask])
-        key += (1.0 - weight) * percentile_rank(ips)
+        key += (1.0 - weight) * percentile_rank(ips())
     return key
 
 
 def choose(frame: pd.DataFrame, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
-           seed: int = 0, quality: str = "askllm", corpus: str | None = None) -> SelectionResult:
-    """Rank `frame` (columns of `storage.corpus.corpus_frame`, doc_id order) and keep `budget`."""
-    weight = float(weight)
+           seed: int = 0, quality: str = "askllm", corpus: str | None = None,
+           temperature: float = TEMPERATURE, propensity: str = "clusters") -> SelectionResult:
+    """Rank `frame` (columns of `storage.corpus.corpus_frame`, doc_id order) and keep `budget`.
+    `temperature` and `propensity` shape the coverage side (module docstring); the params record
+    the propensity actually used."""
+    weight, temperature = float(weight), float(temperature)
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise UserError(f"temperature {temperature} must be > 0 (1 = plain inverse propensity, lower keeps more rare documents)")
     columns = needed_columns(strategy, weight, quality)
     k = budget_count(budget, len(frame))
     mask, excluded_by = _eligible(frame, columns, corpus)
-    keys = _keys(frame, mask, strategy, weight, quality, seed)
+    used = {}
+
+    def ips():
+        values, used["propensity"], used["note"] = propensities(frame, propensity)
+        return ips_keys(values[mask], _noise(seed, len(frame), _STREAM_DENSITY)[mask], temperature)
+    keys = _keys(frame, mask, strategy, weight, quality, seed, ips)
     rows = np.flatnonzero(mask)[np.argsort(-keys, kind="stable")[:k]]
     doc_ids = frame["doc_id"].to_numpy()[rows]
     n_pool, n_excluded = int(mask.sum()), int(len(frame) - mask.sum())
     params = {"strategy": strategy, "weight": weight, "budget": budget, "seed": int(seed), "quality": quality}
     message = f"selected {len(doc_ids)} of {len(frame)} documents by {strategy}"
+    if used:
+        params.update(temperature=temperature, propensity=used["propensity"])
+        message += f" (coverage: {used['propensity']} propensity, temperature {temperature:g})"
+        message += f"; {used['note']}" if used["note"] else ""
     if n_excluded:
         why = ", ".join(f"{n} without {c}" for c, n in excluded_by.items() if n)
         message += f"; excluded {n_excluded} ({why})"
@@ -170,9 +221,9 @@ def choose(frame: pd.DataFrame, strategy: str, weight: float = 0.5, budget: floa
 
 
 def select_ids(frame: pd.DataFrame, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
-               seed: int = 0, quality: str = "askllm") -> np.ndarray:
-    """The chosen doc_ids, best first (see `choose`)."""
-    return choose(frame, strategy, weight, budget, seed, quality).doc_ids
+               seed: int = 0, quality: str = "askllm", **coverage) -> np.ndarray:
+    """The chosen doc_ids, best first (see `choose`; `coverage`: temperature, propensity)."""
+    return choose(frame, strategy, weight, budget, seed, quality, **coverage).doc_ids
 
 
 def grid_cells(x: np.ndarray, y: np.ndarray, grid: int = 20) -> np.ndarray:
@@ -184,17 +235,18 @@ def grid_cells(x: np.ndarray, y: np.ndarray, grid: int = 20) -> np.ndarray:
 
 
 def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int = 0,
-                       weight: float = 0.5, quality: str = "askllm", grid: int = 20) -> pd.DataFrame:
+                       weight: float = 0.5, quality: str = "askllm", grid: int = 20,
+                       **coverage) -> pd.DataFrame:
     """One row per strategy the frame's signals allow: n, n_excluded, mean quality (of `quality`),
     map coverage (fraction of occupied grid cells of the 2-D projection that the selection hits;
-    NaN without a projection), with a `cluster` column the topic coverage of
+    NaN without a projection; `coverage`: temperature, propensity), with a `cluster` column the topic coverage of
     `engine.coverage.cluster_metrics`, and Jaccard overlap with every other strategy (`overlap_<name>`)."""
     from engine.coverage import cluster_metrics
 
     chosen: dict[str, SelectionResult] = {}
     for strategy in strategies():
         try:
-            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality)
+            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality, **coverage)
         except UserError:
             continue  # signal not computed yet: the strategy is simply not offered
     has_xy = {"x", "y"} <= set(frame.columns) and frame["x"].notna().any()

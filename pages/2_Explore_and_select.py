@@ -60,8 +60,15 @@ else:
     budget = int(bar.number_input("Budget (documents)", 1, max(1, len(frame)), max(1, len(frame) // 5),
                                   key="explore_budget_count"))
 seed = int(bar.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed"))
+samples = strategy == "density" or (strategy == "combined" and weight < 1)  # the coverage side is used
+temperature = bar.slider("Coverage temperature (lower = more rare documents)", 0.1, 1.0, select.TEMPERATURE,
+                         0.05, key="explore_temperature", disabled=not samples, help=explain.TEMPERATURE)
+propensity = bar.radio("Coverage by", select.PROPENSITIES, key="explore_propensity", disabled=not samples,
+                       horizontal=True, help=explain.PROPENSITY,
+                       format_func={"clusters": "topics + density", "density": "density only"}.get)
+coverage_settings = {"temperature": temperature, "propensity": propensity}
 
-result = ui.attempt(select.choose, frame, strategy, weight, budget, seed, quality, corpus)
+result = ui.attempt(select.choose, frame, strategy, weight, budget, seed, quality, corpus, **coverage_settings)
 if result is None:
     st.stop()
 mask = explore.selected_mask(frame, result.doc_ids)
@@ -132,7 +139,7 @@ with right:
     st.markdown("**Strategies at this budget**")
     compare = st.toggle("Compare strategies", len(frame) <= 20_000, key="explore_compare",
                         help="About 1 s per change on 100,000 documents, so off by default on large corpora.")
-    table = select.compare_strategies(frame, budget, seed, weight, quality) if compare else None
+    table = select.compare_strategies(frame, budget, seed, weight, quality, **coverage_settings) if compare else None
     if table is not None and not table.empty:
         view = table.set_index("strategy").rename(columns={"mean_quality": "quality", f"overlap_{strategy}": "overlap"})
         view = view.rename(columns={"cluster_coverage": "topics", "rare_cluster_retention": "rare topics kept"})
@@ -157,7 +164,7 @@ with right:
             else:
                 saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
                                                               check_name("selection name", name), quality,
-                                                              replace=replace))
+                                                              replace=replace, **coverage_settings))
                 ui.refresh()
                 if saved is not None:
                     st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")
@@ -195,9 +202,13 @@ else:
 with st.expander("What density means"):
     st.markdown("Density is how crowded a document's neighbourhood is in embedding space, **relative to the "
                 "corpus median**: 1 = typical, 0.5 = half as crowded, 2 = twice. **Low density = rare.** "
-                "The density strategy samples with probability proportional to 1 / density, so rare documents "
-                "are kept more often and crowded ones thinned. The kernel width comes from the data (half the "
-                "median distance to the 10th nearest neighbour), so the scale is the same at any corpus size.")
+                "The density strategy samples with probability proportional to 1 / propensity (inverse "
+                "propensity), so rare documents are kept more often and crowded ones thinned. With topic "
+                "clusters the propensity is the topic's share of the corpus x the document's density within "
+                "its topic: small topics are rare even when their documents sit close together. The "
+                "temperature sharpens it: lower keeps more rare documents. The kernel width comes from the "
+                "data (half the median distance to the 10th nearest neighbour), so the scale is the same at "
+                "any corpus size. Measured on a skewed mixture: bench/coverage_results.md.")
     if "density" in scores:
         d = frame["density"].dropna()
         st.caption(f"This corpus: 5% of documents below {d.quantile(0.05):.2f}, median {d.median():.2f}, "

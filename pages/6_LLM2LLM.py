@@ -33,6 +33,8 @@ def experiments_view() -> None:
     fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_exp_curves")
     st.info(escape_markdown("Verdict: " + report["verdict"]))
+    for level, note in report["notes"]:  # next to the result: no gain implied within the seed spread
+        (st.success if level == "success" else st.warning)(escape_markdown(note))
     st.markdown("**Lift over plain** (paired by seed: same seeds, same iteration-0 student)")
     st.dataframe(summary.rename(columns={"acc_mean": "test acc", "acc_std": "± std", "lift_mean": "lift vs plain",
                                          "lift_std": "lift ± std", "accepted_mean": "accepted per run",

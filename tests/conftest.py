@@ -32,7 +32,7 @@ def app_workspace(workspace):
     an even position are one cluster, so a curator classifier has something to learn."""
     import numpy as np
 
-    from engine import pipeline
+    from engine import density, pipeline
     from engine.models import DEFAULT_EMBEDDER, model_fingerprint
     from engine.storage import corpus as store
     from engine.storage import signals as signal_store
@@ -46,9 +46,10 @@ def app_workspace(workspace):
     vectors = side[:, None] * np.ones((n, 8)) / np.sqrt(8) + rng.normal(0, 0.2, (n, 8))
     with workspace.connect() as con:
         signal_store.put_embeddings(con, model_fingerprint(DEFAULT_EMBEDDER), ids, vectors)
-        for kind, values in (("askllm", rng.random(n)), ("density", rng.lognormal(0, 1, n))):
-            signal_store.put_scores(con, f"{kind}:fixture", ids, values)
-            signal_store.set_signal(con, "c4", kind, f"{kind}:fixture", {"fixture": True})
+        for kind, key, values in (("askllm", "askllm:fixture", rng.random(n)),
+                                  ("density", f"{density.VERSION}:fixture", rng.lognormal(0, 1, n))):
+            signal_store.put_scores(con, key, ids, values)
+            signal_store.set_signal(con, "c4", kind, key, {"fixture": True})
         signal_store.put_projection(con, "c4", ids, vectors[:, :2] * 5)
     return workspace
 

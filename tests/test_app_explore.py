@@ -64,3 +64,19 @@ def test_no_stages_yet_shows_next_steps_and_runs_them(workspace):
     assert status["embedded"]["all-minilm-l6-v2"] == status["n_docs"] and "density" in status["signals"]
     assert _widget(at.multiselect, "explore_stages").value == ["askllm", "clusters", "project"]
     assert _widget(at.selectbox, "explore_strategy").value == "density"  # the new strategy is offered
+
+
+def test_coverage_temperature_changes_the_sample_and_is_saved(app_workspace):
+    at = _page().run()
+    _widget(at.selectbox, "explore_strategy").set_value("density").run()
+    assert "lower = more rare documents" in at.slider(key="explore_temperature").label
+    sharp = set(at.slider(key="explore_temperature").set_value(0.1).run().session_state["current_selection"]["ids"])
+    plain = at.slider(key="explore_temperature").set_value(1.0).run().session_state["current_selection"]
+    assert sharp != set(plain["ids"]) and plain["params"]["temperature"] == 1.0
+    assert plain["params"]["propensity"] == "density"  # no clusters in this workspace: said in the message
+    assert any("no topic cluster" in c.value for c in at.caption)
+    _widget(at.text_input, "explore_save_name").input("plain")
+    at.button[-1].click().run()
+    with app_workspace.connect() as con:
+        saved = selection_store.selection(con, "plain")
+    assert saved["params"]["temperature"] == 1.0 and saved["doc_ids"] == plain["ids"]

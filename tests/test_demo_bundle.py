@@ -78,6 +78,26 @@ def test_the_users_own_results_are_not_replaced(workspace):
 
 
 @needs_bundle
+def test_a_demo_scored_by_older_code_gets_the_current_density(workspace):
+    """Density stored by an older version (plain "density" key) is shown as due, not current, and
+    loading the demo again makes the current one active; the older rows stay stored."""
+    from engine.api import missing_stages
+
+    demo_bundle.load_demo(workspace)
+    old_key = demo_bundle.current_parts(CORPUS)["density"]["key"].replace("density-v2", "density")
+    with workspace.connect() as con:
+        ids = store.documents(con, CORPUS)["doc_id"].tolist()
+        signal_store.put_scores(con, old_key, ids, np.full(len(ids), 7.0))
+        signal_store.set_signal(con, CORPUS, "density", old_key, {})
+    assert "density" in missing_stages(pipeline.stage_status(workspace, CORPUS))
+    report = demo_bundle.load_demo(workspace)
+    assert "density" not in missing_stages(pipeline.stage_status(workspace, CORPUS))
+    assert not report.computed and (_frame(workspace)["density"] != 7.0).all()  # the stored current values, active again
+    with workspace.connect() as con:
+        assert len(signal_store.scores_of(con, old_key, ids)) == len(ids)
+
+
+@needs_bundle
 def test_write_then_import_round_trips_every_part(workspace, tmp_path):
     demo_bundle.load_demo(workspace)
     out = tmp_path / "bundle.npz"

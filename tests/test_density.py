@@ -120,8 +120,8 @@ def test_bad_config_and_input_say_what_is_wrong(data):
 
 
 def test_key_names_only_non_default_parameters():
-    assert DensityConfig().key() == "density"
-    assert DensityConfig(bandwidth=0.5, seed=2).key() == "density-bandwidth=0.5-seed=2"
+    assert DensityConfig().key() == "density-v2"  # never "density", the key of the older algorithms
+    assert DensityConfig(bandwidth=0.5, seed=2).key() == "density-v2-bandwidth=0.5-seed=2"
 
 
 def test_bandwidth_follows_the_data_not_the_corpus_size():
@@ -163,3 +163,16 @@ def test_ray_executor_gathers_the_same_reference_sample(data, tmp_path):
     sample = ray_backend._reference_sample(tmp_path, len(data), config)
     np.testing.assert_array_equal(sample, data[sample_positions(len(data), 500, 4)])
     assert config.resolved(sample).bandwidth == config.resolved(data).bandwidth
+
+
+def test_density_stored_by_older_code_is_due_again():
+    """Older code stored plain "density" keys (other algorithms): the Explore page lists the stage
+    as still to run instead of showing those values as current."""
+    from engine.api import missing_stages
+
+    def status(key):
+        return {"n_docs": 5, "embedded": {"all-minilm-l6-v2": 5}, "projected": 5,
+                "signals": {"askllm": {"key": "askllm:x", "n_scored": 5}, "cluster": {"key": "clusters:c", "n_scored": 5},
+                            "density": {"key": key, "n_scored": 5}}}
+    assert missing_stages(status("density:c:all-minilm-l6-v2")) == ["density"]
+    assert missing_stages(status(f"{DensityConfig().key()}:c:all-minilm-l6-v2")) == []

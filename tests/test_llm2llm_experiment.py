@@ -53,6 +53,28 @@ def test_summary_mean_std_and_paired_lift_over_plain():
     assert summary.loc[("llm2llm", 0), "lift_mean"] == 0 and summary.loc[("plain", 0), "acc_std"] == pytest.approx(0.1)
 
 
+def _summary_rows(pairs):
+    rows = []
+    for seed, (p, a1) in enumerate(pairs):
+        rows += [dict(arm="plain", seed_size=8.0, seed=seed, iteration=0, test_acc=p, n_accepted=None, train_size=8),
+                 dict(arm="llm2llm", seed_size=8.0, seed=seed, iteration=0, test_acc=p, n_accepted=3, train_size=8),
+                 dict(arm="llm2llm", seed_size=8.0, seed=seed, iteration=1, test_acc=a1, n_accepted=None, train_size=11)]
+    summary = experiment_summary(pd.DataFrame(rows))
+    return summary.astype(object).where(summary.notna(), None).to_dict("records")
+
+
+def test_no_gain_is_implied_within_the_seed_spread_or_from_one_seed():
+    from engine.llm2llm.records import experiment_verdict, gain_notes
+
+    (level, note), = gain_notes(_summary_rows([(0.50, 0.60), (0.40, 0.60), (0.60, 0.60)]))  # +0.10 ± 0.10
+    assert level == "warning" and "No measured gain" in note and "spread (0.100)" in note
+    (level, note), = gain_notes(_summary_rows([(0.50, 0.60)]))
+    assert level == "warning" and "one seed has no spread" in note
+    assert "does NOT beat plain" in experiment_verdict(_summary_rows([(0.50, 0.60)]))
+    (level, note), = gain_notes(_summary_rows([(0.50, 0.70), (0.48, 0.69), (0.52, 0.70)]))
+    assert level == "success" and "more than the seed spread" in note
+
+
 def _cmd(path, *args):
     env = dict(os.environ, PYTHONPATH=os.getcwd(), TQDM_DISABLE="1")
     return [sys.executable, "-m", "engine", "--db", str(path), "llm2llm", *args], env
@@ -120,6 +142,7 @@ def test_llm2llm_page_shows_an_experiment_with_error_bars_and_lift(workspace):
     row = table[(table["arm"] == "llm2llm") & (table["iteration"] == 1)].iloc[0]
     assert row["lift vs plain"] == pytest.approx(0.15) and row["test acc"] == pytest.approx(0.60)
     assert any("does NOT beat plain" in i.value or "beats plain" in i.value for i in at.info)
+    assert any("llm2llm at 8 seeds" in s.value and "more than the seed spread" in s.value for s in at.success)
 
 
 def test_merge_shard_copies_a_workers_records_idempotently(tmp_path):

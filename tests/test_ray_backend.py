@@ -148,38 +148,20 @@ def test_restarted_driver_skips_written_shards(ray_cluster, small_corpus, tmp_pa
         assert len(signal_store.embeddings(con, "c", pipeline.embedding_key("all-minilm-l6-v2"))[0]) == SHORT_DOCS
 
 
-def test_cli_runs_a_stage_on_ray(small_corpus, tmp_path):
-    """`--backend ray` from the command line (its own local Ray in the subprocess)."""
-    import subprocess
-    import sys
-
-    ws = Workspace(tmp_path / "ws.duckdb")
-    pipeline.ingest(ws, small_corpus, "c")
-    pipeline.embed(ws, "c")
-    done = subprocess.run([sys.executable, "-m", "engine", "--db", ws.path, "density", "--corpus", "c",
-                           "--backend", "ray"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "on Ray" in done.stdout
-    with ws.connect() as con:
-        assert store.corpus_frame(con, "c")["density"].notna().sum() == SHORT_DOCS
-
-
-def test_pipeline_verb_on_ray_stores_the_same_rows_as_in_process(small_corpus, tmp_path):
-    """`python -m engine pipeline PATH --corpus C --backend ray`: the same stage descriptions run on
-    Ray (ingest, embed, density) and in-process (the map); stored rows and selection are equal."""
-    import subprocess
-    import sys
-
+def test_pipeline_verb_on_ray_stores_the_same_rows_as_in_process(ray_cluster, small_corpus, tmp_path, capsys):
+    """`python -m engine pipeline PATH --corpus C --backend ray` (the CLI's own code, attached to the
+    module's Ray): the same stage descriptions run on Ray (ingest, embed, density) and in-process
+    (the map); stored rows and selection are equal."""
     from engine.cli import main
 
     local, remote = Workspace(tmp_path / "local.duckdb"), Workspace(tmp_path / "ray.duckdb")
     args = ["pipeline", str(small_corpus), "--corpus", "c", "--signals", "none", "--strategy", "density",
             "--budget", "5", "--name", "five"]
     assert main(["--db", local.path, *args]) == 0
-    done = subprocess.run([sys.executable, "-m", "engine", "--db", remote.path, *args, "--backend", "ray"],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "on Ray" in done.stdout and done.stdout.splitlines()[-1].startswith("select: selected 5 of")
+    capsys.readouterr()
+    assert main(["--db", remote.path, *args, "--backend", "ray"]) == 0
+    out = capsys.readouterr().out
+    assert "on Ray" in out and out.splitlines()[-1].startswith("select: selected 5 of")
     for a, b in zip(frames(local), frames(remote)):
         pd.testing.assert_frame_equal(a, b)
     with local.connect() as con:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from engine.errors import UserError
-from engine.select import (budget_count, choose, compare_strategies, percentile_rank, select_ids)
+from engine.select import (budget_count, choose, compare_strategies, ips_keys, percentile_rank, propensities,
+                           replay_args, select_ids)
 
 
 def frame(n=1000, seed=0, missing_quality=0, missing_density=0):
@@ -54,10 +55,52 @@ def test_same_seed_same_selection_other_seed_other_selection():
 def test_density_sampler_draws_proportional_to_inverse_density():
     """Gumbel-top-1 over many seeds: inclusion frequency ~ (1/density) / sum(1/density)."""
     f = pd.DataFrame({"doc_id": list("abcd"), "density": [1.0, 2.0, 4.0, 8.0]})
-    draws = [select_ids(f, "density", budget=1, seed=s)[0] for s in range(2000)]
-    freq = pd.Series(draws).value_counts(normalize=True).reindex(list("abcd")).to_numpy()
-    expected = np.array([8, 4, 2, 1]) / 15
-    assert np.abs(freq - expected).max() < 0.04  # ~3.5 standard errors
+    for temperature, expected in ((1.0, np.array([8, 4, 2, 1]) / 15), (0.5, np.array([64, 16, 4, 1]) / 85)):
+        freq = np.bincount(_first_draws(f, temperature, "density"), minlength=4) / 4000
+        assert np.abs(freq - expected).max() < 0.03  # ~3.5 standard errors
+
+
+def _first_draws(f, temperature, how, n=4000):
+    """Row drawn first (budget 1) under n Gumbel noise draws: `choose`'s keys, vectorised; the
+    draw of seed 0 is checked against `choose` itself."""
+    values = propensities(f, how)[0]
+    noise = np.random.default_rng(0).gumbel(size=(n, len(f)))
+    first = np.argmax(ips_keys(values[None, :], noise, temperature), axis=1)
+    seed0 = ips_keys(values, np.random.default_rng([0, 2]).gumbel(size=len(f)), temperature).argmax()
+    assert choose(f, "density", budget=1, seed=0, temperature=temperature, propensity=how).rows[0] == seed0
+    return first
+
+
+def test_cluster_propensity_gives_each_topic_an_equal_share_at_temperature_1():
+    """8 documents in topic 0, 2 in topic 1, equal density: density alone draws topic 1 with
+    P = 2/10; the cluster propensity (share x density / cluster median) with P = 1/2."""
+    f = pd.DataFrame({"doc_id": list("abcdefghij"), "density": 1.0, "cluster": [0.0] * 8 + [1.0] * 2})
+    rate = {how: np.mean(_first_draws(f, 1.0, how) >= 8) for how in ("clusters", "density")}
+    assert abs(rate["clusters"] - 0.5) < 0.03 and abs(rate["density"] - 0.2) < 0.03
+    result = choose(f, "density", budget=3)
+    assert result.params["propensity"] == "clusters" and result.params["temperature"] == 0.5
+
+
+def test_cluster_propensity_falls_back_to_density_when_a_document_has_no_cluster():
+    f = frame(50)
+    f["cluster"] = np.r_[np.zeros(49), np.nan]  # a document ingested after clustering
+    result = choose(f, "combined", 0.5, 10, 0)
+    assert result.params["propensity"] == "density"
+    assert "1 documents have no topic cluster: density alone" in result.message
+    assert np.array_equal(result.doc_ids, choose(f, "combined", 0.5, 10, 0, propensity="density").doc_ids)
+    assert "temperature" not in choose(f, "askllm", 0.5, 10).params  # no coverage side: not recorded
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(UserError, match="temperature"):
+            choose(f, "density", temperature=bad)
+    with pytest.raises(UserError, match="unknown propensity"):
+        choose(f, "density", propensity="topics")
+
+
+def test_a_selection_saved_before_the_coverage_settings_replays_with_the_old_ones():
+    old = {"strategy": "density", "weight": 0.5, "budget": 0.2, "seed": 3, "quality": "askllm"}
+    assert replay_args(old) == {**old, "temperature": 1.0, "propensity": "density"}
+    new = choose(frame(), "density", 0.5, 0.2, 3).params
+    assert replay_args(new)["temperature"] == 0.5 and replay_args(new)["propensity"] == "density"
 
 
 def test_top_k_strategies_take_the_best_and_report_missing_scores():

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from engine import pipeline
+from engine.select import replay_args
 from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import jobs as jobs_db
@@ -117,6 +118,7 @@ def _table_counts(path) -> dict:
 
 
 def test_a_workspace_made_before_the_split_opens_unchanged(tmp_path):
+
     """tests/data/workspace_v1.duckdb.gz was written by the code before this layout
     (tests/data/make_workspace_v1.py): every row is still there, and re-running each saved
     selection with its stored parameters gives the same documents in the same order."""
@@ -136,8 +138,9 @@ def test_a_workspace_made_before_the_split_opens_unchanged(tmp_path):
     assert len(saved) == 8
     for row in saved[saved["strategy"] != "map"].itertuples():
         params = json.loads(row.params)
-        again = pipeline.select(ws, "c4", params["strategy"], params["weight"], params["budget"], params["seed"],
-                                quality=params["quality"])
+        args = replay_args(params)  # saved before temperature / propensity: the settings of then
+        assert params["strategy"] not in ("density", "combined") or (args["temperature"], args["propensity"]) == (1.0, "density")
+        again = pipeline.select(ws, "c4", **args)
         with ws.connect() as con:
             stored = selection_store.selection(con, row.name)["doc_ids"]
         assert list(again.doc_ids) == stored, row.name

@@ -133,11 +133,44 @@ def outcome_note(summary: pd.DataFrame, teacher: str) -> tuple[str, str]:
         return ("warning" if weak else "info"), (weak or "No augmented iteration has been evaluated yet.")
     first, last = done.iloc[0], done.iloc[-1]
     delta = last["test_acc"] - first["test_acc"]
-    verdict = "a gain" if delta > 0 else "no gain" if delta == 0 else "a loss"
     text = (f"Test accuracy {first['test_acc']:.3f} at iteration 0 (seeds only) → {last['test_acc']:.3f} at "
-            f"iteration {int(last['iteration'])}: {delta:+.3f}, {verdict}. One run has no error bar: "
-            "compare arms over seeds with `llm2llm experiment` before calling it a lift.")
-    return ("warning" if weak or delta <= 0 else "info"), (f"{text} {weak}" if weak else text)
+            f"iteration {int(last['iteration'])} ({delta:+.3f}). No measured gain: one run is one seed, so there "
+            "is no seed-to-seed spread to tell a change from training noise. Compare arms over seeds with "
+            "`llm2llm experiment` before calling it a lift.")
+    return "warning", (f"{text} {weak}" if weak else text)
+
+
+def gain_notes(summary: list[dict]) -> list[tuple[str, str]]:
+    """(level, sentence) per seed size and augmenting arm at its last iteration: a gain is claimed
+    only when the final accuracy is above iteration 0's by more than the seed spread (the larger
+    of the paired difference's std and iteration 0's std over seeds); one seed has no spread."""
+    notes = []
+    for (size, arm) in dict.fromkeys((r["seed_size"], r["arm"]) for r in summary if r["arm"] != "plain"):
+        rows = sorted((r for r in summary if r["seed_size"] == size and r["arm"] == arm), key=lambda r: r["iteration"])
+        first, last = rows[0], rows[-1]
+        if last["iteration"] == first["iteration"] or _missing(last["acc_mean"]) or _missing(first["acc_mean"]):
+            continue
+        gain = last["acc_mean"] - first["acc_mean"]
+        head = (f"{arm} at {size:g} seeds: {first['acc_mean']:.3f} at iteration 0 → {last['acc_mean']:.3f} at "
+                f"iteration {last['iteration']} ({gain:+.3f}, n={last['n']})")
+        if last["n"] < 2:
+            notes.append(("warning", f"{head}. No measured gain: one seed has no spread."))
+            continue
+        spread = max(_or0(last["lift_std"]), _or0(first["acc_std"]))
+        if gain > spread:
+            notes.append(("success", f"{head}: above iteration 0 by more than the seed spread ({spread:.3f})."))
+        else:
+            notes.append(("warning", f"{head}. No measured gain: not above iteration 0 by more than the seed "
+                                     f"spread ({spread:.3f}); read it as training noise."))
+    return notes
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _or0(value) -> float:
+    return 0.0 if _missing(value) else float(value)
 
 
 def _pm(mean, std, spec=".3f") -> str:
@@ -158,8 +191,8 @@ def experiment_verdict(summary: list[dict]) -> str:
     l2l, rnd = at.get("llm2llm"), at.get("random-seeds")
     if not l2l or l2l["lift_mean"] is None:
         return "llm2llm arm not finished"
-    std = l2l["lift_std"] or 0.0
-    beats_plain = l2l["lift_mean"] > 2 * std and l2l["lift_mean"] > 0
+    std = _or0(l2l["lift_std"])
+    beats_plain = l2l["n"] >= 2 and l2l["lift_mean"] > 2 * std and l2l["lift_mean"] > 0  # one seed: no spread
     text = (f"at {smallest:g} seeds, iteration {last}: llm2llm − plain = {_pm(l2l['lift_mean'], l2l['lift_std'])} "
             f"→ {'beats' if beats_plain else 'does NOT beat'} plain by > 2 std")
     if rnd and rnd["acc_mean"] is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.llm2llm.tasks import Task
-from engine.llm2llm.teacher import render_chat
+from engine.llm2llm.teacher import render_chat, turn_end
 from engine.progress import ProgressFn
 
 DEFAULT_STUDENT = "smollm2-135m-instruct"  # = engine.models.DEFAULT_STUDENT; models imports torch (slow --help)
@@ -40,9 +40,10 @@ class StudentSettings:
 
 
 def _encode(tok, task: Task, text: str, answer: str, max_len: int) -> tuple[list[int], list[int]]:
-    """(input ids, labels): the prompt is masked with -100; the answer + end-of-turn token is learned."""
+    """(input ids, labels): the prompt is masked with -100; the answer + the chat template's
+    end-of-turn token (what generation stops at) is learned."""
     prompt = tok(render_chat(tok, [{"role": "user", "content": task.prompt(text)}]), add_special_tokens=False)["input_ids"]
-    target = tok(answer + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+    target = tok(answer + turn_end(tok), add_special_tokens=False)["input_ids"]
     ids = (prompt + target)[-max_len:]  # keep the answer when a prompt is too long
     labels = ([-100] * len(prompt) + target)[-max_len:]
     return ids, labels
@@ -169,7 +170,7 @@ def end_of_turn_ids(model, tok) -> list[int]:
     the chat template's `<|im_end|>`: a checkpoint whose configs disagree must still stop there."""
     ids = getattr(model.generation_config, "eos_token_id", None)
     ids = list(ids) if isinstance(ids, (list, tuple)) else [ids]
-    for token in (tok.eos_token, "<|im_end|>", "<|endoftext|>"):
+    for token in (turn_end(tok), tok.eos_token, "<|im_end|>", "<|endoftext|>"):
         found = tok.convert_tokens_to_ids(token) if token else None
         if isinstance(found, int) and found != tok.unk_token_id:
             ids.append(found)

@@ -76,6 +76,22 @@ def render_chat(tok, messages: list[dict]) -> str:
     return (tok.bos_token or "") + body
 
 
+_PROBE = "Seedbed-answer-probe"
+
+
+def turn_end(tok) -> str:
+    """The token that closes an assistant turn in the chat template (`<|im_end|>` for SmolLM2 and
+    Qwen), else the tokenizer's eos. Not `tok.eos_token` alone: a GGUF tokenizer converted by
+    transformers 5.17 names `<|im_start|>` as eos, and a student trained to end its answers with
+    that never emits the turn end that generation stops at (2026-11-29 GPU run: accuracy 0)."""
+    if getattr(tok, "chat_template", None):
+        chat = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _PROBE}]
+        after = tok.apply_chat_template(chat, tokenize=False).split(_PROBE, 1)[-1].strip().split("\n")[0]
+        if after and len(tok(after, add_special_tokens=False)["input_ids"]) == 1:
+            return after
+    return tok.eos_token or ""
+
+
 class LocalTeacher:
     """A local Hugging Face causal LM (memoised by `engine.models.load_lm`), sampled in batches."""
 
@@ -124,7 +140,7 @@ class LocalTeacher:
 
         model, tok = self._model()
         heads = [tok(render_chat(tok, p), add_special_tokens=False)["input_ids"] for p in prompts]
-        tails = [tok(o + (tok.eos_token or ""), add_special_tokens=False)["input_ids"] for o in options]
+        tails = [tok(o + turn_end(tok), add_special_tokens=False)["input_ids"] for o in options]
         keep = max(map(len, tails)) + 1  # left padding: every tail ends at the last position
         rows = [(h + t, len(t)) for h in heads for t in tails]
         scores: list[float] = []

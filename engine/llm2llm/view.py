@@ -166,10 +166,10 @@ def experiments(ws: Workspace) -> pd.DataFrame:
 
 def experiment(ws: Workspace, name: str) -> dict:
     """An experiment's summary (mean ± std per arm and iteration, lift over plain), its verdict
-    sentence and its rejection reasons per arm."""
-    from engine.llm2llm.records import experiment_report, experiment_verdict
+    sentence, per-arm gain notes (no gain implied within the seed spread) and rejection reasons."""
+    from engine.llm2llm.records import experiment_report, experiment_verdict, gain_notes
 
     report = experiment_report(ws, name)
     summary = report["summary"]
     rows = summary.astype(object).where(summary.notna(), None).to_dict("records") if len(summary) else []
-    return report | {"verdict": experiment_verdict(rows)}
+    return report | {"verdict": experiment_verdict(rows), "notes": gain_notes(rows)}
