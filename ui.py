@@ -259,8 +259,22 @@ def map_points(db: str, corpus: str, n_rows: int) -> tuple[np.ndarray, list[str]
 
 def setup_page(title: str, icon: str, layout: str = "wide") -> None:
     """Every page's first call: the page config, then the login when the server is shared."""
+    _leave_pages_folder_mode()
     st.set_page_config(page_title=title, page_icon=icon, layout=layout)
     require_login()
+
+
+def _leave_pages_folder_mode() -> None:
+    """When a server's first run is a link to a page (a bookmark, a reload, a click before Home
+    finished), Streamlit runs pages/<file>.py through its old pages-folder mode, whose sidebar
+    reads "app" and lacks the router's pages; app.py's st.navigation ends that mode, so rerun
+    through it. (Streamlit 1.67: `PagesManager.uses_pages_directory` stays True until
+    st.navigation is first called.)"""
+    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _secrets() -> dict:

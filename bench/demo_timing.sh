@@ -9,7 +9,7 @@
 #   bash bench/demo_timing.sh rerun      # part 2 alone in a fresh clone whose .venv is a COPY of
 #                                        # $DEMO_TIMING_VENV (not timed; said so in the report): when a
 #                                        # fresh install does not fit (it took 46 min at load ~20 here).
-#                                        # Writes bench/demo_timing_rerun.md and bench/demo_timing_rerun.log.
+#                                        # Writes bench/demo_timing_rerun$DEMO_TIMING_RUN.{md,log}.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 mode="${1:-all}"
@@ -23,7 +23,7 @@ stamp() { echo "$1=$2" >> "$work/times.env"; }
 
 suffix=""
 if [ "$mode" = rerun ]; then
-  suffix="_rerun" venv="${DEMO_TIMING_VENV:-$repo/.venv}"
+  suffix="_rerun${DEMO_TIMING_RUN:-}" venv="${DEMO_TIMING_VENV:-$repo/.venv}"  # DEMO_TIMING_RUN=2: a repeat
   rm -rf "$work" && mkdir -p "$work"
   git clone -q "$repo" "$clone" && git -C "$clone" checkout -q "$commit"
   cp -a "$venv" "$clone/.venv"  # then point its scripts' shebangs at the copy

@@ -241,7 +241,8 @@ def _model_verbs(verb) -> None:
     p = verb("score", _score, "score documents with a signal (" + "; ".join(f"{s.name}: {s.help}" for s in signals)
              + "); stored by settings")
     p.add_argument("--signal", choices=[s.name for s in signals], default="askllm")
-    p.add_argument("--model", default=None, help=f"judge / LM: packaged alias, HF id or folder (default {_per_signal('model')})")
+    p.add_argument("--model", default=None, help=f"judge / LM: packaged alias, HF id or folder (default {_per_signal('model')}; "
+                   "askllm on a GPU: the best installed judge, see engine/judges.py)")
     p.add_argument("--batch-size", type=int, default=None, help=f"rows per batch on CPU (default {_per_signal('batch_size')})")
     p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
                    help=f"askllm: contextual calibration (Zhao et al. 2021); default {_per_signal('calibrate')}")

@@ -13,15 +13,13 @@ The default Ask-LLM judge (`default_judge`), used whenever a user names neither 
 - CPU: Gemma 3 270M `paper-inline`, the fast default (about 2 docs/s on 2 cores,
   bench/pipeline_results.md): the 1.5B judge needs about 8 GiB of RAM in fp32 and has 6.6x the
   parameters, so it is never loaded on a CPU unless asked for (`--set model=qwen2.5-coder-1.5b-instruct`).
-The device is CUDA when torch (if already imported) sees one, else when an NVIDIA driver is
-present (/proc/driver/nvidia), so a page can say which default applies without importing torch.
+The device is the one the stages would use (`engine.models.pick_device`: CUDA when torch sees a GPU).
 """
 from __future__ import annotations
 
 import functools
 import importlib.metadata
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +53,10 @@ def load_evidence(path: Path = EVIDENCE_FILE) -> dict:
 
 
 def detect_device() -> str:
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return "cuda" if Path("/proc/driver/nvidia/version").exists() else "cpu"
+    """"cuda" when torch sees a GPU, else "cpu" (engine.models.pick_device: the device stages use)."""
+    from engine.models import pick_device  # noqa: PLC0415 (imports torch)
+
+    return "cuda" if pick_device().startswith("cuda") else "cpu"
 
 
 def installed(model: str) -> bool:

@@ -66,10 +66,10 @@ def pending_runs(known: set[str]) -> pd.DataFrame:
 def starting_runs(known: set[str]) -> None:
     """Say which launched runs are still starting, and redraw the page once one is recorded, so a
     user who just pressed Start on the Jobs page does not read "no run"."""
-    if set(view.runs(ui.workspace())["name"]) - known:
-        st.rerun(scope="app")
     pending = pending_runs(known)
-    if len(pending):
+    if set(view.runs(ui.workspace())["name"]) - known or pending.empty:  # recorded, or its job stopped first
+        st.rerun(scope="app")
+    else:
         st.info("Starting: " + ", ".join(f"'{escape_markdown(name)}' (job {status})" for name, status in
                                          zip(pending["llm2llm_run"], pending["status"]))
                 + ". It shows here once its process has loaded the task (checked every 3 s).")

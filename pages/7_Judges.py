@@ -38,7 +38,8 @@ st.caption(f"ROC-AUC of each judge option and derived signal, {escape_markdown(e
            f"(sha256 {evidence['source_sha256'][:12]}…), bundled in `engine/judge_evidence.json`.")
 table = judges.evidence_table(evidence, default.option)
 table["installed"] = [installed(m) if m else None for m in table["model"]]
-st.dataframe(table.drop(columns=["documents AUC"]), hide_index=True, width="stretch", column_config={
+order = ["judge", "default here", *judges.SPLITS.values(), "docs/s (GPU)", "installed", "model", "signal"]
+st.dataframe(table[order], hide_index=True, width="stretch", column_config={
     "judge": st.column_config.TextColumn("judge option", help="model / prompt template, chat template on or off; "
                                          "derived = distilled heads and combinations (cross-fitted)"),
     "default here": st.column_config.CheckboxColumn("default here", help=escape_markdown(default.why)),

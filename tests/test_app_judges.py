@@ -28,3 +28,36 @@ def test_judges_page_shows_evidence_default_and_corpus_agreement(app_workspace):
     agree = at.dataframe[1].value.set_index("signal")
     row = agree.loc["Ask-LLM quality (0-1)"]  # the plain label of askllm
     assert (row["n"], row["accepts"], row["rejects"]) == (30, 15, 15) and row["ci_lo"] <= row["auc"] <= row["ci_hi"]
+
+
+def test_picking_a_judge_queues_a_scoring_job_with_its_measured_settings(app_workspace):
+    """A running device job (a real process standing in) holds the queue, so the new job waits."""
+    import subprocess
+
+    import psutil
+
+    from engine import jobs
+    from engine.jobs import launcher
+    from engine.storage import jobs as db
+
+    holder = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    busy = ["score", "--corpus", "c4"]
+    try:
+        with app_workspace.connect() as con:
+            db.insert_job(con, "holder", launcher.kind_of(busy), busy, launcher.params_of(busy), True, "x.log")
+            db.update_job(con, "holder", status="running", started_at=db.utcnow(), pid=holder.pid,
+                          pid_started=psutil.Process(holder.pid).create_time(), host=None)
+        at = AppTest.from_file(PAGE, default_timeout=120).run()
+        at.selectbox(key="judges_option").set_value("gemma/paper-inline")
+        at.button[0].click().run()
+        assert not at.exception and any("Started job" in s.value for s in at.success)
+        started = jobs.list_jobs(app_workspace)
+        new = started[started["id"] != "holder"]["id"].tolist()
+        assert len(new) == 1
+        assert jobs.get_job(app_workspace, new[0])["argv"] == ["score", "--corpus", "c4", "--signal", "askllm", "--model",
+                                                              "gemma3-270m", "--set", "template=paper-inline",
+                                                              "--set", "use_chat_template=True"]
+        jobs.cancel_job(app_workspace, new[0])
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,5 +1,5 @@
 """The first five minutes of a new user, in a real headless Chromium on a fresh workspace (issue 14):
-load the demo (scored and mapped from the bundle) -> Explore shows scores without running a stage ->
+a bookmarked page as the server's first request shows the app's own sidebar -> load the demo (scored and mapped from the bundle) -> Explore shows scores without running a stage ->
 save a selection on corpus A, switch to B, try the same name -> A's selection intact -> upload a
 file -> the new corpus is current -> review: reject one, bulk-accept the page -> the reject stands
 -> type a note alone -> stored -> undo -> export after switching format offers the right file ->
@@ -89,6 +89,7 @@ def test_new_user_path(server, tmp_path):
         page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
         page.set_default_timeout(180_000)
         try:
+            _judges_by_bookmark(page, url)
             _demo_and_explore(page, url)
             _selections_per_corpus(page, ws)
             _upload_becomes_current(page, tmp_path)
@@ -102,6 +103,16 @@ def test_new_user_path(server, tmp_path):
             browser.close()
             for job_id in jobs.list_jobs(ws)["id"]:  # the LLM2LLM job would outlive the test
                 jobs.cancel_job(ws, job_id, jobs.JobsConfig(cancel_grace_s=1))
+
+
+def _judges_by_bookmark(page, url: str) -> None:
+    """A bookmark as the server's first request: the router's sidebar (Home, ...), not Streamlit's
+    pages-folder list ("app", ...), and the Judges page's evidence."""
+    page.goto(f"{url}/Judges")
+    page.get_by_text("Default judge on this machine (CPU)").wait_for()
+    page.wait_for_function("() => document.querySelector('[data-testid=stSidebarNav] a')"
+                           "?.innerText.trim().endsWith('Home')", timeout=60_000)
+    page.get_by_text("Measured against human labels").wait_for()
 
 
 def _demo_and_explore(page, url: str) -> None:
