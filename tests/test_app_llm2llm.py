@@ -120,7 +120,7 @@ def test_curator_rejects_a_synthetic_example_before_the_next_train_set(finished)
     assert "syn-0-train-03-0" in eligible and "syn-1-train-03-0" not in eligible
 
 
-@pytest.mark.slow  # UMAP compiles with numba in each new process (~15-90 s on a busy 2-core box)
+@pytest.mark.slow  # loads the embedder in the page process; 26 points are mapped by PCA (`view.PCA_BELOW`)
 def test_llm2llm_map_of_seeds_and_synthetic_examples(finished):
     at = _page()
     at.toggle(key="l2l_map_on").set_value(True).run()

@@ -21,11 +21,13 @@ from engine.storage import Workspace
 from engine.storage import llm2llm as db
 
 from conftest import DATA
+from llm2llm_tiny import tiny_student
 
 TINY = ["--task", "trec", "--train", str(DATA / "llm2llm_trec_train.label"), "--test", str(DATA / "llm2llm_trec_test.label"),
         "--seed-sizes", "6", "--seeds", "0,1", "--arms", "plain,llm2llm", "--iterations", "1", "--epochs", "1",
         "--test-size", "6", "--max-new-tokens", "4", "--teacher", "smollm2-135m-instruct",
-        "--teacher-max-new-tokens", "20", "--max-attempts", "1", "--label-check", "off", "--no-topic-check"]
+        "--teacher-max-new-tokens", "20", "--max-attempts", "1", "--label-check", "off", "--no-topic-check",
+        "--student", tiny_student()]  # 2-layer SmolLM2 double: the experiment's plumbing is under test
 
 
 def test_arms_differ_only_in_their_rule():

@@ -1,5 +1,6 @@
 """bench/gpu_llm2llm.py end to end on CPU at toy sizes (real SmolLM2 teacher and student, real
-embedder, 2 worker processes with shard workspaces merged back): the GPU window runs the same
+embedder, 2 worker processes with shard workspaces merged back; the student is the 2-layer
+SmolLM2 double of `llm2llm_tiny`): the GPU window runs the same
 code at full size, so it must be known to work before it."""
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 @pytest.mark.slow
 def test_gpu_bench_smoke_writes_the_table(tmp_path):
     from bench import gpu_llm2llm
+    from llm2llm_tiny import tiny_student
 
-    result = gpu_llm2llm.main(["--smoke", "--out", str(tmp_path), "--work", str(tmp_path / "work"), "--device", "cpu"])
+    result = gpu_llm2llm.main(["--smoke", "--out", str(tmp_path), "--work", str(tmp_path / "work"), "--device", "cpu",
+                               "--student", tiny_student()])
     trec = result["tasks"]["trec"]
     assert trec["status"] == "done" and trec["test_rows"] == 6
     arms = {(r["arm"], r["iteration"]) for r in trec["summary"]}

@@ -1,4 +1,5 @@
-"""End to end on CPU: real SmolLM2 student and teacher, real DuckDB, two iterations on 8 TREC
+"""End to end on CPU: real SmolLM2 teacher, a 2-layer SmolLM2 student (the labelled double of
+`llm2llm_tiny`: the loop is under test, not what the student learns), real DuckDB, two iterations on 8 TREC
 seeds, interrupted after iteration 0's augmentation, curated, then resumed; and a kill -9 of the
 CLI in a subprocess followed by `llm2llm resume`."""
 from __future__ import annotations
@@ -19,18 +20,20 @@ from engine.storage import Workspace
 from engine.storage import llm2llm as db
 
 from conftest import DATA
+from llm2llm_tiny import tiny_student
 
 TRAIN, TEST = str(DATA / "llm2llm_trec_train.label"), str(DATA / "llm2llm_trec_test.label")
 TINY_ARGS = ["--task", "trec", "--train", TRAIN, "--test", TEST, "--seed-size", "8", "--test-size", "8",
              "--iterations", "1", "--epochs", "1", "--max-new-tokens", "4", "--teacher-max-new-tokens", "24",
              "--max-attempts", "2", "--teacher", "smollm2-135m-instruct", "--label-check", "off", "--no-topic-check"]
+STUDENT = tiny_student()
 
 
 def tiny_config() -> LLM2LLMConfig:
     # The loop and its resume are under test here; the filter rules have their own tests.
     return LLM2LLMConfig(task="trec", train_path=TRAIN, test_path=TEST, seed_size=8, test_size=8, iterations=1,
                          max_attempts=2, label_check="off", topic_check=False,
-                         student=StudentSettings(epochs=1, max_new_tokens=4),
+                         student=StudentSettings(model=STUDENT, epochs=1, max_new_tokens=4),
                          teacher=TeacherSettings(model="smollm2-135m-instruct", max_new_tokens=24))
 
 
@@ -112,7 +115,7 @@ def _cli(db_path, *args):
 @pytest.mark.slow
 def test_kill_9_during_iteration_0_then_cli_resume(tmp_path):
     path = tmp_path / "ws.duckdb"
-    cmd, env = _cli(path, "run", "--name", "k9", *TINY_ARGS)
+    cmd, env = _cli(path, "run", "--name", "k9", *TINY_ARGS, "--student", STUDENT)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ws = Workspace(path)
     deadline = time.monotonic() + 1200

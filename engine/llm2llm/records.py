@@ -194,7 +194,8 @@ def experiment_verdict(summary: list[dict]) -> str:
     std = _or0(l2l["lift_std"])
     beats_plain = l2l["n"] >= 2 and l2l["lift_mean"] > 2 * std and l2l["lift_mean"] > 0  # one seed: no spread
     text = (f"at {smallest:g} seeds, iteration {last}: llm2llm − plain = {_pm(l2l['lift_mean'], l2l['lift_std'])} "
-            f"→ {'beats' if beats_plain else 'does NOT beat'} plain by > 2 std")
+            f"→ {'beats' if beats_plain else 'does NOT beat'} plain by > 2 std"
+            + (" (one seed: no spread)" if l2l["n"] < 2 else ""))
     if rnd and rnd["acc_mean"] is not None:
         better = l2l["acc_mean"] > rnd["acc_mean"]
         text += (f"; llm2llm {_pm(l2l['acc_mean'], l2l['acc_std'])} vs random-seeds {_pm(rnd['acc_mean'], rnd['acc_std'])}"

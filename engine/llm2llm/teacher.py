@@ -86,7 +86,10 @@ def turn_end(tok) -> str:
     that never emits the turn end that generation stops at (2026-11-29 GPU run: accuracy 0)."""
     if getattr(tok, "chat_template", None):
         chat = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _PROBE}]
-        after = tok.apply_chat_template(chat, tokenize=False).split(_PROBE, 1)[-1].strip().split("\n")[0]
+        try:
+            after = tok.apply_chat_template(chat, tokenize=False).split(_PROBE, 1)[-1].strip().split("\n")[0]
+        except Exception:  # noqa: BLE001 (a template that rejects the probe conversation: use eos)
+            after = ""
         if after and len(tok(after, add_special_tokens=False)["input_ids"]) == 1:
             return after
     return tok.eos_token or ""

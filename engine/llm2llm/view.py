@@ -1,8 +1,8 @@
 """What the LLM2LLM page shows, read from the stored run (`engine.storage.llm2llm`) in one short
 transaction per section: the run and the job behind it, accuracy per iteration, wrong seeds, the
 seeds x iterations grid, the confusion matrix (classification tasks), synthetic families, and a 2-D
-map of seeds and synthetic examples (sentence embeddings + UMAP via `engine.project`). The page
-imports this module, never the storage; no Streamlit here."""
+map of seeds and synthetic examples (sentence embeddings + UMAP via `engine.project`, PCA under
+`PCA_BELOW` points). The page imports this module, never the storage; no Streamlit here."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +13,7 @@ from engine.storage import Workspace
 from engine.storage import llm2llm as store
 
 NUMERIC_TASKS = ("gsm8k",)  # answers are numbers (`engine.llm2llm.tasks`); every other task has a label set
+PCA_BELOW = 100  # example maps with fewer points are a PCA, larger ones UMAP (`engine.project`)
 ACCURACY_COLUMNS = {"train_acc": "train (seeds + synthetic)", "seed_acc": "seeds", "test_acc": "test"}
 
 
@@ -146,7 +147,13 @@ def example_map(ws: Workspace, run: str, embed_model: str = DEFAULT_EMBEDDER, se
         return frame.assign(x=[], y=[])
     vectors = load_embedder(embed_model).encode(frame["input"].tolist(), batch_size=64,
                                                 normalize_embeddings=True, show_progress_bar=False)
-    xy, _ = project_vectors(np.asarray(vectors, np.float32), seed=seed)
+    vectors = np.asarray(vectors, np.float32)
+    if len(vectors) < PCA_BELOW:  # a few dozen points: UMAP's neighbourhoods are noise, its numba
+        centred = vectors - vectors.mean(axis=0)  # compile alone takes 15-90 s; PCA shows the same spread
+        xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if len(vectors) > 1 else np.zeros((1, 2))
+        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
+    else:
+        xy, _ = project_vectors(vectors, seed=seed)
     return frame.assign(x=xy[:, 0], y=xy[:, 1])
 
 
