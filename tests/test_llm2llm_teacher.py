@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from chat_server import ChatHandler
 
 from engine.llm2llm.teacher import EndpointTeacher, TeacherSettings, make_teacher
 from engine.storage import llm2llm as db
 
 
-class _FakeChat(BaseHTTPRequestHandler):
+class _FakeChat(ChatHandler):
     seen: dict[str, int] = {}
     bodies: list[dict] = []
 
@@ -34,15 +35,7 @@ class _FakeChat(BaseHTTPRequestHandler):
             self.wfile.write(b"overloaded")
             return
         reply = {"choices": [{"message": {"role": "assistant", "content": f"Text: new {prompt}"}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply_json(json.dumps(reply).encode())
 
 
 class _QuietServer(ThreadingHTTPServer):

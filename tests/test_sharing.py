@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from chat_server import ChatHandler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -158,7 +159,7 @@ def test_escaped_markdown_has_no_unescaped_markup(text):
 
 # --- teacher keys ----------------------------------------------------------------------------
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(ChatHandler):
     """A real local HTTP server standing in for a chat endpoint; records every request's
     path and Authorization header; `/redirect/...` answers 307 to another server."""
     redirect_to = ""
@@ -172,15 +173,7 @@ class _Recorder(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        data = b'{"choices": [{"message": {"content": "Text: a new question here"}}]}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply_json(b'{"choices": [{"message": {"content": "Text: a new question here"}}]}')
 
 
 @pytest.fixture
