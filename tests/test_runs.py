@@ -230,14 +230,18 @@ def _llm2llm_records(ws, name: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_kill_9_an_llm2llm_run_then_resume_equals_an_uninterrupted_run(tmp_path):
-    """A tiny real run (SmolLM2 student and teacher, 6 TREC seeds, one augmentation round); the
-    uninterrupted reference runs at the same time in another workspace (own queue)."""
+    """A tiny real run (the 2-layer SmolLM2 student double of `llm2llm_tiny`, the real SmolLM2
+    teacher, 6 TREC seeds, one augmentation round); the uninterrupted reference runs at the same
+    time in another workspace (own queue)."""
+    from llm2llm_tiny import tiny_student
+
     from engine.storage import Workspace
     from engine.storage import llm2llm as l2l
 
     command = ["llm2llm", "run", "--task", "trec", "--train", TREC24, "--test", TREC24, "--seed-size", "6",
                "--test-size", "4", "--iterations", "1", "--epochs", "1", "--max-attempts", "1",
-               "--teacher-max-new-tokens", "40", "--teacher", "smollm2-135m-instruct", "--name", "tiny"]
+               "--teacher-max-new-tokens", "40", "--teacher", "smollm2-135m-instruct", "--name", "tiny",
+               "--student", tiny_student()]
     ref, ws = Workspace(tmp_path / "ref" / "ws.duckdb"), Workspace(tmp_path / "run" / "ws.duckdb")
     ref_id, run_id = jobs.start_job(ref, command), jobs.start_job(ws, command)
 
