@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from engine import distill, ensemble  # noqa: E402
+from engine import agreement, distill, ensemble  # noqa: E402
+from engine.agreement import auc  # noqa: E402
 
 HERE = Path(__file__).parent
 DATA = HERE.parent.parent / "shared" / "data" / "quality"
@@ -53,33 +53,10 @@ def load_units(data: Path = DATA, smoke: int = 0) -> dict:
             "words": np.array([len(t.split()) for t in text])}
 
 
-def auc(y: np.ndarray, s: np.ndarray) -> float:
-    """ROC-AUC by the rank-sum (Mann-Whitney) identity; ties count half."""
-    pos = y == 1
-    n_pos, n_neg = pos.sum(), (~pos).sum()
-    return float((rankdata(s)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def auc_ci(y: np.ndarray, s: np.ndarray, reps: int = 1000, seed: int = 0) -> dict:
-    """AUC with a 95% percentile CI from a bootstrap that resamples positives and negatives apart.
-
-    Vectorised: a resample is a vector of multinomial counts, and its AUC is the count-weighted
-    share of (positive, negative) pairs in order, read off cumulative negative counts over the
-    sorted distinct scores (ties count half)."""
-    from scipy.sparse import csr_matrix
-
-    rng = np.random.default_rng(seed)
-    _, group = np.unique(s, return_inverse=True)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    wp = rng.multinomial(len(pos), np.full(len(pos), 1 / len(pos)), size=reps).astype(np.float64)
-    wn = rng.multinomial(len(neg), np.full(len(neg), 1 / len(neg)), size=reps).astype(np.float64)
-    onehot = csr_matrix((np.ones(len(neg)), (np.arange(len(neg)), group[neg])), shape=(len(neg), group.max() + 1))
-    neg_at = np.asarray((onehot.T @ wn.T).T)  # (reps, distinct scores): negatives at each score
-    below = np.cumsum(neg_at, axis=1) - neg_at
-    wins = below[:, group[pos]] + 0.5 * neg_at[:, group[pos]]
-    boots = (wins * wp).sum(1) / (len(pos) * len(neg))
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return {"auc": round(auc(y, s), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": int(len(y))}
+    """AUC with a 95% percentile CI (`engine.agreement.auc_ci`), rounded for the results file."""
+    point, lo, hi = agreement.auc_ci(y, s, reps, seed)
+    return {"auc": round(point, 4), "lo": round(lo, 4), "hi": round(hi, 4), "n": int(len(y))}
 
 
 def evaluate(units: dict, scores: np.ndarray, reps: int) -> dict:

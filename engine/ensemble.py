@@ -117,15 +117,26 @@ def combine(members: dict[str, np.ndarray], good: dict[str, str], config: Ensemb
 def default_quality(frame) -> np.ndarray:
     """The `quality` column of a corpus frame: the stored combined signal when computed, else the
     rank-mean of the quality signals present (so an export always carries one); NaN when none is."""
-    from engine import stages  # noqa: PLC0415
-
     if "quality" in frame:
         return frame["quality"].to_numpy(np.float64)
-    present = {s.name: frame[s.name].to_numpy(np.float64) for s in stages.signals(select="top")
-               if s.name not in ("curator", "quality") and s.name in frame}
+    present = {n: frame[n].to_numpy(np.float64) for n in member_signals() if n in frame}
     if not present:
         return np.full(len(frame), np.nan)
-    return rank_mean(oriented_ranks(present, {s.name: s.good for s in stages.STAGES}))
+    return rank_mean(oriented_ranks(present, _good_ends()))
+
+
+def member_signals() -> list[str]:
+    """The quality signals `quality` combines: every "top" signal but the curator's own
+    classifier and `quality` itself."""
+    from engine import stages  # noqa: PLC0415 (stages imports this module)
+
+    return [s.name for s in stages.signals(select="top") if s.name not in ("curator", "quality")]
+
+
+def _good_ends() -> dict[str, str]:
+    from engine import stages  # noqa: PLC0415
+
+    return {s.name: s.good for s in stages.STAGES}
 
 
 def run_quality(ws, corpus: str, config: EnsembleConfig, progress=None, embed_model: str | None = None):
@@ -135,15 +146,13 @@ def run_quality(ws, corpus: str, config: EnsembleConfig, progress=None, embed_mo
     from engine.storage import corpus as cstore, signals as sstore  # noqa: PLC0415
 
     elapsed = stages.timer()
-    names = [s.name for s in stages.signals(select="top") if s.name not in ("curator", "quality")]
     with ws.connect() as con:
         stages.require_corpus(con, corpus)
         frame = cstore.corpus_frame(con, corpus, snippet_chars=0)
-        keys = {n: sstore.active_signal_key(con, corpus, n) for n in names if n in frame}
+        keys = {n: sstore.active_signal_key(con, corpus, n) for n in member_signals() if n in frame}
     members = {n: frame[n].to_numpy(np.float64) for n in keys}
-    good = {s.name: s.good for s in stages.STAGES}
     decisions = frame["decision"].map({"accept": 1.0, "reject": 0.0}).to_numpy(np.float64)
-    values, record = combine(members, good, config, decisions)
+    values, record = combine(members, _good_ends(), config, decisions)
     seen = frame.loc[~np.isnan(decisions), ["doc_id", "decision"]].to_numpy().tolist()
     key = ensemble_key(record["mode"], keys, repr(seen) if record["mode"] == "stack" else "")
     keep = ~np.isnan(values)

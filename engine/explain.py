@@ -17,8 +17,7 @@ from engine import judges
 
 def _measured(option: str) -> str:
     """'0.64 [0.52, 0.75] on documents, 0.66 [0.64, 0.67] on lines' for a judge option of the evidence."""
-    evidence = judges.load_evidence()
-    auc = next(j for j in evidence["judges"] + evidence["derived"] if j["name"] == option)["auc"]
+    auc = judges.find_option(judges.load_evidence(), option)["auc"]
     return ", ".join(f"{auc[s]['auc']:.2f} [{auc[s]['lo']:.2f}, {auc[s]['hi']:.2f}] on {what}"
                      for s, what in (("pages/all", "documents"), ("lines/all", "lines")))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.askllm import AskLLMConfig
 from engine.errors import UserError
 from engine.user_text import check_name, shown
 
@@ -72,16 +73,15 @@ def installed(model: str) -> bool:
     return qwen_available(model)
 
 
-def _option(evidence: dict, name: str) -> dict:
-    return next(j for j in evidence["judges"] if j["name"] == name)
+def find_option(evidence: dict, name: str) -> dict:
+    """The evidence entry (a judge option or a derived signal) of that name."""
+    return next(j for j in evidence["judges"] + evidence["derived"] if j["name"] == name)
 
 
-def _settings(option: dict) -> dict:
+def _settings(chosen: dict) -> dict:
     """AskLLMConfig overrides for an evidence option ({} for the engine's own defaults)."""
-    chosen = {"model": option["model"], "template": option["template"],
-              "use_chat_template": option["use_chat_template"]}
-    defaults = {"model": "gemma3-270m", "template": "paper-inline", "use_chat_template": True}
-    return {k: v for k, v in chosen.items() if defaults[k] != v}
+    defaults = AskLLMConfig()
+    return {k: chosen[k] for k in ("model", "template", "use_chat_template") if getattr(defaults, k) != chosen[k]}
 
 
 def _auc(option: dict, split: str = RANK_SPLIT) -> str:
@@ -95,7 +95,7 @@ def default_judge(device: str | None = None, evidence: dict | None = None,
     `is_installed(model)` defaults to `installed`."""
     evidence, is_installed = evidence or load_evidence(), is_installed or installed
     device = device or detect_device()
-    cpu = _option(evidence, CPU_DEFAULT)
+    cpu = find_option(evidence, CPU_DEFAULT)
     where = f"measured on {evidence['machine']}, {evidence['date_utc']} UTC"
     strongest = max((j for j in evidence["judges"] if j["signal"] == "askllm"),
                     key=lambda j: j["auc"][RANK_SPLIT]["auc"])
@@ -151,6 +151,6 @@ def score_argv(option: str, corpus: str, evidence: dict | None = None) -> list[s
     evidence = evidence or load_evidence()
     if option not in option_names(evidence):
         raise UserError(f"judge {shown(option)}: choose one of the measured options ({', '.join(option_names(evidence))})")
-    chosen = _option(evidence, option)
+    chosen = find_option(evidence, option)
     return ["score", "--corpus", check_name("corpus name", corpus), "--signal", "askllm", "--model", chosen["model"],
             "--set", f"template={chosen['template']}", "--set", f"use_chat_template={chosen['use_chat_template']}"]

@@ -40,7 +40,7 @@ class ProjectConfig:
         return f"umap:max_points={self.max_points}:seed={self.seed}"
 
 
-def _tiny(vectors: np.ndarray) -> np.ndarray:
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
     """Top-2 principal components: UMAP needs a neighbourhood, which 4 points do not have."""
     centred = vectors - vectors.mean(axis=0)
     if len(vectors) < 2:
@@ -104,7 +104,7 @@ def project_vectors(vectors: np.ndarray, max_points: int = 20_000, seed: int = 0
     if max_points < 5:
         raise UserError(f"max_points must be >= 5, got {max_points}")
     if n < 5:
-        return _tiny(np.asarray(vectors, np.float64)), f"PCA of {n} documents (too few for UMAP)"
+        return pca_2d(np.asarray(vectors, np.float64)), f"PCA of {n} documents (too few for UMAP)"
     import umap  # noqa: PLC0415 (slow import, only when projecting)
 
     k = min(N_NEIGHBOURS, min(n, max_points) - 1)

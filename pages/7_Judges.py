@@ -57,7 +57,7 @@ with st.form("judges_pick"):
                                                                           else ""),
                           help="every option here was measured; the stored scores are keyed by model and prompt, "
                                "so another judge never overwrites earlier scores")
-    picked = next(j for j in evidence["judges"] if j["name"] == option)
+    picked = judges.find_option(evidence, option)
     start = st.form_submit_button("Start scoring as a job", type="primary", disabled=corpus is None)
 if start and corpus is not None:
     if not installed(picked["model"]):

@@ -140,7 +140,7 @@ def map_inputs(ws: Workspace, run: str) -> pd.DataFrame:
 def example_map(ws: Workspace, run: str, embed_model: str = DEFAULT_EMBEDDER, seed: int = 0) -> pd.DataFrame:
     """`map_inputs` plus x, y: UMAP (cosine, seeded) of the inputs' sentence embeddings."""
     from engine.models import load_embedder  # noqa: PLC0415 (model load only when a map is asked for)
-    from engine.project import project_vectors  # noqa: PLC0415
+    from engine.project import pca_2d, project_vectors  # noqa: PLC0415
 
     frame = map_inputs(ws, run)
     if frame.empty:
@@ -148,12 +148,8 @@ def example_map(ws: Workspace, run: str, embed_model: str = DEFAULT_EMBEDDER, se
     vectors = load_embedder(embed_model).encode(frame["input"].tolist(), batch_size=64,
                                                 normalize_embeddings=True, show_progress_bar=False)
     vectors = np.asarray(vectors, np.float32)
-    if len(vectors) < PCA_BELOW:  # a few dozen points: UMAP's neighbourhoods are noise, its numba
-        centred = vectors - vectors.mean(axis=0)  # compile alone takes 15-90 s; PCA shows the same spread
-        xy = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T if len(vectors) > 1 else np.zeros((1, 2))
-        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    else:
-        xy, _ = project_vectors(vectors, seed=seed)
+    # a few dozen points: UMAP's neighbourhoods are noise and its numba compile alone takes 15-90 s
+    xy = pca_2d(vectors) if len(vectors) < PCA_BELOW else project_vectors(vectors, seed=seed)[0]
     return frame.assign(x=xy[:, 0], y=xy[:, 1])
 
 
