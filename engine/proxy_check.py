@@ -37,9 +37,10 @@ from engine.storage import selections as sel_store
 TOKENIZER = "smollm2-135m-instruct"  # the packaged SmolLM2's tokenizer (49,152 ids)
 # vocab: the proxy predicts the corpus's `vocab - 1` most frequent token ids plus one "other" id; on
 # 2 CPU cores the 49k-way output layer would cost most of the time, on a GPU every id is kept.
-CPU_DEFAULTS = {"size": "tiny", "tokens": 200_000, "seq_len": 128, "batch": 16, "lr": 3e-3, "vocab": 4096}
-CUDA_DEFAULTS = {"size": "base", "tokens": 20_000_000, "seq_len": 512, "batch": 32, "lr": 1.5e-3, "vocab": 65536}
-EVAL_TOKENS = 100_000  # target tokens scored (the first ones, in file order)
+CPU_DEFAULTS = {"size": "tiny", "tokens": 200_000, "seq_len": 128, "batch": 16, "lr": 3e-3, "vocab": 4096,
+                "eval_tokens": 20_000}
+CUDA_DEFAULTS = {"size": "base", "tokens": 20_000_000, "seq_len": 512, "batch": 32, "lr": 1.5e-3, "vocab": 65536,
+                 "eval_tokens": 200_000}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class CheckSettings:
     seq_len: int | None = None
     batch: int | None = None
     vocab: int | None = None  # None: the device's default
+    eval_tokens: int | None = None  # target tokens scored (the first ones, in file order); None: default
     device: str | None = None
     random_baseline: bool = False
     whole_corpus: bool = False
@@ -187,7 +189,7 @@ def _target(ws: Workspace, s: CheckSettings, ct: CorpusTokens, entries: dict) ->
         kept_out = {n: int(np.isin(p, pos).sum()) for n, p in entries.items()}
         for n in entries:
             entries[n] = entries[n][~np.isin(entries[n], pos)]
-        ids = ct.stream(pos)[:EVAL_TOKENS + 1]
+        ids = ct.stream(pos)
         info = {"source": "accepted", "docs": len(pos), "kept_out_of_training": kept_out, "removed_overlap": 0}
     else:
         texts = read_target(s.target)
@@ -195,7 +197,7 @@ def _target(ws: Workspace, s: CheckSettings, ct: CorpusTokens, entries: dict) ->
         tok = _tokenizer(s.tokenizer)
         flat, offsets = _encode(tok, keep, None, "proxy: tokenising the target")
         cut = CorpusTokens(np.array([]), np.array([]), flat, offsets, ct.eos, "")
-        ids = cut.stream(np.arange(len(keep)))[:EVAL_TOKENS + 1]
+        ids = cut.stream(np.arange(len(keep)))
         info = {"source": Path(s.target).name, "docs": len(keep), "removed_overlap": len(texts) - len(keep)}
     if len(ids) < 2:
         raise UserError(f"the target '{s.target}' has no documents left outside the training data "
@@ -244,7 +246,8 @@ def run_check(ws: Workspace, s: CheckSettings, progress: ProgressFn | None = Non
     entries = _entries(ws, s, ct)
     target_ids, target_info = _target(ws, s, ct, entries)
     lut = ct.vocab_map(s.vocab or _defaults(device)["vocab"])
-    target_ids = lut[target_ids]
+    target_ids = lut[target_ids[:(s.eval_tokens or _defaults(device)["eval_tokens"]) + 1]]
+    target_info["tokens_scored"] = int(len(target_ids))
     spec = resolve_spec(s, device, int(lut.max()) + 1)
     if spec.size not in proxy.SIZES:
         raise UserError(f"unknown proxy size '{spec.size}': choose one of {', '.join(proxy.SIZES)}")

@@ -22,7 +22,7 @@ def _proxy(args) -> int:
         raise UserError("--selections needs two or more names, or one with --random-baseline / --whole-corpus")
     settings = proxy_check.CheckSettings(
         corpus=args.corpus, selections=names, target=args.target, seeds=args.seeds, tokens=args.tokens,
-        size=args.size, seq_len=args.seq_len, batch=args.batch, vocab=args.vocab, device=args.device,
+        size=args.size, seq_len=args.seq_len, batch=args.batch, vocab=args.vocab, eval_tokens=args.eval_tokens, device=args.device,
         random_baseline=args.random_baseline, whole_corpus=args.whole_corpus, checkpoint_s=args.checkpoint_s)
     rep = proxy_check.run_check(Workspace(args.db), settings, args.progress)
     if args.json:
@@ -59,6 +59,8 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=None, help="sequences per step (default 16 CPU, 32 CUDA)")
     p.add_argument("--vocab", type=int, default=None,
                    help="predict the corpus's most frequent VOCAB-1 token ids + one 'other' (default 4096 CPU, all on CUDA)")
+    p.add_argument("--eval-tokens", type=int, default=None,
+                   help="target tokens scored at each curve point (default 20k CPU, 200k CUDA)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--random-baseline", action="store_true",
                    help="add 'random': a seeded random selection with the first selection's token count")

@@ -22,7 +22,7 @@ from engine.storage import selections as sel_store
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--seq-len", "64", "--batch", "8", "--size", "tiny", "--device", "cpu"]
+FAST = ["--seq-len", "64", "--batch", "8", "--size", "tiny", "--device", "cpu", "--eval-tokens", "1024"]
 
 
 def _garble(text: str, seed: int) -> str:
@@ -59,21 +59,21 @@ def _run(ws, *argv) -> tuple[int, dict | None]:
 def test_proxy_trains_and_reports_json(tiny, capsys):
     ws, target = tiny
     code, progress = _run(ws, "--selections", "clean,garbled", "--target", str(target), "--seeds", "2",
-                          "--tokens", "8192", *FAST, "--json")
+                          "--tokens", "4096", *FAST, "--json")
     assert code == 0
     rep = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in rep["entries"]] == ["clean", "garbled"]
     for e in rep["entries"]:
         assert len(e["losses"]) == 2 and e["loss_ci95"][0] <= e["loss_mean"] <= e["loss_ci95"][1]
         assert 0 < e["loss_mean"] < 8.0  # below log(4096) = 8.3: it learned something
-        assert e["curve"][-1]["tokens"] == rep["proxy"]["tokens"] == 8192
+        assert e["curve"][-1]["tokens"] == rep["proxy"]["tokens"] == 4096
     pair = rep["pairs"][0]
     assert {pair["better"], pair["worse"]} == {"clean", "garbled"} and len(pair["gap_ci95"]) == 2
     assert rep["proxy"]["params"] <= 2_000_000 and rep["target"]["removed_overlap"] == 0
     assert isinstance(rep["verdict"], str) and progress[-1][1] == progress[-1][2]
     # a rerun trains nothing: every (selection, seed) comes from DuckDB
     code, progress = _run(ws, "--selections", "clean,garbled", "--target", str(target), "--seeds", "2",
-                          "--tokens", "8192", *FAST, "--json")
+                          "--tokens", "4096", *FAST, "--json")
     assert code == 0 and json.loads(capsys.readouterr().out)["entries"] == rep["entries"]
     assert [p for p in progress if p[0] == "proxy: training (tokens)"] == [("proxy: training (tokens)", 1, 1)]
 
