@@ -347,3 +347,18 @@ def _refuse(message: str) -> None:
         # Streamlit's own handler shuts the server down, once this page has shown the line
         threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
     st.stop()
+
+
+def proxy_figure(curves: pd.DataFrame):
+    """Held-out loss against training tokens, one line per selection with its 95% band over seeds."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    fig = go.Figure()
+    for name, c in curves.groupby("selection", sort=False):
+        fig.add_trace(go.Scatter(x=list(c["tokens"]) + list(c["tokens"])[::-1], y=list(c["hi"]) + list(c["lo"])[::-1],
+                                 fill="toself", opacity=0.2, line={"width": 0}, showlegend=False, hoverinfo="skip",
+                                 name=str(name)))
+        fig.add_trace(go.Scatter(x=c["tokens"], y=c["mean"], mode="lines+markers", name=str(name)))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="training tokens",
+                      yaxis_title="held-out loss (nats/token)", legend={"orientation": "h", "y": 1.1})
+    return fig

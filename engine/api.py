@@ -240,3 +240,31 @@ def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], qualit
                         "the selection comes from another corpus")
     values = frame[quality] if quality and quality in frame.columns else None
     return cluster_audit(frame["cluster"], mask, labels, values)
+
+
+# --- proxy-model checks (engine.proxy_check): queued as `python -m engine proxy` jobs ----------
+
+PROXY_CPU_NOTE = ("On a CPU the proxy is tiny (~0.4M parameters, 200k tokens): only large differences between "
+                  "selections are visible; a GPU trains 17M-150M parameter proxies on millions of tokens.")
+
+
+def proxy_command(corpus: str, selection: str, target: str, seeds: int = 3, size: str | None = None,
+                  tokens: int | None = None, whole_corpus: bool = False) -> list[str]:
+    """`proxy` against a random selection of the same token count (and optionally the whole corpus)."""
+    argv = ["proxy", "--corpus", corpus, "--selections", selection, "--target", target, "--seeds", str(seeds),
+            "--random-baseline"]
+    argv += (["--size", size] if size else []) + (["--tokens", str(tokens)] if tokens else [])
+    return argv + (["--whole-corpus"] if whole_corpus else [])
+
+
+def proxy_checks(ws: Workspace, corpus: str, selection: str | None = None) -> pd.DataFrame:
+    """Stored proxy checks of a corpus (or naming `selection`), newest first; `report` is the CLI's JSON."""
+    from engine.storage import proxy as proxy_store  # noqa: PLC0415
+
+    with ws.connect() as con:
+        return proxy_store.checks(con, corpus, selection)
+
+
+def proxy_curves(report: dict) -> pd.DataFrame:
+    """Long table for the curve plot: selection, tokens, mean, lo, hi (95% band over seeds)."""
+    return pd.DataFrame([{"selection": e["name"], **p} for e in report["entries"] for p in e["curve"]])

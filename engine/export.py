@@ -33,6 +33,7 @@ from engine.clusters import stored_labels
 from engine.errors import UserError
 from engine.storage import Workspace
 from engine.storage import corpus as store
+from engine.storage import proxy as proxy_store
 from engine.storage import selections as selection_store
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl.gz", ".json.gz": "jsonl.gz",
@@ -76,6 +77,7 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
             known = ", ".join(selection_store.list_selections(con)["name"]) or "none yet"
             raise UserError(f"no selection named '{name}' (known: {known}); save one with "
                             f"`python -m engine select --corpus C --strategy S --name {name}`")
+        sel["proxy_check"] = proxy_store.latest_verdict(con, name)  # "does it train a better model?"
         rows = selection_store.selection_documents(con, name)
         frame = store.corpus_frame(con, sel["corpus"], snippet_chars=0)
         labels = stored_labels(con, sel["corpus"])

@@ -47,3 +47,29 @@ if ready:
     else:
         st.caption("The selection's parameters travel inside the Parquet file's metadata (`seedbed.selection`).")
     st.dataframe(ready.preview, hide_index=True, width="stretch")
+
+st.divider()
+st.subheader("Does this selection train a better model?")
+st.caption("Check with a proxy model: small Llama-style language models are trained from scratch on this selection "
+           "and on a random selection of the same number of tokens, several seeds each, and scored on held-out "
+           "text. " + api.PROXY_CPU_NOTE)
+p1, p2, p3 = st.columns([3, 1, 1])
+target = p1.text_input("Target set: a .jsonl/.parquet/.txt file of held-out text, or 'accepted' (curator-accepted "
+                       "documents, kept out of training)", value="accepted", key="proxy_target")
+seeds = p2.number_input("Seeds", min_value=2, max_value=10, value=3, key="proxy_seeds")
+whole = p3.checkbox("Also the whole corpus", key="proxy_whole")
+if st.button("Check with a proxy model", key="proxy_start"):
+    run_id = ui.attempt(ui.start_job, api.proxy_command(corpus, name, target.strip(), int(seeds), whole_corpus=whole))
+    if run_id:
+        st.success(f"Queued as job {run_id}: follow it on **Jobs**; the result appears here when it is done.")
+checks = ui.attempt(api.proxy_checks, ui.workspace(), corpus, name)
+if checks is not None and len(checks):
+    rep = checks.iloc[0]["report"]
+    p = rep["proxy"]
+    st.markdown(f"**{escape_markdown(rep['verdict'] or 'no comparison')}**")
+    st.caption(f"proxy {p['size']} ({p['params']:,} parameters), {p['tokens']:,} training tokens, {p['seeds']} seeds, "
+               f"on {p['device']}; wall time {rep['wall_s']} s, {rep['tokens_per_s']:,} tokens/s; target "
+               f"{escape_markdown(str(rep['target']['source']))} ({rep['target']['tokens']:,} tokens, "
+               f"{rep['target'].get('removed_overlap', 0)} overlapping documents removed); checked "
+               f"{checks.iloc[0]['created_at']:%Y-%m-%d %H:%M}.")
+    st.plotly_chart(ui.proxy_figure(api.proxy_curves(rep)), key="proxy_curves")

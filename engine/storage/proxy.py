@@ -51,3 +51,13 @@ def checks(con: Con, corpus: str | None = None, selection: str | None = None) ->
     for col in ("selections", "report"):
         frame[col] = [json.loads(v) for v in frame[col]]
     return frame
+
+
+def latest_verdict(con: Con, selection: str) -> dict | None:
+    """What an export carries: the newest check naming `selection` (verdict, proxy, target, when)."""
+    frame = checks(con, selection=selection)
+    if not len(frame):
+        return None
+    rep = frame.iloc[0]["report"]
+    return {"verdict": rep.get("verdict"), "selections": rep.get("selections"), "proxy": rep.get("proxy"),
+            "target": rep.get("target"), "checked_at": str(frame.iloc[0]["created_at"])}

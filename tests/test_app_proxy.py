@@ -1,0 +1,33 @@
+"""Export page (AppTest): a real (tiny, CPU) proxy check's verdict, curves and settings are shown,
+the export metadata carries the verdict, and the button queues a `proxy` job."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine import api, export, pipeline, proxy_check
+from engine.jobs import list_jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_export_page_shows_the_proxy_verdict_and_queues_a_check(app_workspace, tmp_path, monkeypatch):
+    pipeline.select(app_workspace, "c4", "combined", budget=30, name="pick")
+    settings = proxy_check.CheckSettings(
+        corpus="c4", selections=("pick",), target=str(ROOT / "tests" / "data" / "llm2llm_sst2_test.txt"), seeds=2,
+        tokens=2048, size="tiny", seq_len=32, batch=4, device="cpu", random_baseline=True, eval_tokens=256)
+    rep = proxy_check.run_check(app_workspace, settings)
+    at = AppTest.from_file(str(ROOT / "pages" / "4_Export.py"), default_timeout=120).run()
+    assert not at.exception
+    assert any(rep["verdict"] in m.value for m in at.markdown), "the verdict line is on the page"
+    assert any("only large differences" in c.value for c in at.caption)
+    assert any("2 seeds" in c.value and "training tokens" in c.value for c in at.caption)
+    meta = export.selection_table(app_workspace, "pick")[1]["proxy_check"]
+    assert meta["verdict"] == rep["verdict"] and meta["proxy"]["seeds"] == 2
+    monkeypatch.setenv("SEEDBED_MAX_DEVICE_RUNS", "0")  # queued, not started: the test checks the command
+    at.text_input(key="proxy_target").set_value("accepted").run()
+    at.button(key="proxy_start").click().run()
+    assert not at.exception and "Queued as job" in at.success[0].value
+    argv = list_jobs(app_workspace).iloc[0]["argv"]
+    assert list(argv) == api.proxy_command("c4", "pick", "accepted", 3)
