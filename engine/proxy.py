@@ -130,11 +130,30 @@ def _model(spec: ProxySpec, device: str, compile_: bool):
     key = (spec.size, spec.vocab_size, spec.seq_len, device, compile_)
     if key not in _MODELS:
         model = LlamaForCausalLM(llama_config(spec)).to(device)
-        _MODELS[key] = (model, torch.compile(model) if compile_ else model)
+        _MODELS[key] = (model, _compiled(model, spec, device) if compile_ else model)
     model, run = _MODELS[key]
     torch.manual_seed(spec.seed)  # seeded initial weights, copied into the (compiled) module in place
     model.load_state_dict(LlamaForCausalLM(llama_config(spec)).state_dict())
     return model, run
+
+
+def _compiled(model, spec: ProxySpec, device: str):
+    """`torch.compile(model)`, compiled now on one dummy step (so no run's tokens/s pays for it);
+    the eager model, with one line on stderr, where compiling fails on this machine."""
+    import sys  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    run = torch.compile(model)
+    try:
+        x = torch.zeros((spec.batch, spec.seq_len + 1), dtype=torch.long, device=device)
+        _loss(run, x[:, :-1], x[:, 1:], device).backward()
+        model.zero_grad(set_to_none=True)
+        return run
+    except Exception as exc:  # noqa: BLE001 (any compiler failure: train eagerly instead)
+        print(f"[seedbed] torch.compile failed ({type(exc).__name__}); training without it", file=sys.stderr)
+        model.zero_grad(set_to_none=True)
+        return model
 
 
 def _loss(run, x, y, device: str):
