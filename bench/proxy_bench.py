@@ -119,6 +119,10 @@ def main() -> None:
         rep["composition"] = {f"{s}{tag}": composition(ws, f"{s}{tag}") for s in STRATEGIES}
         checks[tag] = rep
         print(f"[{tag}%] {rep['verdict']}", flush=True)
+        write(a, built, stage_s, checks, t0)  # after every budget: a cut-off run keeps what it measured
+
+
+def write(a, built: dict, stage_s: dict, checks: dict, t0: float) -> None:
     machine = {"device": a.device, "platform": platform.platform(), "uptime": subprocess.run(
         ["uptime"], capture_output=True, text=True).stdout.strip(), "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     if a.device.startswith("cuda"):
