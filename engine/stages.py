@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine import askllm, clusters, density, distill, embed, ensemble, judges, perplexity, project, review
-from engine import gopher, language, line_rules
+from engine import gopher, language, line_rules, near_dups
 from engine.errors import UserError
 from engine.storage import corpus as store
 from engine.storage import details as detail_store
@@ -233,6 +233,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("language", SIGNAL, language.LanguageConfig, language.language_batch, DETAILS, "Language (confidence)",
           "py3langid's confidence in the document's language (the code is stored beside it)", good="", select="",
           chunk=(512, 4096)),
+    Stage("near_dups", SIGNAL, near_dups.NearDupConfig, None, SCORES, "Near-duplicate kept",
+          "1 = kept (unique, or its near-duplicate cluster's representative), 0 = a near-duplicate of a kept document "
+          "(MinHash LSH over word shingles)", select="", reads="stage",
+          runner=lambda *a: StageResult(*near_dups.run_near_dups(*a))),
     Stage("quality", SIGNAL, ensemble.EnsembleConfig, None, SCORES, "Quality (combined)",
           "mean percentile rank of the active quality signals; a logistic stack on curator decisions when "
           "there are enough", reads="stage", runner=ensemble.run_quality),
