@@ -89,3 +89,28 @@ def duplicates_of(con: Con, corpus: str, signal_key: str, doc_id: str) -> pd.Dat
         "WHERE n.corpus = ? AND n.signal_key = ? AND n.doc_id <> ? AND n.representative = "
         "(SELECT representative FROM near_dups WHERE corpus = ? AND signal_key = ? AND doc_id = ?) ORDER BY n.doc_id",
         [corpus, signal_key, doc_id, corpus, signal_key, doc_id]).df()
+
+
+def filter_columns(con: Con, corpus: str, rule_kinds: Sequence[str], language_kind: str,
+                   near_dup_kind: str) -> pd.DataFrame:
+    """Per document of the corpus, from the active keys of the given signal kinds: failed_rules
+    (every failed rule of every rule signal, in registry order), first_failed and failed_reason
+    (of the first rule signal that failed), language_code, near_dup_of (the kept representative
+    of a near-duplicate; None for kept documents). Absent signals give empty/None columns."""
+    keys = {k: con.execute("SELECT signal_key FROM signals WHERE corpus = ? AND kind = ? ORDER BY updated_at DESC "
+                           "LIMIT 1", [corpus, k]).fetchall() for k in (*rule_kinds, language_kind, near_dup_kind)}
+    keys = {k: v[0][0] for k, v in keys.items() if v}
+    rule_keys = [keys[k] for k in rule_kinds if k in keys]
+    return con.execute(
+        "WITH r AS (SELECT doc_id, flatten(list(failed ORDER BY list_position(?, signal_key))) AS failed_rules, "
+        "  first(label ORDER BY list_position(?, signal_key)) FILTER (WHERE label <> '') AS first_failed, "
+        "  first(reason ORDER BY list_position(?, signal_key)) FILTER (WHERE label <> '') AS failed_reason "
+        "  FROM signal_details WHERE list_contains(?, signal_key) GROUP BY doc_id) "
+        "SELECT d.doc_id, coalesce(r.failed_rules, []::TEXT[]) AS failed_rules, r.first_failed, r.failed_reason, "
+        "l.label AS language_code, CASE WHEN n.representative <> n.doc_id THEN n.representative END AS near_dup_of "
+        "FROM documents d LEFT JOIN r USING (doc_id) "
+        "LEFT JOIN signal_details l ON l.doc_id = d.doc_id AND l.signal_key = ? "
+        "LEFT JOIN near_dups n ON n.doc_id = d.doc_id AND n.corpus = d.corpus AND n.signal_key = ? "
+        "WHERE d.corpus = ? ORDER BY d.doc_id",
+        [rule_keys, rule_keys, rule_keys, rule_keys, keys.get(language_kind, ""), keys.get(near_dup_kind, ""),
+         corpus]).df()
