@@ -65,6 +65,8 @@ def colour_values(frame: pd.DataFrame, mask: np.ndarray, colour_by: str,
         return pd.Series(np.where(mask, "selected", "not selected"), index=frame.index), False
     if colour_by == "review status":
         return frame["decision"].fillna("unreviewed"), False
+    if colour_by == "language_code":  # categories (engine.language): the code, "none" before the stage ran
+        return frame["language_code"].fillna("none"), False
     return frame[colour_by], True
 
 
