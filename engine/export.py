@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from engine import ensemble
 from engine.clusters import stored_labels
 from engine.errors import UserError
-from engine.filters import with_filter_columns
+from engine.filters import FILTER_COLUMNS, with_filter_columns
 from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
@@ -81,7 +81,8 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
         rows = selection_store.selection_documents(con, name)
         frame = with_filter_columns(con, sel["corpus"], store.corpus_frame(con, sel["corpus"], snippet_chars=0))
         labels = stored_labels(con, sel["corpus"])
-    frame["failed_rules"] = frame["failed_rules"].map(",".join)  # one string column: every format takes it
+    frame["failed_rules"] = frame["failed_rules"].map(",".join).replace("", None)  # one string column: any format
+    frame = frame.drop(columns=[c for c in FILTER_COLUMNS if frame[c].isna().all()])  # stages not run: no column
     frame["quality"] = ensemble.default_quality(frame)  # always exported: the combined quality signal
     if "cluster" in frame.columns:  # topic id (engine.clusters) and its label beside it
         frame = frame.assign(cluster=frame["cluster"].astype("Int64"),

@@ -1,12 +1,13 @@
-"""MinHash LSH over word shingles, vectorised with NumPy (Broder 1997, "On the resemblance and
-containment of documents"; banding as in Leskovec et al., "Mining of Massive Datasets", ch. 3).
+"""MinHash LSH over word shingles (Broder 1997, "On the resemblance and containment of
+documents"; banding as in Leskovec et al., "Mining of Massive Datasets", ch. 3).
 
-datasketch (pinned) computes the same kind of signature one document at a time with a SHA-1 per
-shingle (about 2,500 documents/s here for 200 shingles each); this module hashes words once per
-batch, builds shingle hashes and all permutations as array operations, and verifies LSH
-candidates against their bucket's first member, so a million short documents fit in minutes.
-bench/near_dups_speed.md measures both. The band/row split minimises false positives + false
-negatives around the threshold, as datasketch's `MinHashLSH` does.
+Signatures come from datasketch (pinned): a NumPy multiply-shift version written here was no
+faster on this machine (bench/filters_speed.json has the comparison), so the library does it.
+The LSH step is vectorised instead of datasketch's `MinHashLSH` (a Python dict per band, an
+object per document): per band, rows are grouped with `np.unique`, each candidate is verified
+against its bucket's first member by the share of equal signature values, and clusters are the
+connected components. The band/row split minimises false positives + false negatives around the
+threshold, as `MinHashLSH` does (weighted towards recall: `bands_rows`).
 
 Contract: `signatures(texts, num_perm, shingle, seed)` -> (n, num_perm) uint32 (a text with no
 words gets all-max values and is never a candidate); `clusters(sig, threshold)` -> per document
@@ -15,7 +16,6 @@ the index of its cluster's first member (itself when alone). Same input + seed -
 from __future__ import annotations
 
 import re
-import zlib
 
 import numpy as np
 
@@ -23,56 +23,36 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 _WORD = re.compile(r"\w+")
 
 
-def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random (a odd, b) of the multiply-shift hashes ((a * h + b) mod 2**64) >> 32 (Dietzfelbinger
-    et al. 1997): no modulo by a prime, which NumPy does several times slower on uint64."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, np.iinfo(np.uint64).max, num_perm, dtype=np.uint64, endpoint=True) | np.uint64(1)
-    return a, rng.integers(0, np.iinfo(np.uint64).max, num_perm, dtype=np.uint64, endpoint=True)
-
-
-def shingle_hashes(text: str, shingle: int, vocab: dict) -> np.ndarray:
-    """32-bit hashes of the text's lower-cased word `shingle`-grams (the whole text when shorter)."""
+def shingles(text: str, shingle: int) -> list[bytes]:
+    """The text's lower-cased word `shingle`-grams as bytes (the whole text when shorter; none without words)."""
     words = _WORD.findall(text.lower()) if isinstance(text, str) else []
-    if not words:
-        return np.zeros(0, np.uint64)
-    ids = np.fromiter((vocab.setdefault(w, zlib.crc32(w.encode())) for w in words), np.uint64, len(words))
-    k = min(shingle, len(ids))
-    h = np.zeros(len(ids) - k + 1, np.uint64)
-    for j in range(k):  # polynomial combination of the k word hashes (wrapping uint64 arithmetic)
-        h = h * np.uint64(1_000_003) ^ ids[j:len(ids) - k + 1 + j]
-    return (h ^ (h >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+    k = min(shingle, len(words))
+    return [" ".join(words[i:i + k]).encode() for i in range(len(words) - k + 1)] if words else []
 
 
 def signatures(texts, num_perm: int = 128, shingle: int = 5, seed: int = 1, batch: int = 1000) -> np.ndarray:
-    """(n, num_perm) uint32 MinHash signatures of `texts` (any iterable of strings)."""
-    a, b = permutations(num_perm, seed)
-    vocab, out, texts = {}, [], list(texts)
+    """(n, num_perm) uint32 MinHash signatures of `texts` (any iterable of strings), computed by
+    datasketch in batches so only a batch of its MinHash objects is alive at a time."""
+    from datasketch import MinHash  # noqa: PLC0415
+
+    texts, out = list(texts), np.full((len(texts), num_perm), _EMPTY, np.uint32)
     for start in range(0, len(texts), batch):
-        parts = [shingle_hashes(t, shingle, vocab) for t in texts[start:start + batch]]
-        sig = np.full((len(parts), num_perm), _EMPTY, np.uint32)
-        sizes = np.array([len(p) for p in parts])
-        if sizes.sum():
-            flat = np.concatenate(parts)
-            values = ((flat[:, None] * a + b) >> np.uint64(32)).astype(np.uint32)
-            nonempty = np.flatnonzero(sizes)
-            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])[nonempty]
-            sig[nonempty] = np.minimum.reduceat(values, offsets, axis=0)
-        out.append(sig)
-        if len(vocab) > 2_000_000:  # bounded memory on huge vocabularies; hashes do not depend on it
-            vocab.clear()
-    return np.concatenate(out) if out else np.zeros((0, num_perm), np.uint32)
+        parts = [shingles(t, shingle) for t in texts[start:start + batch]]
+        for i, h in enumerate(MinHash.bulk(parts, num_perm=num_perm, seed=seed)):
+            out[start + i] = h.hashvalues  # no shingles: datasketch's max hash, 2**32 - 1 = _EMPTY
+    return out
 
 
-def bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) with bands * rows <= num_perm minimising the area of false positives below
-    the threshold plus false negatives above it (equal weights)."""
+def bands_rows(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimising the weighted area of false positives
+    below the threshold and false negatives above it. False negatives weigh more (0.9 vs 0.1):
+    a false candidate only costs one verification against the signatures, a missed pair is lost."""
     s = np.linspace(0, 1, 201)
     best, best_err = (1, num_perm), np.inf
     for bands in range(1, num_perm + 1):
         rows = num_perm // bands
         p = 1 - (1 - s ** rows) ** bands  # P(candidate | Jaccard s)
-        err = np.trapezoid(np.where(s < threshold, p, 1 - p), s)
+        err = np.trapezoid(np.where(s < threshold, (1 - fn_weight) * p, fn_weight * (1 - p)), s)
         if err < best_err:
             best, best_err = (bands, rows), err
     return best
