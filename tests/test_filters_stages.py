@@ -129,3 +129,13 @@ def test_a_corpus_of_only_duplicates_still_ingests_and_dedups(workspace, tmp_pat
         pipeline.run_stage(workspace, "a", name)
     frame = _frame(workspace, "a")
     assert len(frame) >= 1 and frame["near_dups"].notna().all()
+
+
+def test_rules_join_the_quality_ensemble_only_beside_a_model_signal():
+    from engine import ensemble
+
+    frame = pd.DataFrame({"doc_id": list("abcd"), "askllm": [0.9, 0.8, 0.7, 0.6],
+                          "gopher_quality": [0.5, 1.0, 1.0, 1.0], "fineweb_rules": [0.5, 1.0, 0.75, 1.0]})
+    q = ensemble.default_quality(frame)
+    assert q[0] < q[1] and list(ensemble.rules_member(frame)["rules"]) == [0.5, 1.0, 0.875, 1.0]
+    assert np.isnan(ensemble.default_quality(frame.drop(columns="askllm"))).all()  # rules alone: no quality
