@@ -326,6 +326,84 @@ def run_minhash(n: int, words: int, compare_datasketch: int) -> None:
     _merge("filters_speed.json", {f"minhash_{n}": entry})
 
 
+def _ci(e) -> str:
+    return "-" if not e else f"{e['auc']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+
+
+def _pr(e) -> str:
+    if e["fail_rate"] == 0:
+        return "never fails | - | 0%"
+    return (f"{e['precision']:.2f} [{e['precision_ci'][0]:.2f}, {e['precision_ci'][1]:.2f}] | "
+            f"{e['recall']:.2f} [{e['recall_ci'][0]:.2f}, {e['recall_ci'][1]:.2f}] | {100 * e['fail_rate']:.0f}%")
+
+
+def run_report() -> None:
+    """bench/filters_results.md from filters_agreement.json and filters_speed.json."""
+    a = json.loads((HERE / "filters_agreement.json").read_text())
+    sp = json.loads((HERE / "filters_speed.json").read_text()) if (HERE / "filters_speed.json").exists() else {}
+    out = ["# Heuristic rules, language ID, near-duplicates: evidence (bench/filters_bench.py)", "",
+           f"Agreement run {a['date']}, `{a['uptime']}`; {a['reps']} bootstrap resamples; units: "
+           f"{a['units']['line']} labelled lines and {a['units']['page']} pages (../shared/data/quality: each page "
+           "rebuilt as its main-content lines, label 1, and its boilerplate lines, label 0). Thresholds are the "
+           "published ones: nothing was tuned on these labels.", ""]
+    for kind in ("page", "line"):
+        t = a["agreement"][kind]
+        out += [f"## {kind.title()}s: ROC-AUC of the share of rules passed (label 1 = content)", "",
+                "| signal | ROC-AUC [95% CI] |", "|---|---|"]
+        out += [f"| {n} | {_ci(e)} |" for n, e in t["auc"].items()]
+        out += ["", f"## {kind.title()}s: \"fails\" as a detector of boilerplate (label 0)", "",
+                "| rule or rule set | precision [95% CI] | recall [95% CI] | fails |", "|---|---|---|---|"]
+        out += [f"| {n} | {_pr(e)} |" for n, e in t["fail_vs_boilerplate"].items()]
+        out += [""]
+    r = a["rules_first"]
+    out += ["## Ask-LLM and Density after the rules vs before (pages)", "",
+            f"Budget {r['budget']} of {r['n_pages']} pages (20%); boilerplate share of the corpus "
+            f"{r['boilerplate_share_corpus']:.2f}; {r['n_pass_rules']} pages pass every rule (boilerplate share "
+            f"{r['boilerplate_share_after_rules']:.2f}). With the rules first a selection holds at most the "
+            f"{r['n_pass_rules']} passing pages, so it is smaller than the budget here. Ask-LLM = the stored "
+            "scores of the default judge (gemma3-270m, paper-inline) in bench/judges_scores.npz; Density on the "
+            "stored MiniLM embeddings, inverse-propensity sampling (20 seeds: seed sd = the baseline's noise floor).",
+            "", "| strategy | boilerplate share before (seed sd) | after rules (seed sd) | change [95% CI, pages resampled] |",
+            "|---|---|---|---|"]
+    for s_ in ("askllm", "density", "combined"):
+        e = r[s_]
+        out += [f"| {s_} | {e['before']:.3f} ({e['before_seed_sd']:.3f}) | {e['after']:.3f} ({e['after_seed_sd']:.3f}) | "
+                f"{e['change']:+.3f} [{e['change_ci'][0]:+.3f}, {e['change_ci'][1]:+.3f}] |"]
+    ens = a["ensemble"]
+    out += ["", "## Rules as a member of the quality ensemble", "",
+            "Rank-mean of Ask-LLM and the mean share of rules passed vs Ask-LLM alone. Decided on page/train "
+            f"(gain's CI above 0: {ens['decision (page/train: CI of the gain above 0)']}), reported on dev.", "",
+            "| units/split | Ask-LLM | Ask-LLM + rules | gain [95% CI] |", "|---|---|---|---|"]
+    for k, e in ens.items():
+        if isinstance(e, dict):
+            d = e["delta"]
+            gain = f"{d['delta']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+            note = "" if d["lo"] > 0 or d["hi"] < 0 else " (no measured gain)"
+            out += [f"| {k} (n={d['n']}) | {_ci(e['askllm'])} | {_ci(e['askllm+rules'])} | {gain}{note} |"]
+    if sp:
+        out += ["", "## Speed", "", f"Rules: {sp.get('n_docs')} documents (the demo's 400 C4 documents repeated, mean "
+                f"{sp.get('mean_chars')} characters), {sp.get('date')}, before `{sp.get('uptime_before')}`, after "
+                f"`{sp.get('uptime_after')}` (7 engineers share these 2 cores).", "",
+                "| stage | documents/s, one process |", "|---|---|"]
+        out += [f"| {n} | {v:,.0f} |" for n, v in sp.get("one_process_docs_per_s", {}).items()]
+        out += ["", f"All four rule sets + language, 2 processes: "
+                f"{sp.get('two_processes_all_rules_and_language_docs_per_s', 0):,.0f} documents/s.", ""]
+        for k, e in sp.items():
+            if k.startswith("minhash_"):
+                out += [f"MinHash LSH, {e['n_docs']:,} synthetic documents of {e['words_per_doc']} words "
+                        f"(2% planted near-duplicates, one word changed), {e['date']}, `{e['uptime']}`: "
+                        f"{e['total_s']:,.0f} s ({e['docs_per_s']:,.0f} documents/s; signatures {e['signature_s']:,.0f} s), "
+                        f"peak memory {e['peak_rss_gib']} GiB; planted pairs found {100 * e['planted_found']:.1f}%; "
+                        f"documents in clusters mixing unrelated documents: {e['docs_in_clusters_mixing_unrelated_docs']}."]
+                extra = {x: v for x, v in e.items() if x.endswith("docs_per_s") and x != "docs_per_s"}
+                if extra:
+                    out += ["Signature speed on the first documents, same run: " +
+                            ", ".join(f"{x.replace('_docs_per_s', '')} {v:,.0f}/s" for x, v in extra.items()) + "."]
+                out += [""]
+    (HERE / "filters_results.md").write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
 def _merge(name: str, entry: dict) -> None:
     path = HERE / name
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -335,7 +413,7 @@ def _merge(name: str, entry: dict) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("agreement", "speed", "minhash"))
+    parser.add_argument("what", choices=("agreement", "speed", "minhash", "report"))
     parser.add_argument("--reps", type=int, default=REPS)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--words", type=int, default=60)
@@ -344,4 +422,4 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     {"agreement": lambda: run_agreement(args.reps), "speed": lambda: run_speed(args.n),
-     "minhash": lambda: run_minhash(args.n, args.words, args.compare_datasketch)}[args.what]()
+     "minhash": lambda: run_minhash(args.n, args.words, args.compare_datasketch), "report": run_report}[args.what]()

@@ -10,8 +10,9 @@ any string (empty, binary, non-Latin, 50 MB) gives values, never an exception.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
+
+import numpy as np
 
 from engine.rules import Rule, check_batch, safe_ratio, tokens
 
@@ -101,25 +102,32 @@ def _duplicates(parts: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-def _top_ngram_chars(words: list[str], n: int) -> int:
+def _gram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
+    """One 64-bit hash per word n-gram (polynomial over word ids, wrapping): n-grams compared as integers."""
+    h = np.zeros(len(ids) - n + 1, np.uint64)
+    for j in range(n):
+        h = h * np.uint64(1_000_003) + ids[j:len(ids) - n + 1 + j]
+    return h
+
+
+def _top_ngram_chars(h: np.ndarray, starts: np.ndarray, n: int) -> int:
     """Characters covered by the most frequent n-gram: its length (words joined by spaces) x count."""
-    counts = Counter(zip(*(words[i:] for i in range(n))))
-    if not counts:
+    if not len(h):
         return 0
-    gram, count = counts.most_common(1)[0]
-    return (sum(map(len, gram)) + n - 1) * count
+    _, first, counts = np.unique(h, return_index=True, return_counts=True)
+    i = int(first[counts == counts.max()].min())  # ties: the n-gram seen first, as Counter.most_common
+    return int(starts[i + n] - starts[i] + n - 1) * int(counts.max())
 
 
-def _dup_ngram_chars(words: list[str], n: int) -> int:
+def _dup_ngram_chars(h: np.ndarray, starts: np.ndarray, n: int) -> int:
     """Characters of the words inside n-grams seen earlier (a repeated n-gram skips ahead n words,
     as datatrove's `find_all_duplicate`)."""
-    seen, chars, i = set(), 0, 0
-    while i < len(words) - n + 1:
-        gram = tuple(words[i:i + n])
-        if gram in seen:
-            chars, i = chars + sum(map(len, gram)), i + n
+    seen, chars, i, grams = set(), 0, 0, h.tolist()
+    while i < len(grams):
+        if grams[i] in seen:
+            chars, i = chars + int(starts[i + n] - starts[i]), i + n
         else:
-            seen.add(gram)
+            seen.add(grams[i])
             i += 1
     return chars
 
@@ -136,10 +144,15 @@ def repetition_measures(text: str) -> dict:
         n, chars = _duplicates(parts)
         out[f"dup_{name}_frac"], out[f"dup_{name}_chars"] = safe_ratio(n, len(parts)), chars / len(text)
     words = tokens(text)
-    for n in (2, 3, 4):
-        out[f"top_{n}gram"] = min(1.0, _top_ngram_chars(words, n) / len(text))  # symbol runs have no spaces
-    for n in range(5, 11):
-        out[f"dup_{n}gram"] = _dup_ngram_chars(words, n) / len(text)
+    vocab: dict[str, int] = {}
+    ids = np.fromiter((vocab.setdefault(w, len(vocab) + 1) for w in words), np.uint64, len(words))
+    starts = np.concatenate([[0], np.cumsum([len(w) for w in words])])  # characters before word i
+    for n in range(2, 11):
+        h = _gram_hashes(ids, n) if len(ids) >= n else np.zeros(0, np.uint64)
+        if n <= 4:  # symbol runs have no spaces between them: cap at the whole text
+            out[f"top_{n}gram"] = min(1.0, _top_ngram_chars(h, starts, n) / len(text))
+        if n >= 5:
+            out[f"dup_{n}gram"] = _dup_ngram_chars(h, starts, n) / len(text)
     return out
 
 

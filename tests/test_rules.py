@@ -97,3 +97,35 @@ def test_bad_input_gives_a_value_or_not_applicable(which):
         value, truncated, label, reason, _, _ = check_text(text, *SETS[which])
         assert (0 <= value <= 1) or (math.isnan(value) and reason.startswith("not applicable"))
         assert truncated == (len(text) > 200_000)
+
+
+def _reference_top(words, n):  # datatrove's find_top_duplicate, on joined strings
+    from collections import Counter
+
+    grams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    gram, count = Counter(grams).most_common(1)[0]
+    return len(gram) * count
+
+
+def _reference_dup(words, n):  # datatrove's find_all_duplicate
+    seen, chars, i = set(), 0, 0
+    while i < len(words) - n + 1:
+        gram = "".join(words[i:i + n])
+        if gram in seen:
+            chars, i = chars + len(gram), i + n
+        else:
+            seen.add(gram)
+            i += 1
+    return chars
+
+
+@pytest.mark.parametrize("text", [GOOD, "cookies cookies we use cookies " * 30, "a b a b c a b " * 20,
+                                  " ".join(unique_words(100)) + " " + " ".join(unique_words(25))])
+def test_vectorised_ngram_measures_equal_the_reference_loops(text):
+    from engine.rules import tokens
+
+    words, got = tokens(text), gopher.repetition_measures(text)
+    for n in (2, 3, 4):
+        assert got[f"top_{n}gram"] == pytest.approx(min(1.0, _reference_top(words, n) / len(text)))
+    for n in range(5, 11):
+        assert got[f"dup_{n}gram"] == pytest.approx(_reference_dup(words, n) / len(text))
