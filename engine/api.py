@@ -210,8 +210,8 @@ def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_ac
     from engine.ray_backend import RayExecutor  # noqa: PLC0415 (light: ray is imported on use)
 
     stage = stages.stage(name)
-    per_document_signal = stage.kind == stages.SIGNAL and stage.reads == "text"
-    argv = ["score", "--corpus", corpus, "--signal", name] if per_document_signal else [name, "--corpus", corpus]
+    scored = stage in stages.computed_signals()  # per-document signals and those with a runner: `score --signal`
+    argv = ["score", "--corpus", corpus, "--signal", name] if scored else [name, "--corpus", corpus]
     if ray_address is not None and RayExecutor.supports(stage):
         argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
                  *(["--ray-actors", str(ray_actors)] if ray_actors else [])]

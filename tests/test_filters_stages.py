@@ -139,3 +139,12 @@ def test_rules_join_the_quality_ensemble_only_beside_a_model_signal():
     q = ensemble.default_quality(frame)
     assert q[0] < q[1] and list(ensemble.rules_member(frame)["rules"]) == [0.5, 1.0, 0.875, 1.0]
     assert np.isnan(ensemble.default_quality(frame.drop(columns="askllm"))).all()  # rules alone: no quality
+
+
+def test_background_jobs_of_the_new_stages_are_valid_commands():
+    from engine import api
+    from engine.cli import build_parser
+
+    for name in (*filters.CHEAP_STAGES, "quality", "distilled"):
+        argv = api.stage_command(name, "c")
+        assert argv[:1] == ["score"] and build_parser().parse_args(argv).signal == name
