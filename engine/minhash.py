@@ -23,9 +23,13 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 _WORD = re.compile(r"\w+")
 
 
+MAX_CHARS = 200_000  # a document is compared on its first 200k characters: a 50 MB line stays cheap
+
+
 def shingles(text: str, shingle: int) -> list[bytes]:
-    """The text's lower-cased word `shingle`-grams as bytes (the whole text when shorter; none without words)."""
-    words = _WORD.findall(text.lower()) if isinstance(text, str) else []
+    """The lower-cased word `shingle`-grams of the text's first `MAX_CHARS` characters, as bytes
+    (the whole text when shorter; none without words)."""
+    words = _WORD.findall(text[:MAX_CHARS].lower()) if isinstance(text, str) else []
     k = min(shingle, len(words))
     return [" ".join(words[i:i + k]).encode() for i in range(len(words) - k + 1)] if words else []
 
