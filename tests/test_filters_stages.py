@@ -53,6 +53,12 @@ def test_demo_junk_fails_named_rules_and_the_filter_drops_it(workspace, tmp_path
     assert counts["fails"].min() >= 1 and "gopher_top_2gram" in set(counts["rule"])
     with pytest.raises(UserError, match="unknown rule nope"):
         filters.keep_mask(frame.reset_index(), filters.FilterSpec(drop_rules=("nope",)))
+    pipeline.select(workspace, "demo", "random", budget=1.0, name="everything")
+    out = pipeline.export(workspace, "everything", tmp_path / "all.parquet")
+    exported = pd.read_parquet(out.path).set_index("doc_id")
+    assert exported.loc[texts[JUNK["aaaa"]], "first_failed"] == "gopher_min_words"
+    assert "gopher_top_2gram" in exported.loc[texts[JUNK["cookies"]], "failed_rules"].split(",")
+    assert exported.loc[texts[JUNK["cookies"]], "failed_reason"] == frame.loc[texts[JUNK["cookies"]], "failed_reason"]
 
 
 CHILD = """
