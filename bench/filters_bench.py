@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import zlib
 import os
 import subprocess
 import sys
@@ -237,8 +239,7 @@ def synthetic(n: int, words: int, dup_share: float, seed: int = 0):
 
 # --- the NumPy multiply-shift MinHash we tried before keeping datasketch's (compared below) ------
 _EMPTY = np.uint32(0xFFFFFFFF)
-_WORD = __import__("re").compile(r"\w+")
-zlib = __import__("zlib")
+_WORD = re.compile(r"\w+")
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -145,9 +145,10 @@ def rules_member(frame) -> dict[str, np.ndarray]:
     present = [n for n in RULE_SIGNALS if n in frame and frame[n].notna().any()]
     if not present:
         return {}
-    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
-        return {RULES_MEMBER: np.nanmean(frame[present].to_numpy(np.float64), axis=1)}
+    values = frame[present].to_numpy(np.float64)
+    counts = (~np.isnan(values)).sum(1)
+    with np.errstate(invalid="ignore"):  # all-NaN rows stay NaN
+        return {RULES_MEMBER: np.where(counts > 0, np.nansum(values, 1) / np.maximum(counts, 1), np.nan)}
 
 
 def _good_ends() -> dict[str, str]:
