@@ -62,7 +62,7 @@ def keep_mask(frame: pd.DataFrame, spec: FilterSpec) -> np.ndarray:
     (dropping nothing silently would look like "everything passed")."""
     keep = np.ones(len(frame), bool)
     if spec.drop_rules:
-        if "failed_rules" not in frame or frame["failed_rules"].isna().all() and "gopher_quality" not in frame:
+        if not any(n in frame and frame[n].notna().any() for n in RULE_SIGNALS):
             raise UserError("no rule signal is stored for this corpus: run `python -m engine score --signal "
                             "gopher_quality` (and the other rule signals) or the pipeline first")
         drop = set(spec.drop_rules)

@@ -168,3 +168,12 @@ def test_bad_documents_get_values_not_crashes(workspace, tmp_path):
     for name in filters.CHEAP_STAGES:
         assert frame[name].notna().any()
     assert frame["language_code"].notna().all()
+
+
+def test_a_filter_on_a_signal_never_computed_is_refused():
+    frame = pd.DataFrame({"doc_id": ["a"], "failed_rules": [[]], "language_code": [None], "near_dup_of": [None]})
+    for spec, what in ((filters.FilterSpec(drop_rules=("all",)), "no rule signal"),
+                       (filters.FilterSpec(languages=("en",)), "no language"),
+                       (filters.FilterSpec(exclude_near_dups=True), "no near-duplicate")):
+        with pytest.raises(UserError, match=what):
+            filters.keep_mask(frame, spec)
