@@ -392,7 +392,7 @@ def run_report() -> None:
         for k, e in sp.items():
             if k.startswith("minhash_"):
                 out += [f"MinHash LSH, {e['n_docs']:,} synthetic documents of {e['words_per_doc']} words "
-                        f"(2% planted near-duplicates, one word changed), {e['date']}, `{e['uptime']}`: "
+                        f"(2% planted near-duplicates, one word changed), finished {e['date']}, at its start `{e['uptime']}`: "
                         f"{e['total_s']:,.0f} s ({e['docs_per_s']:,.0f} documents/s; signatures {e['signature_s']:,.0f} s), "
                         f"peak memory {e['peak_rss_gib']} GiB; planted pairs found {100 * e['planted_found']:.1f}%; "
                         f"documents in clusters mixing unrelated documents: {e['docs_in_clusters_mixing_unrelated_docs']}."]

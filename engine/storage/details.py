@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS near_dups (
 def details_table(doc_ids, output) -> pa.Table:
     """doc_id, value, truncated, label, reason, failed, detail from a `rules.RuleOutput`."""
     return pa.table({
-        "doc_id": pa.array([str(d) for d in doc_ids], pa.string()),
+        "doc_id": doc_ids if isinstance(doc_ids, (pa.Array, pa.ChunkedArray)) else pa.array(list(doc_ids), pa.string()),
         "value": pa.array(np.asarray(output.values, np.float64)),
         "truncated": pa.array(np.asarray(output.truncated, bool)),
         "label": pa.array(output.label, pa.string()), "reason": pa.array(output.reason, pa.string()),
