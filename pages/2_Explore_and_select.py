@@ -196,7 +196,9 @@ else:
                               width="stretch", key="explore_dropped")
         st.dataframe(audit.round(3), hide_index=True, width="stretch", key="explore_audit")
         st.caption("loss = 1 - (topic's kept rate / the selection's average rate): 1 = dropped entirely, "
-                   "0 = kept at the average rate, below 0 = favoured. Mean quality is over all the topic's documents.")
+                   "0 = kept at the average rate, below 0 = favoured. Mean quality is over all the topic's documents."
+                   + (" fail_rules: share of the topic's documents failing any heuristic rule." if "fail_rules" in audit
+                      else ""))
         pick, go_review = st.columns([3, 1])
         cluster = pick.selectbox("Send a cluster to Review", audit["cluster"].tolist(), key="explore_cluster_pick",
                                  format_func=lambda c: f"{c}: {labels.get(int(c), 'cluster')}")
