@@ -25,7 +25,8 @@ def test_dropping_rule_failures_on_explore_keeps_junk_out_and_saves_the_filter(w
     for name in filters.CHEAP_STAGES:
         pipeline.run_stage(workspace, "c4", name)
     with workspace.connect() as con:
-        junk = set(store.documents(con, "c4").set_index("text").loc[[t.strip() for t in JUNK], "doc_id"])
+        junk_ids = list(store.documents(con, "c4").set_index("text").loc[[t.strip() for t in JUNK], "doc_id"])
+    junk = set(junk_ids)
     at = AppTest.from_file(str(ROOT / "pages" / "2_Explore_and_select.py"), default_timeout=120)
     at.session_state["corpus"] = "c4"
     at.run()
@@ -47,3 +48,12 @@ def test_dropping_rule_failures_on_explore_keeps_junk_out_and_saves_the_filter(w
         saved = selection_store.selection(con, "clean")
     assert saved["params"]["filters"]["drop_rules"] == ["all"] and not set(saved["doc_ids"]) & junk
     assert set(saved["doc_ids"]) == chosen
+    box.uncheck().run()  # one rule only: its label says what it drops; only its failures go
+    rules = at.multiselect(key="filters_rules_c4")
+    top2 = next(o for o in rules.options if o.startswith("gopher_top_2gram: fails "))
+    rules.set_value([top2.split(":")[0]]).run()
+    chosen = set(at.session_state["current_selection"]["ids"])
+    assert not at.exception and junk_ids[0] not in chosen and junk_ids[1] in chosen  # "aaaa" has no 2-gram
+    rules.set_value([]).run()
+    at.multiselect(key="filters_lang_c4").set_value(["en"]).run()
+    assert not at.exception and 0 < len(at.session_state["current_selection"]["ids"]) <= 32

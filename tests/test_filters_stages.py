@@ -177,3 +177,21 @@ def test_a_filter_on_a_signal_never_computed_is_refused():
                        (filters.FilterSpec(exclude_near_dups=True), "no near-duplicate")):
         with pytest.raises(UserError, match=what):
             filters.keep_mask(frame, spec)
+
+
+def test_the_keep_rule_picks_the_longest_or_the_best_quality_member():
+    from engine import near_dups
+
+    rng = np.random.default_rng(1)
+    base = " ".join(f"w{k}" for k in rng.integers(0, 500, 150))
+    docs = pd.DataFrame({"doc_id": ["short", "long", "other"],
+                         "text": [base, base + " and three more", " ".join(f"v{k}" for k in rng.integers(0, 500, 150))]})
+    docs["n_chars"] = docs["text"].str.len()
+    frame = pd.DataFrame({"doc_id": ["short", "long", "other"], "askllm": [0.9, 0.1, 0.5]})
+    longest = near_dups.find(docs, frame, near_dups.NearDupConfig()).set_index("doc_id")
+    best = near_dups.find(docs, frame, near_dups.NearDupConfig(keep="quality")).set_index("doc_id")
+    assert longest["representative"].to_dict() == {"short": "long", "long": "long", "other": "other"}
+    assert best["representative"].to_dict() == {"short": "short", "long": "short", "other": "other"}
+    assert list(best["size"]) == [2, 2, 1] and list(best["kept"]) == [True, False, True]
+    with pytest.raises(UserError, match="unknown keep rule"):
+        near_dups.NearDupConfig(keep="newest")
