@@ -195,3 +195,14 @@ def test_the_keep_rule_picks_the_longest_or_the_best_quality_member():
     assert list(best["size"]) == [2, 2, 1] and list(best["kept"]) == [True, False, True]
     with pytest.raises(UserError, match="unknown keep rule"):
         near_dups.NearDupConfig(keep="newest")
+
+
+def test_map_hover_names_the_failed_rule_language_and_near_duplicate():
+    from engine import explore
+
+    frame = pd.DataFrame({"doc_id": ["a", "b"], "snippet": ["x", "y"], "decision": [None, None],
+                          "first_failed": ["gopher_min_words", None], "language_code": ["en", "de"],
+                          "near_dup_of": [None, "a" * 32]})
+    first, second = explore.hover_text(frame)
+    assert "fails: gopher_min_words" in first and "language: en" in first and "near-duplicate" not in first
+    assert "fails" not in second and "near-duplicate of: " + "a" * 16 in second
