@@ -290,8 +290,8 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  filters: FilterSpec | None = None) -> list[StageResult]:
     """Every stage in order on one file: ingest, the cheap signals (`engine.filters.CHEAP_STAGES`:
     heuristic rules, language, near-duplicates; unless `rules` is False), embed, score each of
-    `signals`, density, clusters (skipped, with the reason, below `clusters.MIN_DOCS` documents), project, select (saved as
-    `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
+    `signals`, density, clusters (skipped, with the reason, below `clusters.MIN_DOCS` documents),
+    project, select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
     `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray (the map runs
     here either way). Returns one StageResult per stage."""
     for s in signals:
