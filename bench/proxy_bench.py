@@ -99,7 +99,11 @@ def main() -> None:
     corpus_file = a.work / "corpus.jsonl"
     if a.limit:
         lines = corpus_file.read_text().splitlines()
-        corpus_file.write_text("\n".join(lines[::max(1, len(lines) // a.limit)][:a.limit]) + "\n")
+        kept = lines[::max(1, len(lines) // a.limit)][:a.limit]
+        corpus_file.write_text("\n".join(kept) + "\n")
+        sources = [json.loads(line)["source"] for line in kept]
+        built = {**built, "documents": len(kept), "built_documents": built["documents"],
+                 "by_source": {k: sources.count(k) for k in sorted(set(sources), key=sources.count, reverse=True)}}
     ws = str(a.work / "ws.duckdb")
     Path(ws).unlink(missing_ok=True)
     stage_s = signals(a, ws, corpus_file)

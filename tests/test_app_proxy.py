@@ -13,6 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_export_page_shows_the_proxy_verdict_and_queues_a_check(app_workspace, tmp_path, monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the shared 2-core machine: see tests/test_proxy.py::one_thread
+    try:
+        _check_page(app_workspace, monkeypatch)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_page(app_workspace, monkeypatch):
     pipeline.select(app_workspace, "c4", "combined", budget=30, name="pick")
     settings = proxy_check.CheckSettings(
         corpus="c4", selections=("pick",), target=str(ROOT / "tests" / "data" / "llm2llm_sst2_test.txt"), seeds=2,

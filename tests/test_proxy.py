@@ -128,11 +128,13 @@ def test_resume_after_kill_9_gives_the_same_final_loss(tiny, tmp_path):
             "clean,garbled", "--target", str(target), "--seeds", "1", "--tokens", "60000", *FAST,
             "--checkpoint-s", "0.5", "--json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # see one_thread
-    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    log = open(tmp_path / "first.log", "wb")
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=log)
     ckpt = Path(ws.path).parent / "proxy" / "ckpt"
-    deadline = time.monotonic() + 120
-    while not (ckpt.exists() and any(ckpt.glob("*.pt"))) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 600  # the import and tokenising alone take minutes on a busy machine
+    while not (ckpt.exists() and any(ckpt.glob("*.pt"))) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
+    assert proc.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
