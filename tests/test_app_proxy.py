@@ -1,5 +1,6 @@
 """Export page (AppTest): a real (tiny, CPU) proxy check's verdict, curves and settings are shown,
 the export metadata carries the verdict, and the button queues a `proxy` job."""
+import json
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import api, export, pipeline, proxy_check
 from engine.jobs import list_jobs
+from engine.user_text import escape_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +33,7 @@ def _check_page(app_workspace, monkeypatch):
     rep = proxy_check.run_check(app_workspace, settings)
     at = AppTest.from_file(str(ROOT / "pages" / "4_Export.py"), default_timeout=120).run()
     assert not at.exception
-    assert any(rep["verdict"] in m.value for m in at.markdown), "the verdict line is on the page"
+    assert any(escape_markdown(rep["verdict"]) in m.value for m in at.markdown), "the verdict line is on the page"
     assert any("only large differences" in c.value for c in at.caption)
     assert any("2 seeds" in c.value and "training tokens" in c.value for c in at.caption)
     meta = export.selection_table(app_workspace, "pick")[1]["proxy_check"]
@@ -40,5 +42,5 @@ def _check_page(app_workspace, monkeypatch):
     at.text_input(key="proxy_target").set_value("accepted").run()
     at.button(key="proxy_start").click().run()
     assert not at.exception and "Queued as job" in at.success[0].value
-    argv = list_jobs(app_workspace).iloc[0]["argv"]
+    argv = json.loads(list_jobs(app_workspace).iloc[0]["argv"])
     assert list(argv) == api.proxy_command("c4", "pick", "accepted", 3)

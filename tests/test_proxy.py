@@ -99,7 +99,7 @@ def test_bad_input_one_line_exit_2(tiny, capsys, tmp_path):
         assert con.execute("SELECT count(*) FROM proxy_runs").fetchone()[0] == 0
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
     """One torch thread: on a shared, busy 2-core machine two spinning threads per process cost more
     than they give to a 0.4M-parameter model."""
@@ -112,7 +112,7 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_clean_beats_garbled_with_interval_above_zero(tiny, capsys, one_thread):
+def test_clean_beats_garbled_with_interval_above_zero(tiny, capsys):
     ws, target = tiny
     code, _ = _run(ws, "--selections", "clean,garbled", "--target", str(target), "--seeds", "3",
                    "--tokens", "16384", *FAST[:-1], "512", "--json")
