@@ -261,7 +261,23 @@ def setup_page(title: str, icon: str, layout: str = "wide") -> None:
     """Every page's first call: the page config, then the login when the server is shared."""
     _leave_pages_folder_mode()
     st.set_page_config(page_title=title, page_icon=icon, layout=layout)
+    require_known_host()
     require_login()
+
+
+def require_known_host() -> None:
+    """Stop the page, with one clear line, when the browser reached it under a host name not in
+    `server.allowedHosts` (a DNS-rebinding page). Streamlit refuses such a websocket itself; this
+    also holds when the list was emptied (then: loopback names and the bound address)."""
+    from engine import hosts  # noqa: PLC0415
+
+    host = st.context.headers.get("Host") if st.context.headers else None
+    if host is None:
+        return  # no HTTP request behind this run (AppTest)
+    allowed = st.get_option("server.allowedHosts") or hosts.allowed_hosts(st.get_option("server.address"))
+    if not hosts.host_allowed(host, allowed):
+        st.error(escape_markdown(hosts.refusal(host, allowed)))
+        st.stop()
 
 
 def _leave_pages_folder_mode() -> None:

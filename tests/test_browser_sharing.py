@@ -114,7 +114,8 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
     ingest(workspace, data, "private-corpus")
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'[seedbed.users]\n"ann" = "{auth.hash_password("open sesame")}"\n')
-    server = Server(tmp_path, ["--server.address", host, "--secrets.files", str(secrets)], host=host)
+    server = Server(tmp_path, ["--server.address", host, "--server.allowedHosts", host, "--secrets.files",
+                                str(secrets)], host=host)
     servers.append(server)
 
     page = browser.new_page()
@@ -142,7 +143,8 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
 @no_chromium
 def test_shared_server_without_a_login_refuses_in_one_line_and_stops(tmp_path, servers, browser):
     host = network_address() or pytest.skip("no network address besides loopback")
-    server = Server(tmp_path, ["--server.address", host, "--secrets.files", str(tmp_path / "none.toml")], host=host)
+    server = Server(tmp_path, ["--server.address", host, "--server.allowedHosts", host, "--secrets.files",
+                                str(tmp_path / "none.toml")], host=host)
     servers.append(server)
     page = browser.new_page()
     page.goto(server.url)
