@@ -100,10 +100,12 @@ def progress_bar(label: str = "Working ...") -> ProgressFn:
     each step, every few seconds)."""
     from engine.progress import RateMeter  # noqa: PLC0415
 
-    bar, meter = st.progress(0.0, text=label), RateMeter()
+    # A label renders Markdown and names files and stages: escaped, so a file name cannot fetch anything
+    bar, meter = st.progress(0.0, text=escape_markdown(label)), RateMeter()
 
     def update(stage: str, done: int, total: int) -> None:
-        bar.progress(min(1.0, done / total) if total else 1.0, text=meter.describe(stage, done, total))
+        bar.progress(min(1.0, done / total) if total else 1.0,
+                     text=escape_markdown(meter.describe(stage, done, total)))
 
     return update
 

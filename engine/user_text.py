@@ -16,6 +16,10 @@ _NAME_PUNCTUATION = set(" ._-+@=,")
 # no link, image or HTML can form, so parentheses and full stops stay readable.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~:$!&])")
 _LINE_START = re.compile(r"(?m)^(\s*)([-+=]|\d+(?=[.)]))")  # list items, setext underlines, "1." lists
+# GFM turns bare `http://...` and `www.x` into links *after* escapes are resolved (it searches the
+# text), so a backslash cannot stop it: a word joiner (U+2060, invisible) breaks the pattern.
+_BARE_LINK = re.compile(r"(?i)(?<=https)(?=\\?:)|(?<=http)(?=\\?:)|(?<=\bwww)(?=\\?\.)|(?<=\bftp)(?=\\?:)")
+WORD_JOINER = "\u2060"
 
 
 def check_name(kind: str, name: str) -> str:
@@ -50,11 +54,12 @@ def shown(text: str, limit: int = 80) -> str:
 
 def escape_markdown(text: object) -> str:
     """`text` with every Markdown-special character backslash-escaped, so Markdown shows it
-    verbatim: no image, link, emphasis, heading, HTML, colour directive or math. Newlines are kept
-    as hard line breaks."""
+    verbatim: no image, link (bare `http://` and `www.` ones included: a word joiner is put after
+    the scheme), emphasis, heading, HTML, colour directive or math. Newlines are kept as hard line
+    breaks."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
     escaped = _LINE_START.sub(_escape_line_start, _MARKDOWN_SPECIAL.sub(r"\\\1", text))
-    return escaped.replace("\n", "  \n")
+    return _BARE_LINK.sub(WORD_JOINER, escaped).replace("\n", "  \n")
 
 
 def _escape_line_start(m: re.Match) -> str:
