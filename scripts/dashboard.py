@@ -4,7 +4,8 @@ Before anything listens it checks what `streamlit run app.py` would only find ou
 view: a server bound to a shared address with no login configured is refused in one line (exit 2).
 It then sets `server.allowedHosts` for the address (engine.hosts: loopback names, the bound
 address, this machine's names, $SEEDBED_ALLOWED_HOSTS, any --server.allowedHosts given), so a web
-page that renames 127.0.0.1 (DNS rebinding) cannot drive the dashboard, and starts Streamlit.
+page that renames 127.0.0.1 (DNS rebinding) cannot drive the dashboard, and starts Streamlit in
+this process with the upload route and session messages hardened first (ui_guard.harden_server).
 """
 from __future__ import annotations
 
@@ -68,8 +69,12 @@ def main(argv: list[str]) -> int:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     os.chdir(ROOT)
-    os.execv(command[0], command)
-    return 0  # not reached
+    import ui_guard  # noqa: PLC0415 (imports Streamlit: only once the checks passed)
+    from streamlit.web import cli as streamlit_cli  # noqa: PLC0415
+
+    ui_guard.harden_server()  # upload route and session messages, before the server starts
+    sys.argv = ["streamlit", *command[3:]]
+    return streamlit_cli.main(prog_name="streamlit")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,310 @@
+"""Who and what may reach the dashboard (Streamlit side; the rules are in engine.auth and
+engine.hosts). `ui.setup_page` calls `guard_page` first on every page:
+
+- a browser that reached the server under a host name not in `server.allowedHosts` sees one line;
+- a shared server asks for a login; a password login is a signed, expiring token bound to the
+  browser's XSRF cookie (`engine.auth.LoginTokens`), not the session id, throttled per account
+  and client address with a lockout, every attempt audited beside the workspace file;
+- before a login, the session learns nothing of the server (script path, Streamlit and Python
+  versions, git repository are blanked from the session messages) and may upload nothing;
+  after it, at most MAX_UPLOADS files are held per session.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from engine import auth, hosts
+from engine.errors import UserError
+from engine.user_text import escape_markdown
+
+MAX_UPLOADS = 3  # files one session may hold at once (each up to server.maxUploadSize MB)
+TOKENS = auth.LoginTokens()  # one secret per server process
+THROTTLE = auth.Throttle()
+_ADMITTED: set[str] = set()  # session ids whose login was verified on their latest run
+_ADMITTED_LOCK = threading.Lock()
+_XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def guard_page() -> None:
+    """Host check, session-detail hiding and upload limits (installed once), then the login."""
+    _install_once()
+    require_known_host()
+    require_login()
+
+
+def require_known_host() -> None:
+    """Stop the page, with one clear line, when the browser reached it under a host name not in
+    `server.allowedHosts` (a DNS-rebinding page). Streamlit refuses such a websocket itself; this
+    also holds when the list was emptied (then: loopback names and the bound address)."""
+    host = st.context.headers.get("Host") if st.context.headers else None
+    if host is None:
+        return  # no HTTP request behind this run (AppTest)
+    allowed = st.get_option("server.allowedHosts") or hosts.allowed_hosts(st.get_option("server.address"))
+    if not hosts.host_allowed(host, allowed):
+        st.error(escape_markdown(hosts.refusal(host, allowed)))
+        st.stop()
+
+
+def _secrets() -> dict:
+    return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+
+
+def login_plan() -> auth.LoginPlan:
+    return auth.login_plan(st.get_option("server.address"), _secrets(), auth.login_forced())
+
+
+def require_login() -> None:
+    """Return when this browser session may use the dashboard; otherwise draw the login (or the
+    refusal) and stop the page. Loopback servers need no login (see engine.auth)."""
+    try:
+        plan = login_plan()
+    except UserError as exc:
+        _refuse(str(exc))
+    user = current_user(plan.mode)
+    _admit(plan.mode == "none" or user is not None)
+    if plan.mode == "none" or user:
+        if plan.mode != "none":
+            st.sidebar.caption(f"Signed in as {escape_markdown(user)}")
+            st.sidebar.button("Log out", key="auth_logout", on_click=_logout, args=(plan.mode,))
+        return
+    st.title("Seedbed")
+    if plan.mode == "oidc":
+        for provider in plan.providers:
+            st.button("Log in" + (f" with {provider}" if provider else ""), key=f"auth_login_{provider}",
+                      type="primary", on_click=st.login, args=(provider,) if provider else ())
+        st.stop()
+    with st.form("auth_login"):
+        name = st.text_input("Name")
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Log in", type="primary"):
+            _try_password(plan, name, password)
+    st.stop()
+
+
+def _try_password(plan: auth.LoginPlan, name: str, password: str) -> None:
+    address = _address()
+    keys = auth.throttle_keys(name, address)
+    wait = THROTTLE.wait_s(keys)
+    if wait > 0:
+        auth.audit(_audit_folder(), "login-locked", name, address)
+        st.error(f"Too many failed logins: try again in {wait / 60:.0f} min.")
+        return
+    who = auth.check_login(plan, name, password)
+    if who:
+        THROTTLE.succeed(keys)
+        auth.audit(_audit_folder(), "login-ok", who, address)
+        st.session_state["auth_token"] = TOKENS.issue(who, _binding())
+        st.session_state.pop("auth_user", None)
+        st.rerun()
+    THROTTLE.fail(keys)
+    auth.audit(_audit_folder(), "login-failed", name, address)
+    time.sleep(1.0)  # slows one session's guessing; the Throttle bounds all sessions together
+    st.error("Wrong name or password.")
+
+
+def current_user(mode: str | None = None) -> str | None:
+    """The logged-in user's name (a password login whose token verifies for this browser, or the
+    OIDC name/email), else None."""
+    user = TOKENS.verify(st.session_state.get("auth_token"), _binding())
+    if user:
+        st.session_state["auth_user"] = user  # shown to the pages (the Review page's reviewer)
+        return user
+    st.session_state.pop("auth_user", None)
+    if mode == "password":
+        return None
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("name") or st.user.get("email") or "signed in")
+    except Exception:  # noqa: BLE001 (no [auth] section: st.user has nothing to say)
+        return None
+    return None
+
+
+def _binding() -> str:
+    """What ties a login to this browser: its XSRF cookie (sent on the websocket, never in a URL);
+    without one (XSRF protection off), the connection itself; "" where there is none (AppTest)."""
+    cookie = st.context.cookies.get(_XSRF_COOKIE) if st.context.cookies else None
+    if cookie:
+        return f"xsrf:{cookie}"
+    client = _client()
+    return f"connection:{id(client)}" if client is not None else ""
+
+
+def _client():
+    from streamlit import runtime  # noqa: PLC0415
+    from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: PLC0415
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    getter = getattr(runtime.get_instance(), "get_client", None)
+    return getter(ctx.session_id) if getter else None
+
+
+def _address() -> str | None:
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 (no request behind this run)
+        return None
+
+
+def _audit_folder() -> Path:
+    from engine import api  # noqa: PLC0415
+
+    return Path(api.workspace().path).resolve().parent
+
+
+def _logout(mode: str) -> None:
+    auth.audit(_audit_folder(), "logout", st.session_state.get("auth_user") or "", _address())
+    st.session_state.pop("auth_token", None)
+    st.session_state.pop("auth_user", None)
+    _admit(False)
+    if mode == "oidc":
+        st.logout()
+
+
+def _refuse(message: str) -> None:
+    """Shared with no login configured: say so in one line (page and server log), stop the server."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from streamlit import runtime  # noqa: PLC0415
+
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    st.error(message)
+    if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:  # a real server, not AppTest
+        # Streamlit's own handler shuts the server down, once this page has shown the line
+        threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    st.stop()
+
+
+# --- what a session may do before its login (installed into the running server once) ---------
+
+def _admit(admitted: bool) -> None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: PLC0415
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    with _ADMITTED_LOCK:
+        (_ADMITTED.add if admitted else _ADMITTED.discard)(ctx.session_id)
+
+
+_INSTALLED = threading.Event()
+
+
+_HIDDEN = threading.Event()
+
+
+def harden_server() -> None:
+    """Before the server starts (scripts/dashboard.py): the upload route refuses a session that
+    has not logged in, or holds MAX_UPLOADS files, before it reads a byte of the body, and even
+    the first session message carries no server details. `streamlit run app.py` gets the same
+    limits from the first page view on (`_install_once`), checked after the body is read."""
+    from streamlit.web.server.starlette import starlette_app  # noqa: PLC0415
+
+    create = starlette_app.create_upload_routes
+
+    def create_guarded(*args, **kwargs):
+        return [_guarded_route(route) for route in create(*args, **kwargs)]
+
+    starlette_app.create_upload_routes = create_guarded
+    _hide_server_details()
+
+
+def _guarded_route(route):
+    from starlette.responses import PlainTextResponse  # noqa: PLC0415
+    from starlette.routing import Route  # noqa: PLC0415
+
+    if "PUT" not in (getattr(route, "methods", None) or ()):
+        return route
+    endpoint = route.endpoint
+
+    async def guarded(request):
+        from streamlit import runtime  # noqa: PLC0415
+
+        session_id = request.path_params.get("session_id", "")
+        with _ADMITTED_LOCK:
+            admitted = session_id in _ADMITTED
+        if not admitted:
+            return PlainTextResponse("upload refused: log in first", status_code=403)
+        manager = runtime.get_instance().uploaded_file_mgr
+        held = getattr(manager, "file_storage", {}).get(session_id, {})
+        if request.path_params.get("file_id") not in held and len(held) >= MAX_UPLOADS:
+            return PlainTextResponse(f"upload refused: a session holds at most {MAX_UPLOADS} files", status_code=429)
+        return await endpoint(request)
+
+    return Route(route.path, guarded, methods=list(route.methods), name=route.name)
+
+
+def _install_once() -> None:
+    from streamlit import runtime  # noqa: PLC0415
+
+    if _INSTALLED.is_set() or not runtime.exists() or type(runtime.get_instance()) is not runtime.Runtime:
+        return
+    _INSTALLED.set()
+    _limit_uploads(runtime.get_instance().uploaded_file_mgr)
+    _hide_server_details()
+
+
+class UploadRefused(Exception):
+    """An upload from a session that is not logged in, or over the per-session count."""
+
+
+def _limit_uploads(manager) -> None:
+    """Streamlit accepts any number of uploads from any live session (the file id is the
+    client's); only admitted sessions may upload, at most MAX_UPLOADS files each."""
+    add_file = manager.add_file
+
+    def limited_add_file(session_id: str, file) -> None:
+        with _ADMITTED_LOCK:
+            admitted = session_id in _ADMITTED
+        if not admitted:
+            raise UploadRefused("upload refused: this session has not logged in")
+        held = getattr(manager, "file_storage", {}).get(session_id, {})
+        if file.file_id not in held and len(held) >= MAX_UPLOADS:
+            raise UploadRefused(f"upload refused: a session holds at most {MAX_UPLOADS} files")
+        add_file(session_id, file)
+
+    manager.add_file = limited_add_file
+
+
+def _hide_server_details() -> None:
+    """Blank the script path, versions and OS from every new-session message while the dashboard
+    asks for a login, and answer no git-information request (repository and branch)."""
+    from streamlit.runtime.app_session import AppSession  # noqa: PLC0415
+
+    if _HIDDEN.is_set():
+        return
+    _HIDDEN.set()
+    create = AppSession._create_new_session_message
+
+    def create_without_details(self, *args, **kwargs):
+        msg = create(self, *args, **kwargs)
+        try:
+            shared = login_plan().mode != "none"
+        except UserError:
+            shared = True
+        if shared:
+            msg.new_session.main_script_path = ""
+            info = msg.new_session.initialize.environment_info
+            info.streamlit_version, info.python_version, info.server_os = "", "", ""
+        return msg
+
+    AppSession._create_new_session_message = create_without_details
+    handle_git = AppSession._handle_git_information_request
+
+    def no_git_when_shared(self):
+        try:
+            if login_plan().mode != "none":
+                return None
+        except UserError:
+            return None
+        return handle_git(self)
+
+    AppSession._handle_git_information_request = no_git_when_shared
