@@ -129,7 +129,12 @@ def _binding() -> str:
     without one (XSRF protection off), the connection itself; "" where there is none (AppTest)."""
     cookie = st.context.cookies.get(_XSRF_COOKIE) if st.context.cookies else None
     if cookie:
-        return f"xsrf:{cookie}"
+        # The cookie is re-masked on every health check (a new value, the same token): bind the token
+        from streamlit.web.server.starlette.starlette_app_utils import decode_xsrf_token_string  # noqa: PLC0415
+
+        token, _ = decode_xsrf_token_string(cookie)
+        if token:
+            return f"xsrf:{token.hex()}"
     client = _client()
     return f"connection:{id(client)}" if client is not None else ""
 
@@ -146,10 +151,9 @@ def _client():
 
 
 def _address() -> str | None:
-    try:
-        return st.context.ip_address
-    except Exception:  # noqa: BLE001 (no request behind this run)
-        return None
+    """The client's address (loopback included, which st.context.ip_address hides as None)."""
+    context = getattr(_client(), "client_context", None)
+    return getattr(context, "remote_ip", None) or None
 
 
 def _audit_folder() -> Path:
