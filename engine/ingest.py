@@ -150,7 +150,8 @@ def _ingest_file(writer: "_Writer", file: Path, source: str, kind: str) -> None:
     n_read = writer.report.n_read - n_read
     if n_read == writer.report.n_skipped - n_skipped and not writer.resumed(source):  # nothing usable
         if kind in formats.STRUCTURED and src.fields and not src.column_seen:
-            raise UserError(f"{source}: no column '{opts.text_column}'; columns are: {', '.join(src.fields)}")
+            shown = ", ".join(map(str, src.fields[:20])) + (f", ... ({len(src.fields)} in all)" if len(src.fields) > 20 else "")
+            raise UserError(f"{source}: no column '{opts.text_column}'; columns are: {shown}")
         if n_read == 0:
             raise UserError(f"{source}: empty file (no rows)")
         first = writer.report.issues[n_issues:n_issues + 1]
