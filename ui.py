@@ -110,11 +110,18 @@ def progress_bar(label: str = "Working ...") -> ProgressFn:
 
 
 def attempt(fn: Callable, *args, **kwargs):
-    """Run an engine call; a UserError becomes a one-line error on the page, not a traceback."""
+    """Run an engine call; a UserError, or an OS/DuckDB failure (full disk, a name too long, a
+    read-only folder: its traceback goes to the error log, engine.failures), becomes a one-line
+    error on the page, not a traceback."""
+    from engine import failures  # noqa: PLC0415
+
     try:
         return fn(*args, **kwargs)
     except UserError as exc:
         st.error(escape_markdown(str(exc)))  # messages quote user data: plain text, never Markdown
+        return None
+    except failures.BOUNDARY as exc:
+        st.error(escape_markdown(failures.report(exc, f"dashboard: {getattr(fn, '__name__', fn)}")))
         return None
 
 
@@ -278,6 +285,14 @@ def _leave_pages_folder_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def upload_owner() -> str:
+    """Who an upload belongs to (this browser session): each gets its own upload folder."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: PLC0415
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
 
 
 def current_user() -> str | None:

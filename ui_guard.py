@@ -30,10 +30,35 @@ _XSRF_COOKIE = "_streamlit_xsrf"
 
 
 def guard_page() -> None:
-    """Host check, session-detail hiding and upload limits (installed once), then the login."""
+    """Host check, session-detail hiding and upload limits (installed once), the page's error
+    boundary, then the login."""
     _install_once()
+    _error_boundary()
     require_known_host()
     require_login()
+
+
+def _error_boundary() -> None:
+    """An OS or DuckDB failure anywhere in this page run (a full disk, a truncated workspace)
+    shows one line, its traceback in the error log (engine.failures); other exceptions are bugs
+    and keep Streamlit's own display."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: PLC0415
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and getattr(ctx, "on_script_error", None) is None:
+        ctx.on_script_error = _one_line_failure
+
+
+def _one_line_failure(exc: Exception) -> bool:
+    from engine import failures  # noqa: PLC0415
+
+    if isinstance(exc, UserError):  # e.g. a workspace file that cannot be opened, outside ui.attempt
+        st.error(escape_markdown(str(exc)))
+        return True
+    if not isinstance(exc, failures.BOUNDARY):
+        return False
+    st.error(escape_markdown(failures.report(exc, "dashboard page")))
+    return True  # handled: no traceback on the page
 
 
 def require_known_host() -> None:

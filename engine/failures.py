@@ -18,7 +18,10 @@ import duckdb
 
 from engine.errors import UserError
 
-BOUNDARY = (OSError, duckdb.Error, MemoryError)  # what the boundary turns into one line
+# What the boundary turns into one line: the machine's or the file's fault, not the code's (a
+# DuckDB BinderException is a bug and stays one: it reaches the last boundary as an internal error).
+BOUNDARY = (OSError, MemoryError, duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException,
+            duckdb.SerializationException, duckdb.FatalException)
 _ERRNO = {
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "the disk quota is exceeded",

@@ -28,6 +28,7 @@ from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
+from engine.user_text import check_name
 
 
 def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
@@ -219,6 +220,7 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     `name` when given (an existing, different selection of that name only with `replace`), with the
     parameters and the signal keys it read."""
     elapsed = stages.timer()
+    name = check_name("selection name", name) if name else None  # before any work, as the dashboard does
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)

@@ -177,3 +177,23 @@ def test_an_unexpected_error_is_one_line_from_the_shell(tmp_path):
     assert run.stderr.strip().startswith("error: internal error (RuntimeError)") and run.stderr.count("\n") == 1
     assert "RuntimeError: bug" in (tmp_path / "errors.log").read_text()
     time.sleep(0)
+
+
+def test_a_foreign_program_naming_the_workspace_is_not_waited_for(tmp_path, capsys):
+    from engine.storage import Workspace
+
+    path = tmp_path / "seedbed.duckdb"  # the default name: a DuckDB shell or notebook names it
+    Workspace(path)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(120)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        code = main(["--db", str(path), "corpora"])
+        waited = time.monotonic() - t0
+    finally:
+        holder.kill()
+        holder.wait()
+    line = one_error_line(capsys)
+    assert code == 2 and waited < 10 and f"(PID {holder.pid})" in line and "locked" in line
