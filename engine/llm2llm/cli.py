@@ -137,6 +137,9 @@ def _progress(args):
 def _run(args) -> int:
     from engine.llm2llm.loop import start_llm2llm
 
+    from engine.user_text import check_name
+
+    args.name = check_name("run name", args.name)  # as the dashboard's form does
     start_llm2llm(_ws(args), args.name, config_from_args(args), _progress(args))
     return _print_report(args, args.name)
 
@@ -154,6 +157,9 @@ def _experiment(args) -> int:
     if args.cells is not None:  # a worker of a parallel experiment: the spec is in its shard
         run_experiment(_ws(args), args.name, None, None, cells=list(_split(args.cells, int)))
         return 0
+    from engine.user_text import check_name
+
+    args.name = check_name("experiment name", args.name)
     spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _split(args.seeds, int),
                           _split(args.arms, str.strip), config_from_args(args))
     run_experiment(_ws(args), args.name, spec, _progress(args), workers=args.workers)
