@@ -99,7 +99,9 @@ def tqdm_progress(refresh_s: float = 1.0, **tqdm_kwargs) -> ProgressFn:
                     bar.close()
                 # initial=: documents already stored count as done but not towards the rate
                 unit = BYTE_UNITS if label.endswith("(bytes)") else {"unit": "doc"}
-                bar = bars[label] = tqdm(total=total, initial=done, desc=label, **unit, **tqdm_kwargs)
+                from engine.terminal import safe  # noqa: PLC0415 (labels name files: no escape codes)
+
+                bar = bars[label] = tqdm(total=total, initial=done, desc=safe(label), **unit, **tqdm_kwargs)
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()
