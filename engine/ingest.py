@@ -49,6 +49,7 @@ from engine.ingest_inputs import safe_upload_path  # noqa: F401 (part of this mo
 from engine.user_text import check_name
 
 STAGE_ROWS = 10_000  # rows per staged Arrow batch
+STAGE_CHARS = 32_000_000  # ... or fewer: 10,000 rows of 16 MB (the line limit) would be 160 GB in Python lists
 COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/ingest_results.md
 MAX_LEADING_BAD = 10_000  # this many unusable rows before the first good one: surely the wrong file or column
 MAX_REPORTED = 1000  # issues kept in the in-memory report (all of them are stored)
@@ -184,6 +185,7 @@ class _Writer:
         self.report = IngestReport(corpus)
         self.spill = staging.Spill(Path(ws.path).parent)
         self.events = 0  # rows and issues since the last staged batch
+        self.pending_chars = 0  # characters of text and fields since the last staged batch
         self.issues: list[Issue] = []
         self.notes: list[Issue] = []
         self.staged_chars = self.committed_chars = 0
@@ -289,13 +291,14 @@ class _Writer:
             self.files[src.name].good += 1
             self.spill.append((doc_id(text), text, len(text), meta, src.name, line, self.files[src.name].ordinal))
             self.staged_chars += len(text) + len(meta)
+            self.pending_chars += len(text) + len(meta)
         self.events += 1
-        if self.events >= STAGE_ROWS:
+        if self.events >= STAGE_ROWS or self.pending_chars >= STAGE_CHARS:
             self.stage()
 
     def stage(self) -> None:
         """Move the rows in Python lists to the spill file; commit when enough is staged."""
-        self.events = 0
+        self.events = self.pending_chars = 0
         self.spill.flush()
         done = self.done_bytes + (self.current.done if self.current else 0)
         report_progress(self.progress, self.label, min(done, self.total), self.total)

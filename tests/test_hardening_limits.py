@@ -118,3 +118,18 @@ def test_json_values_cut_anywhere_by_pieces_decode_the_same(tmp_path, piece):
         if buf.peek() == ",":
             buf.pos += 1
     assert got == docs
+
+
+def test_staging_is_bounded_by_characters_not_only_rows(workspace, tmp_path, monkeypatch):
+    """Rows under the line limit but large: the writer stages by characters too (engine.ingest
+    STAGE_CHARS), so 10,000 rows of 16 MB are never held at once; checked by counting stagings."""
+    from engine import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "STAGE_CHARS", 50_000)
+    stages = []
+    original = ingest_module._Writer.stage
+    monkeypatch.setattr(ingest_module._Writer, "stage", lambda self: (stages.append(self.pending_chars), original(self)))
+    data = tmp_path / "big_rows.jsonl"
+    data.write_text("".join(json.dumps({"text": f"{i} " + "b" * 20_000}) + "\n" for i in range(20)))
+    report = ingest(workspace, data, "c")
+    assert report.n_new == 20 and len(stages) >= 6 and max(stages) <= 50_000 + 20_100
