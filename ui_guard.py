@@ -21,18 +21,17 @@ from engine import auth, hosts
 from engine.errors import UserError
 from engine.user_text import escape_markdown
 
-MAX_UPLOADS = 3  # files one session may hold at once (each up to server.maxUploadSize MB)
+import ui_serve
+
 TOKENS = auth.LoginTokens()  # one secret per server process
 THROTTLE = auth.Throttle()
-_ADMITTED: set[str] = set()  # session ids whose login was verified on their latest run
-_ADMITTED_LOCK = threading.Lock()
 _XSRF_COOKIE = "_streamlit_xsrf"
 
 
 def guard_page() -> None:
     """Host check, session-detail hiding and upload limits (installed once), the page's error
     boundary, then the login."""
-    _install_once()
+    ui_serve.install_once(_shared)
     _error_boundary()
     require_known_host()
     require_login()
@@ -82,6 +81,14 @@ def login_plan() -> auth.LoginPlan:
     return auth.login_plan(st.get_option("server.address"), _secrets(), auth.login_forced())
 
 
+def _shared() -> bool:
+    """Whether this server asks for a login (a refusal counts as yes: tell nothing)."""
+    try:
+        return login_plan().mode != "none"
+    except UserError:
+        return True
+
+
 def require_login() -> None:
     """Return when this browser session may use the dashboard; otherwise draw the login (or the
     refusal) and stop the page. Loopback servers need no login (see engine.auth)."""
@@ -90,7 +97,7 @@ def require_login() -> None:
     except UserError as exc:
         _refuse(str(exc))
     user = current_user(plan.mode)
-    _admit(plan.mode == "none" or user is not None)
+    ui_serve.admit(plan.mode == "none" or user is not None)
     if plan.mode == "none" or user:
         if plan.mode != "none":
             st.sidebar.caption(f"Signed in as {escape_markdown(user)}")
@@ -191,7 +198,7 @@ def _logout(mode: str) -> None:
     auth.audit(_audit_folder(), "logout", st.session_state.get("auth_user") or "", _address())
     st.session_state.pop("auth_token", None)
     st.session_state.pop("auth_user", None)
-    _admit(False)
+    ui_serve.admit(False)
     if mode == "oidc":
         st.logout()
 
@@ -210,130 +217,3 @@ def _refuse(message: str) -> None:
         # Streamlit's own handler shuts the server down, once this page has shown the line
         threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
     st.stop()
-
-
-# --- what a session may do before its login (installed into the running server once) ---------
-
-def _admit(admitted: bool) -> None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: PLC0415
-
-    ctx = get_script_run_ctx()
-    if ctx is None:
-        return
-    with _ADMITTED_LOCK:
-        (_ADMITTED.add if admitted else _ADMITTED.discard)(ctx.session_id)
-
-
-_INSTALLED = threading.Event()
-
-
-_HIDDEN = threading.Event()
-
-
-def harden_server() -> None:
-    """Before the server starts (scripts/dashboard.py): the upload route refuses a session that
-    has not logged in, or holds MAX_UPLOADS files, before it reads a byte of the body, and even
-    the first session message carries no server details. `streamlit run app.py` gets the same
-    limits from the first page view on (`_install_once`), checked after the body is read."""
-    from streamlit.web.server.starlette import starlette_app  # noqa: PLC0415
-
-    create = starlette_app.create_upload_routes
-
-    def create_guarded(*args, **kwargs):
-        return [_guarded_route(route) for route in create(*args, **kwargs)]
-
-    starlette_app.create_upload_routes = create_guarded
-    _hide_server_details()
-
-
-def _guarded_route(route):
-    from starlette.responses import PlainTextResponse  # noqa: PLC0415
-    from starlette.routing import Route  # noqa: PLC0415
-
-    if "PUT" not in (getattr(route, "methods", None) or ()):
-        return route
-    endpoint = route.endpoint
-
-    async def guarded(request):
-        from streamlit import runtime  # noqa: PLC0415
-
-        session_id = request.path_params.get("session_id", "")
-        with _ADMITTED_LOCK:
-            admitted = session_id in _ADMITTED
-        if not admitted:
-            return PlainTextResponse("upload refused: log in first", status_code=403)
-        manager = runtime.get_instance().uploaded_file_mgr
-        held = getattr(manager, "file_storage", {}).get(session_id, {})
-        if request.path_params.get("file_id") not in held and len(held) >= MAX_UPLOADS:
-            return PlainTextResponse(f"upload refused: a session holds at most {MAX_UPLOADS} files", status_code=429)
-        return await endpoint(request)
-
-    return Route(route.path, guarded, methods=list(route.methods), name=route.name)
-
-
-def _install_once() -> None:
-    from streamlit import runtime  # noqa: PLC0415
-
-    if _INSTALLED.is_set() or not runtime.exists() or type(runtime.get_instance()) is not runtime.Runtime:
-        return
-    _INSTALLED.set()
-    _limit_uploads(runtime.get_instance().uploaded_file_mgr)
-    _hide_server_details()
-
-
-class UploadRefused(Exception):
-    """An upload from a session that is not logged in, or over the per-session count."""
-
-
-def _limit_uploads(manager) -> None:
-    """Streamlit accepts any number of uploads from any live session (the file id is the
-    client's); only admitted sessions may upload, at most MAX_UPLOADS files each."""
-    add_file = manager.add_file
-
-    def limited_add_file(session_id: str, file) -> None:
-        with _ADMITTED_LOCK:
-            admitted = session_id in _ADMITTED
-        if not admitted:
-            raise UploadRefused("upload refused: this session has not logged in")
-        held = getattr(manager, "file_storage", {}).get(session_id, {})
-        if file.file_id not in held and len(held) >= MAX_UPLOADS:
-            raise UploadRefused(f"upload refused: a session holds at most {MAX_UPLOADS} files")
-        add_file(session_id, file)
-
-    manager.add_file = limited_add_file
-
-
-def _hide_server_details() -> None:
-    """Blank the script path, versions and OS from every new-session message while the dashboard
-    asks for a login, and answer no git-information request (repository and branch)."""
-    from streamlit.runtime.app_session import AppSession  # noqa: PLC0415
-
-    if _HIDDEN.is_set():
-        return
-    _HIDDEN.set()
-    create = AppSession._create_new_session_message
-
-    def create_without_details(self, *args, **kwargs):
-        msg = create(self, *args, **kwargs)
-        try:
-            shared = login_plan().mode != "none"
-        except UserError:
-            shared = True
-        if shared:
-            msg.new_session.main_script_path = ""
-            info = msg.new_session.initialize.environment_info
-            info.streamlit_version, info.python_version, info.server_os = "", "", ""
-        return msg
-
-    AppSession._create_new_session_message = create_without_details
-    handle_git = AppSession._handle_git_information_request
-
-    def no_git_when_shared(self):
-        try:
-            if login_plan().mode != "none":
-                return None
-        except UserError:
-            return None
-        return handle_git(self)
-
-    AppSession._handle_git_information_request = no_git_when_shared

@@ -5,7 +5,7 @@ view: a server bound to a shared address with no login configured is refused in 
 It then sets `server.allowedHosts` for the address (engine.hosts: loopback names, the bound
 address, this machine's names, $SEEDBED_ALLOWED_HOSTS, any --server.allowedHosts given), so a web
 page that renames 127.0.0.1 (DNS rebinding) cannot drive the dashboard, and starts Streamlit in
-this process with the upload route and session messages hardened first (ui_guard.harden_server).
+this process with the upload route and session messages hardened first (ui_serve.harden_server).
 """
 from __future__ import annotations
 
@@ -69,10 +69,10 @@ def main(argv: list[str]) -> int:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     os.chdir(ROOT)
-    import ui_guard  # noqa: PLC0415 (imports Streamlit: only once the checks passed)
+    import ui_serve  # noqa: PLC0415 (imports Streamlit: only once the checks passed)
     from streamlit.web import cli as streamlit_cli  # noqa: PLC0415
 
-    ui_guard.harden_server()  # upload route and session messages, before the server starts
+    ui_serve.harden_server()  # upload route and session messages, before the server starts
     sys.argv = ["streamlit", *command[3:]]
     return streamlit_cli.main(prog_name="streamlit")
 
