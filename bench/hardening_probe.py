@@ -47,8 +47,8 @@ def peak_rss(tmp: Path, *args: str) -> tuple[int, float, str]:
     proc = subprocess.Popen([PY, "-m", "engine", "--db", str(tmp / f"p{time.monotonic_ns()}.duckdb"), *args], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
-    err = proc.stderr.read().decode()
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, err.strip().splitlines()[-1] if err.strip() else ""
+    lines = [line for line in proc.stderr.read().decode().splitlines() if line.strip() and "%|" not in line]
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, lines[-1] if lines else ""  # not progress bars
 
 
 def files_and_cli(tmp: Path) -> None:
