@@ -201,3 +201,31 @@ def test_a_session_id_alone_does_not_reattach_a_login_and_uploads_need_one(tmp_p
         server.stop()
     audit = (Path(workspace.path).parent / auth.AUDIT_LOG).read_text()
     assert "login-ok user='ann' address=127.0.0.1" in audit
+
+
+def test_plain_streamlit_run_caps_uploads_per_session_too(tmp_path, workspace):
+    """Without the launcher the limits arrive with the first page view (ui_serve.install_once):
+    a loopback session may upload, at most ui_serve.MAX_UPLOADS files at once."""
+    import requests
+
+    import ui_serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SEEDBED_DB": workspace.path, "PYTHONPATH": str(ROOT)}
+    env.pop("SEEDBED_REQUIRE_LOGIN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)], cwd=ROOT,
+                            env=env, stdout=(tmp_path / "server.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
+            time.sleep(0.3)  # polling for the port
+        cookie = requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=30).cookies.get("_streamlit_xsrf")
+        with _attach(port, cookie=cookie) as ws:
+            session = _frames_to_session_id(_rerun(ws))
+            codes = [_upload(port, session, cookie, f"f{i}") for i in range(ui_serve.MAX_UPLOADS + 1)]
+        assert codes[:-1] == [204] * ui_serve.MAX_UPLOADS and codes[-1] >= 400, codes
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
