@@ -39,7 +39,7 @@ def cli(tmp: Path, *args: str, env: dict | None = None, timeout: float = 300) ->
 
 
 def one_line(rc: int, err: str) -> bool:
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
     return rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
 
 
@@ -47,7 +47,8 @@ def peak_rss(tmp: Path, *args: str) -> tuple[int, float, str]:
     proc = subprocess.Popen([PY, "-m", "engine", "--db", str(tmp / f"p{time.monotonic_ns()}.duckdb"), *args], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
-    lines = [line for line in proc.stderr.read().decode().splitlines() if line.strip() and "%|" not in line]
+    text = proc.stderr.read().decode().replace("\r", "\n")  # a bar's redraws end in \r, not \n
+    lines = [line for line in text.splitlines() if line.strip() and "%|" not in line]
     return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, lines[-1] if lines else ""  # not progress bars
 
 
