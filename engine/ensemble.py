@@ -18,6 +18,9 @@ import numpy as np
 
 from engine.distill import percentile_ranks
 from engine.errors import UserError
+from engine.filters import RULE_SIGNALS
+
+RULES_MEMBER = "rules"  # the mean share of heuristic rules passed: a member on evidence (bench/filters_results.md)
 
 MODES = ("auto", "rank-mean", "stack")
 
@@ -120,6 +123,7 @@ def default_quality(frame) -> np.ndarray:
     if "quality" in frame:
         return frame["quality"].to_numpy(np.float64)
     present = {n: frame[n].to_numpy(np.float64) for n in member_signals() if n in frame}
+    present.update(rules_member(frame) if present else {})  # rules join a combination, never stand alone
     if not present:
         return np.full(len(frame), np.nan)
     return rank_mean(oriented_ranks(present, _good_ends()))
@@ -131,6 +135,20 @@ def member_signals() -> list[str]:
     from engine import stages  # noqa: PLC0415 (stages imports this module)
 
     return [s.name for s in stages.signals(select="top") if s.name not in ("curator", "quality")]
+
+
+def rules_member(frame) -> dict[str, np.ndarray]:
+    """{"rules": mean over the rule signals present of their share of rules passed} (NaN where a
+    document has none), or {} when no rule signal is stored. One member, not four: on the labelled
+    pages the rank-mean of Ask-LLM and this mean beat Ask-LLM alone on the train split (the
+    decision) and on dev (reported), bench/filters_results.md; on single lines it did not help."""
+    present = [n for n in RULE_SIGNALS if n in frame and frame[n].notna().any()]
+    if not present:
+        return {}
+    values = frame[present].to_numpy(np.float64)
+    counts = (~np.isnan(values)).sum(1)
+    with np.errstate(invalid="ignore"):  # all-NaN rows stay NaN
+        return {RULES_MEMBER: np.where(counts > 0, np.nansum(values, 1) / np.maximum(counts, 1), np.nan)}
 
 
 def _good_ends() -> dict[str, str]:
@@ -150,7 +168,11 @@ def run_quality(ws, corpus: str, config: EnsembleConfig, progress=None, embed_mo
         stages.require_corpus(con, corpus)
         frame = cstore.corpus_frame(con, corpus, snippet_chars=0)
         keys = {n: sstore.active_signal_key(con, corpus, n) for n in member_signals() if n in frame}
+        rule_keys = {n: sstore.active_signal_key(con, corpus, n) for n in RULE_SIGNALS if n in frame}
     members = {n: frame[n].to_numpy(np.float64) for n in keys}
+    if members and rules_member(frame):  # rules join a combination, never stand alone as "quality"
+        members.update(rules_member(frame))
+        keys[RULES_MEMBER] = "+".join(sorted(rule_keys.values()))
     decisions = frame["decision"].map({"accept": 1.0, "reject": 0.0}).to_numpy(np.float64)
     values, record = combine(members, _good_ends(), config, decisions)
     seen = frame.loc[~np.isnan(decisions), ["doc_id", "decision"]].to_numpy().tolist()
