@@ -103,8 +103,7 @@ def test_a_file_name_in_a_progress_label_fetches_nothing(tmp_path, workspace):
             while socket.socket().connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
                 time.sleep(0.3)  # polling for the server's port
             page.goto(f"http://127.0.0.1:{port}/Jobs")
-            page.locator('[data-testid="stProgress"]').first.wait_for()
-            page.get_by_text("beacon").first.wait_for()
+            page.locator('[data-testid="stProgress"]', has_text="beacon").first.wait_for()  # the label, as text
             page.wait_for_timeout(1500)  # let any image request arrive
             assert tracker.seen == [], tracker.seen
             page.goto(f"http://127.0.0.1:{port}/Review")
