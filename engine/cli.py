@@ -326,19 +326,26 @@ def main(argv: list[str] | None = None, progress: ProgressFn | None = None) -> i
     one line with the traceback in the error log (engine.failures), 130 interrupted). `progress`
     receives every stage's progress (default: tqdm bars on stderr)."""
     parser = build_parser()
+    sink = progress if progress is not None else tqdm_progress()
     try:
         args = parser.parse_args(argv)
-        args.progress, args.parser = progress if progress is not None else tqdm_progress(), parser
+        args.progress, args.parser = sink, parser
         args.run_command = main  # a job worker runs its job's command through it (`jobs work`)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2
     except UserError as exc:
-        say(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        _error(sink, " ".join(str(exc).split()))
         return 2
     except KeyboardInterrupt:
-        say("error: interrupted; finished batches are stored, rerun the command to continue", file=sys.stderr)
+        _error(sink, "interrupted; finished batches are stored, rerun the command to continue")
         return 130
     except failures.BOUNDARY as exc:  # full disk, name too long, read-only folder, broken workspace file
-        say(f"error: {failures.report(exc, 'python -m engine ' + ' '.join(argv or sys.argv[1:]))}", file=sys.stderr)
+        _error(sink, failures.report(exc, "python -m engine " + " ".join(argv or sys.argv[1:])))
         return 2
+
+
+def _error(progress, text: str) -> None:
+    """`error: TEXT` on a line of its own (open progress bars are ended first)."""
+    getattr(progress, "close", lambda: None)()
+    say(f"error: {text}", file=sys.stderr)

@@ -107,6 +107,14 @@ def tqdm_progress(refresh_s: float = 1.0, **tqdm_kwargs) -> ProgressFn:
                 bar.close()
                 del bars[label]
 
+    def close() -> None:
+        """End every open bar (its line), so an error printed next starts on a line of its own."""
+        with lock:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+
     if sys.stderr.isatty():  # a log file gets a line per update, not one per second
         threading.Thread(target=tick, daemon=True, name="seedbed-progress").start()
+    update.close = close
     return update
