@@ -340,7 +340,8 @@ def test_parquet_text_column_of_numbers_is_refused(workspace, tmp_path):
 def test_readers_leave_the_text_column_to_the_caller():
     """The upload preview reads a file before the user has named its text column."""
     from engine import ingest_formats as formats
+    from engine import readers
 
     src = formats.Source(DATA / "ingest_good.tsv", "t.tsv", lambda *_: None, lambda *_: None)
-    rows = list(formats.rows(src, "tsv", formats.ReadOptions(text_column="body")))
+    rows = list(readers.rows(src, "tsv", formats.ReadOptions(text_column="body")))
     assert rows[0] == (2, {"id": "1", "text": "A tab separated document."}) and not src.column_seen

@@ -14,6 +14,7 @@ import pytest
 import zstandard
 
 from engine import ingest_formats as formats
+from engine import readers
 from engine.errors import UserError
 from engine.ingest import ingest
 from engine.storage import corpus as store
@@ -165,7 +166,7 @@ def test_json_array_parse_is_linear(tmp_path, monkeypatch):
                                  for i in range(4)], indent=2))
         scanned.clear()
         src = formats.Source(f, f.name, lambda *_: None, lambda *_: None)
-        rows = list(formats.rows(src, "json", formats.ReadOptions()))
+        rows = list(readers.rows(src, "json", formats.ReadOptions()))
         assert [v["text"] for _, v in rows] == [f"doc {i}" for i in range(4)]
         assert sum(scanned) < 6 * f.stat().st_size, (n_keys, sum(scanned), f.stat().st_size)
 

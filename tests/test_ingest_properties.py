@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import ingest_formats as formats
+from engine import readers
 from engine.errors import UserError
 from engine.ingest import ingest
 from engine.storage import corpus as store
@@ -38,7 +39,7 @@ def read_all(path, kind) -> tuple[list, list]:
     skips = []
     src = formats.Source(path, path.name, lambda *_: None, lambda line, problem: skips.append((line, problem)))
     try:
-        return list(formats.rows(src, kind, formats.ReadOptions())), skips
+        return list(readers.rows(src, kind, formats.ReadOptions())), skips
     except UserError as exc:
         assert "\n" not in str(exc)
         return [], skips
