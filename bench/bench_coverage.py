@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from coverage_mixture import RARE_SOURCES, build_mixture  # noqa: E402
 
 from engine import clusters as cl  # noqa: E402
+from engine.stage_runners import run_clusters  # noqa: E402
 from engine import pipeline, stages  # noqa: E402
 from engine.coverage import cluster_metrics  # noqa: E402
 from engine.density import (DensityConfig, LSHDensitySketch, density_scores, exact_kde,  # noqa: E402
@@ -74,7 +75,7 @@ def prepare(ws: Workspace) -> tuple[pd.DataFrame, np.ndarray, dict]:
     for name, fn in (("ingest", lambda: pipeline.ingest(ws, path, "mix")),
                      ("embed", lambda: pipeline.embed(ws, "mix")),
                      ("density", lambda: pipeline.density(ws, "mix")),
-                     ("clusters", lambda: cl.run_clusters(ws, "mix"))):
+                     ("clusters", lambda: run_clusters(ws, "mix"))):
         t0 = time.perf_counter()
         result = fn()
         timings[name] = {"seconds": round(time.perf_counter() - t0, 2), "message": getattr(result, "message", "")}

@@ -39,11 +39,7 @@ def corpora(ws: Workspace) -> pd.DataFrame:
         return store.list_corpora(con)
 
 
-def stage_status(ws: Workspace, corpus: str) -> dict:
-    """n_docs, embedded (model -> count), signals (kind -> {key, n_scored}), projected count,
-    selections (names, newest first)."""
-    with ws.connect() as con:
-        return pipeline.corpus_status(con, corpus)
+stage_status = pipeline.stage_status  # n_docs, embedded, signals, projected, selections (one definition)
 
 
 def embedded(status: dict) -> int:

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import ensemble
+from engine import ensemble, stages
 from engine.clusters import stored_labels
 from engine.errors import UserError
 from engine.storage import Workspace
@@ -79,7 +79,8 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
         rows = selection_store.selection_documents(con, name)
         frame = store.corpus_frame(con, sel["corpus"], snippet_chars=0)
         labels = stored_labels(con, sel["corpus"])
-    frame["quality"] = ensemble.default_quality(frame)  # always exported: the combined quality signal
+    # always exported: the combined quality signal
+    frame["quality"] = ensemble.default_quality(frame, stages.member_signals(), stages.good_ends())
     if "cluster" in frame.columns:  # topic id (engine.clusters) and its label beside it
         frame = frame.assign(cluster=frame["cluster"].astype("Int64"),
                              cluster_label=frame["cluster"].map(labels).astype("string"))

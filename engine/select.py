@@ -33,6 +33,7 @@ import pandas as pd
 
 from engine import stages
 from engine.errors import UserError
+from engine.ranks import percentile_ranks
 
 COVERAGE = "density"  # the coverage side of `combined`
 PROPENSITIES = ("clusters", "density")  # how the coverage side weighs documents (module docstring)
@@ -83,13 +84,6 @@ def budget_count(budget: float | int, n_docs: int) -> int:
     if budget > 1:
         raise UserError(f"budget {budget} must be a fraction in (0, 1] or a whole number of documents")
     return max(1, int(round(budget * n_docs))) if n_docs else 0
-
-
-def percentile_rank(x: np.ndarray) -> np.ndarray:
-    """Average rank / n in (0, 1]: equal values share a rank, order is kept strictly."""
-    uniq, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
-    return average_rank[inverse] / len(x)
 
 
 def ips_keys(density: np.ndarray, noise: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -172,9 +166,9 @@ def _keys(frame: pd.DataFrame, mask: np.ndarray, strategy: str, weight: float, q
         return col(strategy)
     key = np.zeros(int(mask.sum()))
     if weight > 0:
-        key += weight * percentile_rank(col(quality))
+        key += weight * percentile_ranks(col(quality), from_zero=False)
     if weight < 1:
-        key += (1.0 - weight) * percentile_rank(ips())
+        key += (1.0 - weight) * percentile_ranks(ips(), from_zero=False)
     return key
 
 

@@ -8,7 +8,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.clusters import ClusterConfig, run_clusters, stored_labels
+from engine.clusters import ClusterConfig, stored_labels
+from engine.stage_runners import run_clusters
 
 ROOT = Path(__file__).resolve().parents[1]
 

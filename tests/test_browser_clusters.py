@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.clusters import ClusterConfig, run_clusters, stored_labels
+from engine.clusters import ClusterConfig, stored_labels
+from engine.stage_runners import run_clusters
 
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from engine import pipeline
-from engine.clusters import (ClusterConfig, assign_clusters, clusters_for, keyword_labels,
-                             run_clusters, stored_labels)
+from engine.clusters import ClusterConfig, assign_clusters, clusters_for, keyword_labels, stored_labels
 from engine.errors import UserError
+from engine.stage_runners import run_clusters
 from engine.storage import corpus as store
 
 from conftest import DATA

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from engine.errors import UserError
-from engine.select import (budget_count, choose, compare_strategies, ips_keys, percentile_rank, propensities,
-                           replay_args, select_ids)
+from engine.ranks import percentile_ranks
+from engine.select import (budget_count, choose, compare_strategies, ips_keys, propensities, replay_args,
+                           select_ids)
 
 
 def frame(n=1000, seed=0, missing_quality=0, missing_density=0):
@@ -142,8 +143,12 @@ def test_missing_signal_and_bad_parameters_say_what_to_run():
 
 
 def test_percentile_rank_keeps_order_and_ties():
-    r = percentile_rank(np.array([3.0, 1.0, 2.0, 2.0, 5.0]))
+    """select's scale is rank / n in (0, 1]; the quality signals' (rank - 1) / (n - 1), NaN kept."""
+    r = percentile_ranks(np.array([3.0, 1.0, 2.0, 2.0, 5.0]), from_zero=False)
     assert list(r) == [0.8, 0.2, 0.5, 0.5, 1.0]
+    r = percentile_ranks(np.array([3.0, 1.0, np.nan, 2.0, 2.0, 5.0]))
+    assert np.isnan(r[2]) and list(np.delete(r, 2)) == [0.75, 0.0, 0.375, 0.375, 1.0]
+    assert list(percentile_ranks(np.array([np.nan, 7.0]))[1:]) == [0.5]
 
 
 def test_compare_strategies_table():
