@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import stages
+from engine.density import sample_positions
 from engine.errors import UserError
 from engine.executor import require_embedded
 from engine.pipeline import LOCAL
@@ -273,8 +274,6 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = N
 
 def _reference_sample(job: Path, n: int, config) -> np.ndarray:
     """The rows of `density.sample_positions` from the input shards (doc_id order, as in-process)."""
-    from engine.density import sample_positions  # noqa: PLC0415
-
     tables = [pq.read_table(path) for path in sorted((job / "in").glob("*.parquet"))]
     starts = np.cumsum([0] + [t.num_rows for t in tables])
     wanted = sample_positions(n, config.sample, config.seed)

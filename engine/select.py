@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from engine import stages
+from engine.coverage import cluster_metrics
 from engine.errors import UserError
 from engine.ranks import percentile_ranks
 
@@ -229,8 +230,6 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
     map coverage (fraction of occupied grid cells of the 2-D projection that the selection hits;
     NaN without a projection; `coverage`: temperature, propensity), with a `cluster` column the topic coverage of
     `engine.coverage.cluster_metrics`, and Jaccard overlap with every other strategy (`overlap_<name>`)."""
-    from engine.coverage import cluster_metrics
-
     chosen: dict[str, SelectionResult] = {}
     for strategy in strategies():
         try:

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Sets up the environment (Python packages, headless Chromium) and runs the whole test suite.
+# Sets up the environment (Python packages, headless Chromium) and runs the tests.
+#   scripts/test.sh          the default tier: everything but `slow`, `browser` and `ray` (< 10 min on 2 cores)
+#   scripts/test.sh --all    every test (what CI runs: .ci/run)
+# Other arguments go to pytest (e.g. scripts/test.sh tests/engine -x -q).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tier=(-m "not slow and not browser and not ray")
+if [ "${1:-}" = "--all" ]; then
+  tier=()
+  shift
+fi
 bash scripts/setup.sh
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
@@ -10,4 +18,4 @@ if ! command -v chromium >/dev/null; then
     echo "warning: chromium missing and not root: browser tests will be skipped" >&2
   fi
 fi
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest ${tier[@]+"${tier[@]}"} "$@"

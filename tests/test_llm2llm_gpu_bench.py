@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @pytest.mark.slow
+@pytest.mark.gpu
 def test_gpu_bench_smoke_writes_the_table(tmp_path):
     from bench import gpu_llm2llm
     from llm2llm_tiny import tiny_student

@@ -20,6 +20,8 @@ from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
 
+pytestmark = pytest.mark.ray  # starts a local Ray cluster (30-70 s a test on 2 cores): `scripts/test.sh --all`
+
 DATA = Path(__file__).parent / "data"
 
 SHORT_DOCS = 16  # the judge scores these on CPU inside a Ray actor: keep them few and short
