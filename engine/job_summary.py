@@ -1,7 +1,7 @@
-"""How a backend run reads to a person: a picker label with its real status and duration, its
-details as labelled fields (Ray settings only for runs on Ray), and its log as plain lines
+"""How a background job reads to a person: a picker label with its real status and duration, its
+details as labelled fields (Ray settings only for jobs on Ray), and its log as plain lines
 (tqdm's redraws, bars and terminal escapes turned into 'stage: done/total, rate, time left').
-Pure functions over a run record (`engine.storage.runs` columns); no Streamlit."""
+Pure functions over a job record (`engine.storage.jobs` columns); no Streamlit."""
 from __future__ import annotations
 
 import json
@@ -39,9 +39,9 @@ def duration_s(rec, now: datetime | None = None) -> float | None:
     return max(0.0, (pd.Timestamp(end) - pd.Timestamp(started)).total_seconds())
 
 
-def run_label(rec) -> str:
+def job_label(rec) -> str:
     """'20261129-101351 · score · done in 3 min 05 s', '... · running since 10:13:51 UTC': the real
-    status and duration, stable while a run goes on (a picker's options should not tick)."""
+    status and duration, stable while a job goes on (a picker's options should not tick)."""
     status, seconds = str(_value(rec, "status")), duration_s(rec)
     text = f"{_value(rec, 'id')} · {_value(rec, 'kind')} · {_STATUS_WORDS.get(status, status)}"
     if status == "running" and _value(rec, "started_at") is not None:
@@ -56,9 +56,9 @@ def on_ray(rec) -> bool:
     return "--backend" in argv and argv[argv.index("--backend") + 1:][:1] == ["ray"]
 
 
-def run_fields(rec, now: datetime | None = None) -> list[tuple[str, str]]:
-    """(label, value) pairs for a run's details panel, in reading order; Ray settings appear only
-    for a run on Ray, the process only while it runs."""
+def job_fields(rec, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs for a job's details panel, in reading order; Ray settings appear only
+    for a job on Ray, the process only while it runs."""
     argv, status = _argv(rec), str(_value(rec, "status"))
     seconds = duration_s(rec, now)
     fields = [("Command", "python -m engine " + " ".join(argv)), ("Status", status),
@@ -86,7 +86,7 @@ def _when(value) -> str:
 
 
 def clean_log(text: str) -> str:
-    """A run's log as a person reads it: the last state of each carriage-return redraw, terminal
+    """A job's log as a person reads it: the last state of each carriage-return redraw, terminal
     escapes removed, tqdm bars as 'stage: done/total (pct%), rate, elapsed, left', and repeated
     updates of the same bar collapsed to the newest."""
     lines: list[str] = []
