@@ -4,7 +4,7 @@ Clusters make coverage visible: the map is coloured and labelled by them and eve
 audited per cluster (`engine.coverage`). k-means runs on the stored (L2-normalised) sentence
 embeddings, so on unit vectors it groups by cosine similarity, with k from the corpus size
 (`clusters_for`). Why k-means and not HDBSCAN on the 2-D UMAP map, measured on the skewed
-benchmark mixture (bench/coverage_results.md): HDBSCAN found 2 clusters (one island and the
+benchmark mixture (bench/results/coverage_results.md): HDBSCAN found 2 clusters (one island and the
 rest) - it matches the source label better (NMI 0.32 vs 0.13) but leaves no topics to audit -
 and it needs the UMAP map first (the project stage), while k-means gives ~sqrt(n)/2 topics from
 the stored embeddings in seconds, with every document in a cluster.

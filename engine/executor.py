@@ -57,7 +57,7 @@ def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
 def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) -> int:
     """Documents per stored chunk: `chunk_size` when given; else small on a CPU (progress and
     resume stay fine-grained) and large on a GPU, where a chunk of only a batch or two leaves it
-    idle between chunks (bench/ray_results_gpu.md measures both)."""
+    idle between chunks (bench/results/ray_results_gpu.md measures both)."""
     from engine.models import pick_device  # noqa: PLC0415 (probing the device imports torch)
 
     return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)

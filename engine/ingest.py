@@ -50,7 +50,7 @@ from engine.ingest_inputs import safe_upload_path  # noqa: F401 (part of this mo
 from engine.user_text import check_name
 
 STAGE_ROWS = 10_000  # rows per staged Arrow batch
-COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/ingest_results.md
+COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/results/ingest_results.md
 MAX_LEADING_BAD = 10_000  # this many unusable rows before the first good one: surely the wrong file or column
 MAX_REPORTED = 1000  # issues kept in the in-memory report (all of them are stored)
 

@@ -38,7 +38,7 @@ from engine.ranks import percentile_ranks
 
 COVERAGE = "density"  # the coverage side of `combined`
 PROPENSITIES = ("clusters", "density")  # how the coverage side weighs documents (module docstring)
-TEMPERATURE = 0.5  # default T, chosen on bench/coverage_results.md (T = 1 keeps fewer rare documents)
+TEMPERATURE = 0.5  # default T, chosen on bench/results/coverage_results.md (T = 1 keeps fewer rare documents)
 LEGACY = {"temperature": 1.0, "propensity": "density"}  # what selections saved before these settings used
 
 
@@ -89,7 +89,7 @@ def budget_count(budget: float | int, n_docs: int) -> int:
 
 def ips_keys(density: np.ndarray, noise: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Gumbel-top-k keys for sampling without replacement with P ∝ (1/density)^(1/temperature):
-    1 is the paper's inverse propensity, below 1 sharper (bench/coverage_results.md sweeps it)."""
+    1 is the paper's inverse propensity, below 1 sharper (bench/results/coverage_results.md sweeps it)."""
     return -np.log(np.clip(density, 1e-300, None)) / temperature + noise
 
 

@@ -130,7 +130,7 @@ SPAM = [
 
 def test_default_judge_ranks_clear_prose_above_clear_spam(gemma_judge):
     """Hand-picked, clear-cut C4-like cases only (on labelled lines the judge is weak, AUC ~0.65:
-    bench/quality_auc.md). Measured here: prose 0.55-0.56, spam 0.47-0.50 (CPU, fp32)."""
+    bench/results/quality_auc.md). Measured here: prose 0.55-0.56, spam 0.47-0.50 (CPU, fp32)."""
     scores, _ = askllm.score_batch(GOOD + SPAM, AskLLMConfig(device="cpu"))
     assert scores[:3].min() > scores[3:].max(), scores
 

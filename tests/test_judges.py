@@ -25,9 +25,9 @@ def _script():
 
 
 def test_bundled_evidence_is_the_scripts_output_of_the_bench_file():
-    assert judges.load_evidence() == json.loads(json.dumps(_script().build(ROOT / "bench" / "quality_auc.json")))
+    assert judges.load_evidence() == json.loads(json.dumps(_script().build(ROOT / "bench" / "results" / "quality_auc.json")))
     best = next(j for j in judges.load_evidence()["judges"] if j["name"] == "qwen1.5b/content chat")
-    assert best["auc"]["pages/all"] == {"auc": 0.8001, "lo": 0.7061, "hi": 0.8902, "n": 78}  # bench/quality_auc.md
+    assert best["auc"]["pages/all"] == {"auc": 0.8001, "lo": 0.7061, "hi": 0.8902, "n": 78}  # bench/results/quality_auc.md
 
 
 def test_default_judge_per_device():

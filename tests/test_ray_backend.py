@@ -66,7 +66,7 @@ def test_inputs_stream_from_duckdb_into_even_shards(workspace, small_corpus, tmp
 
 def test_cpu_actors_share_the_cpus_so_torch_keeps_its_threads(ray_cluster):
     """Ray caps a worker's threads at the CPUs it reserves: a lone CPU actor embedded at half
-    speed on this 2-core machine until it reserved them all (bench/ray_results.md)."""
+    speed on this 2-core machine until it reserved them all (bench/results/ray_results.md)."""
     cores = os.cpu_count()
     assert rb._pool(ray_cluster, rb.RayOptions()) == (1, 0.0, cores)
     assert rb._pool(ray_cluster, rb.RayOptions(actors=2)) == (2, 0.0, max(1, cores // 2))

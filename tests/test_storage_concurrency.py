@@ -52,7 +52,7 @@ def _spawn(role: str, path: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.slow  # three processes share the file for DURATION_S (62 s in bench/ci_fresh_clone.log)
+@pytest.mark.slow  # three processes share the file for DURATION_S (62 s in bench/results/ci_fresh_clone.log)
 @pytest.mark.timeout(int(DURATION_S) + 180)
 def test_two_readers_one_writer_share_the_file(tmp_path):
     path = str(tmp_path / "ws.duckdb")

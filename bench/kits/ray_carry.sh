@@ -3,10 +3,10 @@
 # jsonschema) into .benchcarry/site.tar.xz, ~40 MB: under the device tool's 64 MiB per call,
 # which the 79 MB Ray wheel alone is not. Parts the engine never imports are dropped (Java jars,
 # RLlib, Serve, Tune, Train, the dashboard's web client); the rest is xz-compressed.
-#   bash bench/ray_carry.sh        # here; the models and C4 slice: bench_gpu.prepare_carry()
+#   bash bench/kits/ray_carry.sh        # here; the models and C4 slice: bench_gpu.prepare_carry()
 #   tar -xJf .benchcarry/site.tar.xz -C /tmp/site && export PYTHONPATH=$PWD:/tmp/site   # there
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pin() { grep -E "^$1(\[.*\])?==" requirements.txt | sed -E 's/\[.*\]//'; }

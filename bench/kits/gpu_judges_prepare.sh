@@ -2,9 +2,9 @@
 # Snapshot for the device (ignored folder .gpu/ of the checkout that the device tool sends):
 # this worktree's engine/ and bench/ code, the labelled quality data and the C4 slice the
 # benchmark reads, and the gguf wheel (the device has transformers but not gguf).
-#   bash bench/gpu_judges_prepare.sh /work/main/.gpu [extra git branch to merge into the snapshot]
+#   bash bench/kits/gpu_judges_prepare.sh /work/main/.gpu [extra git branch to merge into the snapshot]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 dest="$1"; extra="${2:-}"
 rm -rf "$dest"; mkdir -p "$dest/shared/data/quality" "$dest/shared/data/c4" "$dest/whl"
 if [[ -n "$extra" ]]; then  # a throw-away merge of another branch, never committed here

@@ -9,8 +9,8 @@ sha256 and, for a GGUF, converted in the background (setsid) into $SEEDBED_CACHE
 the folder `engine.models` loads an alias from. Most important files first, so a window that
 runs short loses only the last.
 
-    python bench/gpu_judges_carry.py pack --dir /work/main/.wall     # here
-    python .gpu/bench/gpu_judges_carry.py recv 7 --dir .wall          # there, each call
+    python bench/kits/gpu_judges_carry.py pack --dir /work/main/.wall     # here
+    python .gpu/bench/kits/gpu_judges_carry.py recv 7 --dir .wall          # there, each call
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ORDER = ("minilm", "smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct")
 
 
