@@ -149,7 +149,6 @@ class Stage:
             corpus=corpus or "NAME")
 
 
-
 @dataclass(frozen=True)
 class Quiet:
     """A signal module's `score_batch` without its own tqdm bar (the executors report progress);
@@ -159,7 +158,6 @@ class Quiet:
 
     def __call__(self, texts, config):
         return self.fn(texts, config, show_progress=False)
-
 
 
 def require_corpus(con, corpus: str) -> int:
