@@ -1,5 +1,5 @@
-"""Backend runs: records, queue, dead-process detection, cancel, and kill -9 + resume through the
-runs layer (real processes, real DuckDB file, real default judge)."""
+"""Background jobs (`engine.jobs`): records, queue, dead-process detection, cancel, and kill -9 +
+resume (real processes, real DuckDB file, real default judge)."""
 from __future__ import annotations
 
 import os
