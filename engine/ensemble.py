@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import UserError
+from engine.filters import RULE_SIGNALS
 from engine.ranks import percentile_ranks
+
+RULES_MEMBER = "rules"  # the mean share of heuristic rules passed: a member on evidence (bench/filters_results.md)
 
 MODES = ("auto", "rank-mean", "stack")
 
@@ -116,11 +119,25 @@ def combine(members: dict[str, np.ndarray], good: dict[str, str], config: Ensemb
 
 def default_quality(frame, members: list[str], good: dict[str, str]) -> np.ndarray:
     """The `quality` column of a corpus frame: the stored combined signal when computed, else the
-    rank-mean of the quality signals present among `members` (`engine.stages.member_signals`, so
-    an export always carries one), oriented by `good`; NaN when none is."""
+    rank-mean of the quality signals present (so an export always carries one); NaN when none is."""
     if "quality" in frame:
         return frame["quality"].to_numpy(np.float64)
     present = {n: frame[n].to_numpy(np.float64) for n in members if n in frame}
+    present.update(rules_member(frame) if present else {})  # rules join a combination, never stand alone
     if not present:
         return np.full(len(frame), np.nan)
     return rank_mean(oriented_ranks(present, good))
+
+
+def rules_member(frame) -> dict[str, np.ndarray]:
+    """{"rules": mean over the rule signals present of their share of rules passed} (NaN where a
+    document has none), or {} when no rule signal is stored. One member, not four: on the labelled
+    pages the rank-mean of Ask-LLM and this mean beat Ask-LLM alone on the train split (the
+    decision) and on dev (reported), bench/filters_results.md; on single lines it did not help."""
+    present = [n for n in RULE_SIGNALS if n in frame and frame[n].notna().any()]
+    if not present:
+        return {}
+    values = frame[present].to_numpy(np.float64)
+    counts = (~np.isnan(values)).sum(1)
+    with np.errstate(invalid="ignore"):  # all-NaN rows stay NaN
+        return {RULES_MEMBER: np.where(counts > 0, np.nansum(values, 1) / np.maximum(counts, 1), np.nan)}

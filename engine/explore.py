@@ -66,6 +66,8 @@ def colour_values(frame: pd.DataFrame, mask: np.ndarray, colour_by: str,
         return pd.Series(np.where(mask, "selected", "not selected"), index=frame.index), False
     if colour_by == "review status":
         return frame["decision"].fillna("unreviewed"), False
+    if colour_by == "language_code":  # categories (engine.language): the code, "none" before the stage ran
+        return frame["language_code"].fillna("none"), False
     return frame[colour_by], True
 
 
@@ -77,6 +79,9 @@ def hover_text(frame: pd.DataFrame, width: int = 120) -> list[str]:
     for c in cols:
         parts.append(f"<br>{c}: " + frame[c].map(lambda v: "-" if pd.isna(v) else f"{v:.3f}"))
     parts.append("<br>review: " + frame["decision"].fillna("unreviewed"))
+    for col, name in (("first_failed", "fails"), ("language_code", "language"), ("near_dup_of", "near-duplicate of")):
+        if col in frame and frame[col].notna().any():  # engine.filters columns: names and ids, not user text
+            parts.append(frame[col].map(lambda v, n=name: "" if pd.isna(v) or v == "" else f"<br>{n}: {str(v)[:16]}"))
     out = parts[0]
     for p in parts[1:]:
         out = out + p

@@ -18,8 +18,9 @@ from engine.executor import (  # noqa: F401 (also this module's API)
     Executor, chunk_for, corpus_vectors, first_step, run_cached)
 from engine.export import ExportResult, export_selection
 from engine.models import DEFAULT_EMBEDDER
+from engine.filters import CHEAP_STAGES, FilterSpec, keep_mask, with_filter_columns
 from engine.progress import ProgressFn, report
-from engine.select import SelectionResult, choose, needed_columns
+from engine.select import SelectionResult, budget_count, choose, needed_columns
 from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
 from engine.storage import corpus as store
@@ -161,17 +162,25 @@ def refuse_existing_selection(con, name: str | None, replace: bool, corpus: str,
 
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
            seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False,
-           temperature: float | None = None, propensity: str = "clusters") -> SelectionResult:
+           temperature: float | None = None, propensity: str = "clusters",
+           filters: FilterSpec | None = None) -> SelectionResult:
     """Choose documents with `engine.select.choose` (`temperature` None: its default); saved under
     `name` when given (an existing, different selection of that name only with `replace`), with the
-    parameters and the signal keys it read."""
+    parameters and the signal keys it read. `filters` (`engine.filters`) drop documents before any
+    strategy ranks them; a fractional budget stays a fraction of the whole corpus."""
     elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
         active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
+        if filters is not None and filters.active():
+            frame = with_filter_columns(con, corpus, frame)
     coverage = {"propensity": propensity, **({} if temperature is None else {"temperature": temperature})}
+    frame, budget, dropped = _apply_filters(frame, filters, budget)
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus, **coverage)
+    if dropped is not None:
+        result.params.update(filters=filters.params(), n_filtered_out=dropped)
+        result.message += f"; {dropped} documents filtered out first"
     used = needed_columns(strategy, float(weight), quality)
     used += ["cluster"] if result.params.get("propensity") == "clusters" else []
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
@@ -182,6 +191,17 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
     return result
+
+
+def _apply_filters(frame: pd.DataFrame, filters: FilterSpec | None, budget):
+    """(kept rows, budget as a count of the whole corpus where it was a fraction, how many were
+    dropped or None when no filter is on)."""
+    if filters is None or not filters.active():
+        return frame, budget, None
+    keep = keep_mask(frame, filters)
+    if isinstance(budget, float) and budget <= 1:
+        budget = max(1, min(int(keep.sum()), budget_count(budget, len(frame))))
+    return frame[keep].reset_index(drop=True), budget, int((~keep).sum())
 
 
 def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None,
@@ -236,12 +256,14 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
                  progress: ProgressFn | None = None, executor: Executor | None = None, replace: bool = False,
-                 temperature: float | None = None, propensity: str = "clusters") -> list[StageResult]:
-    """Every stage in order on one file: ingest, embed, score each of `signals`, density, clusters
-    (skipped, with the reason, below `clusters.MIN_DOCS` documents), project, select (saved as
-    `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here (`LOCAL`);
-    `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray and hands the
-    others (the map, clusters) to this process. Returns one StageResult per stage."""
+                 temperature: float | None = None, propensity: str = "clusters", rules: bool = True,
+                 filters: FilterSpec | None = None) -> list[StageResult]:
+    """Every stage in order on one file: ingest, the cheap signals (`engine.filters.CHEAP_STAGES`:
+    heuristic rules, language, near-duplicates; unless `rules` is False), embed, score each of
+    `signals`, density, clusters (skipped, with the reason, below `clusters.MIN_DOCS` documents),
+    project, select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs
+    here (`LOCAL`); `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray and
+    hands the others (the map, clusters, near-duplicates) to this process. Returns one StageResult per stage."""
     for s in signals:
         signal_config(s)  # an unknown name fails before any work
     saved_as = selection_name or f"{corpus}-{strategy}"
@@ -252,13 +274,13 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                                   lambda old: all(old["params"].get(k) == v for k, v in wanted.items()))
     executor = executor or LOCAL
     results = [executor.ingest(ws, path, corpus, text_column=text_column, progress=progress)]
-    for name in ("embed", *signals, "density", "clusters", "project"):
+    for name in (*(CHEAP_STAGES if rules else ()), "embed", *signals, "density", "clusters", "project"):
         if name == "clusters" and _too_few_to_cluster(ws, corpus):
             results.append(StageResult(name, message=f"skipped: clusters need at least {MIN_CLUSTER_DOCS} documents"))
             continue
         results.append(executor.run_stage(ws, corpus, name, progress=progress))
     chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace,
-                    temperature=temperature, propensity=propensity)
+                    temperature=temperature, propensity=propensity, filters=filters)
     results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from engine.errors import UserError
 from engine.storage import corpus as store
+from engine.storage import details as detail_store
 from engine.storage import signals as signal_store
 
 VECTORS, SIGNAL, MAP, CLUSTERS = "vectors", "signal", "map", "clusters"
@@ -74,6 +75,7 @@ class Output:
 
 SCORES = Output("scores", lambda con, key, ids, out: signal_store.put_scores(con, key, ids, *_score_columns(out)),
                 signal_store.attach_score_shards, _score_table)
+DETAILS = Output("scores", detail_store.put_details, detail_store.attach_detail_shards, detail_store.details_table)
 EMBEDDINGS = Output("embeddings", signal_store.put_embeddings, signal_store.attach_embedding_shards, _vector_table)
 PROJECTIONS = Output("projections", None, None, None)  # replaced whole per corpus: see pipeline.project
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine import clusters, distill, ensemble, stages
 from engine.errors import UserError
+from engine.filters import RULE_SIGNALS
 from engine.executor import chunk_for, corpus_vectors, require_embedded, run_cached
 from engine.progress import report
 from engine.stage_base import SIGNAL, StageResult, require_corpus, timer
@@ -114,7 +115,11 @@ def run_quality(ws, corpus: str, config: ensemble.EnsembleConfig, progress=None,
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
         keys = {n: signal_store.active_signal_key(con, corpus, n) for n in stages.member_signals() if n in frame}
+        rule_keys = {n: signal_store.active_signal_key(con, corpus, n) for n in RULE_SIGNALS if n in frame}
     members = {n: frame[n].to_numpy(np.float64) for n in keys}
+    if members and ensemble.rules_member(frame):  # rules join a combination, never stand alone as "quality"
+        members.update(ensemble.rules_member(frame))
+        keys[ensemble.RULES_MEMBER] = "+".join(sorted(rule_keys.values()))
     decisions = frame["decision"].map({"accept": 1.0, "reject": 0.0}).to_numpy(np.float64)
     values, record = ensemble.combine(members, stages.good_ends(), config, decisions)
     seen = frame.loc[~np.isnan(decisions), ["doc_id", "decision"]].to_numpy().tolist()

@@ -20,9 +20,10 @@ from typing import Callable
 import numpy as np
 
 from engine import askllm, clusters, density, distill, embed, ensemble, judges, perplexity, project, review
+from engine import gopher, language, line_rules, near_dups
 from engine.errors import UserError
 from engine.stage_base import (  # noqa: F401 (the vocabulary, re-exported: `stages.Stage` etc.)
-    CLUSTERS, EMBEDDINGS, KINDS, MAP, PROJECTIONS, SCORES, SIGNAL, VECTORS, Output, Quiet, ShardPlan, Stage,
+    CLUSTERS, DETAILS, EMBEDDINGS, KINDS, MAP, PROJECTIONS, SCORES, SIGNAL, VECTORS, Output, Quiet, ShardPlan, Stage,
     StageResult, require_corpus, timer)
 
 
@@ -79,6 +80,22 @@ STAGES: tuple[Stage, ...] = (
     Stage("distilled", SIGNAL, distill.DistillConfig, None, SCORES, "Distilled judge",
           "a head on the embeddings trained on the judge's scores of a sample: the judge at embedding speed",
           reads="stage", needs=("embed",), runner="run_distilled"),
+    Stage("gopher_quality", SIGNAL, gopher.GopherQualityConfig, gopher.quality_batch, DETAILS, "Gopher quality rules",
+          "share of the Gopher quality rules passed (1 = all; Rae et al. 2021)", select="", chunk=(512, 4096)),
+    Stage("gopher_repetition", SIGNAL, gopher.GopherRepetitionConfig, gopher.repetition_batch, DETAILS,
+          "Gopher repetition rules", "share of the Gopher repetition rules passed (1 = all; Rae et al. 2021)",
+          select="", chunk=(512, 4096)),
+    Stage("c4_rules", SIGNAL, line_rules.C4Config, line_rules.c4_batch, DETAILS, "C4 rules",
+          "share of the C4 page rules passed (1 = all; Raffel et al. 2020)", select="", chunk=(512, 4096)),
+    Stage("fineweb_rules", SIGNAL, line_rules.FineWebConfig, line_rules.fineweb_batch, DETAILS, "FineWeb rules",
+          "share of the FineWeb line rules passed (1 = all; Penedo et al. 2024)", select="", chunk=(512, 4096)),
+    Stage("language", SIGNAL, language.LanguageConfig, language.language_batch, DETAILS, "Language (confidence)",
+          "py3langid's confidence in the document's language (the code is stored beside it)", good="", select="",
+          chunk=(512, 4096)),
+    Stage("near_dups", SIGNAL, near_dups.NearDupConfig, None, SCORES, "Near-duplicate kept",
+          "1 = kept (unique, or its near-duplicate cluster's representative), 0 = a near-duplicate of a kept document "
+          "(MinHash LSH over word shingles)", select="", reads="stage",
+          runner=lambda *a: StageResult(*near_dups.run_near_dups(*a))),
     Stage("quality", SIGNAL, ensemble.EnsembleConfig, None, SCORES, "Quality (combined)",
           "mean percentile rank of the active quality signals; a logistic stack on curator decisions when "
           "there are enough", reads="stage", runner="run_quality"),
