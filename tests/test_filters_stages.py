@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import filters, pipeline
+from engine import filters, pipeline, stages
 from engine.cli import main
 from engine.errors import UserError
 from engine.storage import corpus as store
@@ -142,9 +142,9 @@ def test_rules_join_the_quality_ensemble_only_beside_a_model_signal():
 
     frame = pd.DataFrame({"doc_id": list("abcd"), "askllm": [0.9, 0.8, 0.7, 0.6],
                           "gopher_quality": [0.5, 1.0, 1.0, 1.0], "fineweb_rules": [0.5, 1.0, 0.75, 1.0]})
-    q = ensemble.default_quality(frame)
+    q = ensemble.default_quality(frame, stages.member_signals(), stages.good_ends())
     assert q[0] < q[1] and list(ensemble.rules_member(frame)["rules"]) == [0.5, 1.0, 0.875, 1.0]
-    assert np.isnan(ensemble.default_quality(frame.drop(columns="askllm"))).all()  # rules alone: no quality
+    assert np.isnan(ensemble.default_quality(frame.drop(columns="askllm"), stages.member_signals(), stages.good_ends())).all()  # rules alone: no quality
 
 
 def test_background_jobs_of_the_new_stages_are_valid_commands():
