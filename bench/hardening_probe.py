@@ -1,7 +1,7 @@
 """Issue 25's adversarial probe, rerun against this checkout as an attacker would: the dashboard
 over HTTP and raw websockets (a real server started by scripts/dashboard.py), the CLI as a
 subprocess, hostile files. Each case is pass/fail with what was observed; writes
-bench/hardening_probe.json and .md. (Browser-as-victim cases run in tests/test_hardening_*.py.)
+bench/results/hardening_probe.json and .md. (Browser-as-victim cases: tests/browser/test_hardening_*.py.)
 
     python bench/hardening_probe.py
 """
@@ -282,15 +282,15 @@ def main() -> None:
         files_and_cli(Path(tmp))
         dashboard(Path(tmp))
     passed = sum(r["pass"] for r in RESULTS)
-    (ROOT / "bench" / "hardening_probe.json").write_text(json.dumps(
+    (ROOT / "bench" / "results" / "hardening_probe.json").write_text(json.dumps(
         {"date": started, "uptime": uptime, "passed": passed, "cases": RESULTS}, indent=2) + "\n")
     rows = ["| entry | case | result | observed |", "|---|---|---|---|"]
     rows += [f"| {r['entry']} | {r['case']} | {'pass' if r['pass'] else '**fail**'} | "
              f"{r['observed'].replace('|', '/')} |" for r in RESULTS]
-    (ROOT / "bench" / "hardening_probe.md").write_text(
+    (ROOT / "bench" / "results" / "hardening_probe.md").write_text(
         f"# Issue 25 probe, rerun\n\n{started}; load `{uptime}`. {passed} of {len(RESULTS)} pass. "
-        "Made by `bench/hardening_probe.py` (raw: `bench/hardening_probe.json`); the browser-as-victim cases are "
-        "tests/test_hardening_markdown.py, test_hardening_hosts.py and test_hardening_login.py.\n\n"
+        "Made by `bench/hardening_probe.py` (raw: `bench/results/hardening_probe.json`); the browser-as-victim cases are "
+        "tests/browser/test_hardening_markdown.py, test_hardening_hosts.py and test_hardening_login.py.\n\n"
         + "\n".join(rows) + "\n")
 
 

@@ -1,6 +1,6 @@
 """Peak memory of `python -m engine ingest` on hostile inputs, with the read limits
 (engine/read_limits.py, defaults) and, as the baseline in the same run, with the limits raised out
-of the way (what the code did before they existed). Writes bench/read_limits.json and .md.
+of the way (what the code did before they existed). Writes bench/results/read_limits.json and .md.
 
 Inputs, made here: a 199 KB .jsonl.gz holding one 200 MB line (a gzip bomb) and a ~39 MB CSV
 with 10,000 columns. Peak RSS is the child's ru_maxrss from wait4 (the whole process, Python and
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench"
+OUT = ROOT / "bench" / "results"
 UNLIMITED = {"SEEDBED_MAX_LINE_MB": "100000", "SEEDBED_MAX_COLUMNS": "1000000", "SEEDBED_MAX_EXPANSION": "1000000"}
 
 
@@ -85,7 +85,7 @@ def main() -> None:
     (OUT / "read_limits.md").write_text(
         f"# Peak memory of `ingest` on hostile inputs\n\n{results['date']}, {results['machine']} ({results['cpus']} "
         f"CPUs, shared), {args.repeats} runs each.\nLoad before: `{results['uptime_before']}`; after: "
-        f"`{results['uptime_after']}`.\nMade by `bench/read_limits.py`; raw numbers in `bench/read_limits.json`.\n\n"
+        f"`{results['uptime_after']}`.\nMade by `bench/read_limits.py`; raw numbers in `bench/results/read_limits.json`.\n\n"
         + "\n".join(rows) + "\n")
 
 

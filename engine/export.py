@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import ensemble
+from engine import ensemble, stages
 from engine.clusters import stored_labels
 from engine.errors import UserError
 from engine.filters import FILTER_COLUMNS, with_filter_columns
@@ -88,7 +88,8 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
         labels = stored_labels(con, sel["corpus"])
     frame["failed_rules"] = frame["failed_rules"].map(",".join).replace("", None)  # one string column: any format
     frame = frame.drop(columns=[c for c in FILTER_COLUMNS if frame[c].isna().all()])  # stages not run: no column
-    frame["quality"] = ensemble.default_quality(frame)  # always exported: the combined quality signal
+    # always exported: the combined quality signal
+    frame["quality"] = ensemble.default_quality(frame, stages.member_signals(), stages.good_ends())
     if "cluster" in frame.columns:  # topic id (engine.clusters) and its label beside it
         frame = frame.assign(cluster=frame["cluster"].astype("Int64"),
                              cluster_label=frame["cluster"].map(labels).astype("string"))

@@ -23,14 +23,13 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import duckdb
-import pyarrow as pa
 
 from engine.storage import open_errors
+from engine.storage.sql import Con, insert_arrow  # noqa: F401 (the package's API; areas import engine.storage.sql)
 
-Con = duckdb.DuckDBPyConnection
 DEFAULT_DB = "seedbed.duckdb"
 _initialised: set[str] = set()
 _init_lock = threading.Lock()
@@ -96,11 +95,3 @@ class Workspace:
                         con.execute(statement)
             _initialised.add(self.path)
 
-
-def insert_arrow(con: Con, sql: str, table: pa.Table, params: Sequence = ()) -> None:
-    """Run `sql` (which reads from the view `batch`) over an Arrow table."""
-    con.register("batch", table)
-    try:
-        con.execute(sql, list(params))
-    finally:
-        con.unregister("batch")
