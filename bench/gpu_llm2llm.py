@@ -195,7 +195,7 @@ def determinism_probe(args) -> dict:
     from engine.llm2llm.tasks import load_task, sample_rows
 
     task, train, test = load_task("trec")
-    seeds, tests = sample_rows(train, 27, 0), sample_rows(test, 500, 1)
+    seeds, tests = sample_rows(train, 6 if args.smoke else 27, 0), sample_rows(test, 6 if args.smoke else 500, 1)
     settings = StudentSettings(model=args.student, epochs=args.epochs, lr=args.lr, device=args.device,
                                eval_batch_size=args.eval_batch_size)
     answers = []

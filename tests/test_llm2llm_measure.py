@@ -196,3 +196,11 @@ def test_noise_floor_verdicts_and_power():
     assert seeds_needed(0.03, paired=False) == 16 and seeds_needed(0.01) == 2
     with pytest.raises(ValueError):
         seeds_needed(0.0)
+
+
+def test_default_seeds_on_a_gpu_come_from_the_measured_spread(monkeypatch):
+    from engine.llm2llm import noise
+
+    monkeypatch.setattr(noise, "MEASURED_SD", {"trec": 0.03, "sst2": None})
+    assert noise.default_seeds("trec", on_gpu=True) == 16 and noise.default_seeds("trec", on_gpu=False) == 3
+    assert noise.default_seeds("sst2", on_gpu=True) == noise.FALLBACK_SEEDS == 3

@@ -44,7 +44,9 @@ def _run_args(p, experiment: bool = False) -> None:
     p.add_argument("--task", choices=("trec", "sst2", "gsm8k", "jsonl"), default=d.task)
     if experiment:
         p.add_argument("--seed-sizes", default="27,54", help="comma-separated counts (or fractions) of train")
-        p.add_argument("--seeds", default="0,1,2", help="comma-separated random seeds")
+        p.add_argument("--seeds", default="auto",
+                       help="comma-separated random seeds, or auto: on a GPU enough to detect +0.03 at the task's "
+                            "measured noise (engine.llm2llm.noise.default_seeds), else 0,1,2")
         p.add_argument("--arms", default="plain,llm2llm,random-seeds",
                        help="comma-separated: plain, llm2llm, random-seeds, one-shot, augment-all, continue-training")
         p.add_argument("--workers", type=int, default=1, help="cells in parallel child processes (GPU)")
@@ -185,10 +187,21 @@ def _experiment(args) -> int:
     if args.cells is not None:  # a worker of a parallel experiment: the spec is in its shard
         run_experiment(_ws(args), args.name, None, None, cells=list(_split(args.cells, int)))
         return 0
-    spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _split(args.seeds, int),
+    spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _seeds(args),
                           _split(args.arms, str.strip), config_from_args(args))
     run_experiment(_ws(args), args.name, spec, _progress(args), workers=args.workers)
     return _print_experiment(args, args.name)
+
+
+def _seeds(args) -> tuple[int, ...]:
+    if args.seeds != "auto":
+        return _split(args.seeds, int)
+    import torch
+
+    from engine.llm2llm.noise import default_seeds
+
+    on_gpu = args.device != "cpu" and torch.cuda.is_available()
+    return tuple(range(default_seeds(args.task, on_gpu)))
 
 
 def _print_experiment(args, name: str) -> int:

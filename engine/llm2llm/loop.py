@@ -24,7 +24,7 @@ from engine.errors import UserError
 from engine.llm2llm import student as st
 from engine.llm2llm.augment import augment_parents, check_teacher_output
 from engine.llm2llm.config import LLM2LLMConfig
-from engine.llm2llm.noise import noise_train_seeds
+from engine.llm2llm.replicates import generation_accuracy, train_noise_replicates
 from engine.llm2llm.tasks import Example, Task, check_sizes, load_task, sample_rows
 from engine.llm2llm.teacher import teacher_default
 from engine.progress import ProgressFn
@@ -150,8 +150,8 @@ class _Driver:
     def run_all(self) -> None:
         for it in range(last_iteration(self.config) + 1):
             stages = ["train", "eval_train", "eval_test"]
-            if it == 0 and self.config.readiness_sample and last_iteration(self.config) > 0:
-                stages.insert(0, "check")
+            if it == 0 and self.config.readiness_sample and last_iteration(self.config) > 0 and not self._trained(0):
+                stages.insert(0, "check")  # before anything trains (a run from before the check skips it)
             if it == 0 and self.config.noise_seeds:
                 stages.append("noise")
             if it < last_iteration(self.config) and (self.config.schedule == "iterative" or it == 0):
@@ -160,6 +160,10 @@ class _Driver:
                 self._stage(it, stage)
         if not self.config.keep_checkpoints:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _trained(self, it: int) -> bool:
+        with self.ws.connect() as con:
+            return db.stage_status(con, self.name, it, "train") == "done"
 
     def _stage(self, it: int, stage: str) -> None:
         with self.ws.connect() as con:
@@ -261,9 +265,7 @@ class _Driver:
         return self.config.record_generation and st.uses_likelihood(self.task, self.config.student)
 
     def _generation_acc(self, student, rows) -> float | None:
-        """Test accuracy by free generation (the metric before label likelihood), for comparison."""
-        outs = st.generate_answers(*student, self.task, [x for _, x, _ in rows], self.config.student)
-        return _mean(self.task.is_correct(o, y) for o, (_, _, y) in zip(outs, rows))
+        return generation_accuracy(student, self.task, rows, self.config.student)
 
     def _check(self, it: int):
         """Teacher readiness on the run's own seeds, recorded before anything is trained."""
@@ -275,29 +277,8 @@ class _Driver:
         return lambda con: controls.save_readiness(con, self.name, report)
 
     def _noise(self, it: int):
-        """The noise floor: the seed set trained again with `noise_seeds` other training seeds,
-        each reloaded from its checkpoint and scored on the test set like the run's students."""
-        with self.ws.connect() as con:
-            seeds = db.run_examples(con, self.name, "seed")
-            tests = db.run_examples(con, self.name, "test")
-            done = set(controls.replicates(con, self.name)["replicate"])
-        for j, seed in enumerate(noise_train_seeds(self.config.seed_for_training(), self.config.noise_seeds), 1):
-            if j in done:
-                continue
-            label = self._label(0, f"noise {j}/{self.config.noise_seeds}")
-            progress = (lambda _s, d, t: self.progress(label, d, t)) if self.progress else None
-            model, tok = st.train_student(self.task, [(x, y) for _, x, y in seeds], self.config.student, seed,
-                                          None, progress)
-            path = self.dir / f"noise-{j}"
-            st.save_student(model, tok, path)
-            del model
-            student = st.load_student(self.config.student, str(path))
-            outs = st.answer(*student, self.task, [x for _, x, _ in tests], self.config.student)
-            acc = _mean(self.task.is_correct(o, y) for o, (_, _, y) in zip(outs, tests))
-            gen = self._generation_acc(student, tests) if self._records_generation() else None
-            shutil.rmtree(path, ignore_errors=True)
-            with self.ws.connect() as con:
-                controls.save_replicate(con, self.name, j, seed, acc, gen)
+        progress = self.progress and (lambda label, d, t: self.progress(self._label(0, label), d, t))
+        train_noise_replicates(self.ws, self.name, self.task, self.config, self.dir, progress)
         return lambda con: None
 
     def _augment(self, it: int):

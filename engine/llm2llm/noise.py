@@ -88,3 +88,16 @@ def seeds_needed(sigma: float, delta: float = 0.03, alpha: float = 0.05, power: 
         sd = gain_sd if gain_sd is not None else sigma * math.sqrt(2.0)
         return max(2, math.ceil((z * sd / delta) ** 2))
     return max(2, math.ceil(2 * (z * sigma / delta) ** 2))
+
+
+# Retraining sd of SmolLM2-135M students (27-54 seeds, 8 epochs, test accuracy by label likelihood)
+# measured on the GPU table (bench/llm2llm_results_gpu-noise.md); None where not measured yet.
+MEASURED_SD: dict[str, float | None] = {"trec": None, "sst2": None}
+FALLBACK_SEEDS = 3  # CPU, or a task with no measured spread: what an experiment can afford there
+
+
+def default_seeds(task: str, on_gpu: bool, delta: float = 0.03) -> int:
+    """Seeds (cells) an experiment uses by default: on a GPU, enough to detect `delta` at the
+    measured retraining spread of `task` (paired, alpha 0.05, power 0.8); else `FALLBACK_SEEDS`."""
+    sd = MEASURED_SD.get(task)
+    return seeds_needed(sd, delta) if on_gpu and sd else FALLBACK_SEEDS

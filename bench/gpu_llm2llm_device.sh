@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The LLM2LLM GPU table on the lent device, which receives at most 64 MiB per call (weights travel in
+# 50 MiB pieces: bench/gpu_judges_carry.py) and keeps /tmp only while warm (calls back to back).
+#   here:  bash bench/gpu_llm2llm_device.sh kit /work/main/.kit-llm2llm   # code + wheels (+ pack the pieces once:
+#          python bench/gpu_judges_carry.py pack --dir KIT/wall --piece-mib 50 \
+#              --only minilm,smollm2-135m-instruct,qwen2.5-coder-1.5b-instruct)
+#   there: bash .kit-llm2llm/dev.sh recv K .kit-llm2llm      # one call per piece K (dev.sh: a copy of this file)
+#          bash .kit-llm2llm/dev.sh run .kit-llm2llm TAG     # the table, into $OUT
+set -euo pipefail
+verb="$1"
+case "$verb" in
+kit)
+  dest="$2"; cd "$(dirname "$0")/.."
+  rm -rf "$dest/code"; mkdir -p "$dest/code" "$dest/whl" "$dest/ggufwhl"
+  git ls-files -co --exclude-standard engine bench/*.py bench/data | tar -cf - -T - | tar -xf - -C "$dest/code"
+  dl=(python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux2014_x86_64)
+  ls "$dest"/whl/duckdb-2.0.0-*.whl >/dev/null 2>&1 || "${dl[@]}" -d "$dest/whl" duckdb==2.0.0
+  ls "$dest"/ggufwhl/gguf-0.19.0-*.whl >/dev/null 2>&1 || "${dl[@]}" -d "$dest/ggufwhl" gguf==0.19.0
+  cp bench/gpu_llm2llm_device.sh "$dest/dev.sh"
+  du -sh "$dest/code" "$dest/whl" "$dest/ggufwhl" ;;
+recv)  # piece K: the checkout's own carry script appends it, cuts out finished files, converts GGUFs
+  # (run from the checkout's root, with only the piece, the manifest and the gguf wheel carried)
+  k="$2"; kit="$3"
+  export SEEDBED_CACHE=/tmp/sc
+  [[ -d /tmp/site/gguf ]] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$kit"/ggufwhl/*.whl
+  export PYTHONPATH=/tmp/site
+  python3 bench/gpu_judges_carry.py recv "$k" --dir "$kit/wall" ;;
+run)
+  kit="$2"; tag="$3"
+  export SEEDBED_CACHE=/tmp/sc HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site2 "$kit"/whl/*.whl
+  export PYTHONPATH=/tmp/site2:/tmp/site
+  for _ in $(seq 1 90); do  # the background conversions of the last pieces
+    grep -qs CONVERTED /tmp/w/convert-qwen2.5-coder-1.5b-instruct.log && \
+      grep -qs CONVERTED /tmp/w/convert-smollm2-135m-instruct.log && break
+    sleep 2
+  done
+  tail -n 2 /tmp/w/convert-*.log || true
+  nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv || true
+  uptime
+  cd "$kit/code"
+  timeout -s TERM "${L2L_TIMEOUT:-500}" python3 bench/gpu_llm2llm.py --parallel \
+    --teacher /tmp/sc/models/qwen2.5-coder-1.5b-instruct --student /tmp/sc/models/smollm2-135m-instruct \
+    --embedder /tmp/m/minilm --out "$OUT" --work /tmp/l2l --tag "$tag" ${L2L_ARGS:-} || echo "exit $?"
+  uptime ;;
+esac
