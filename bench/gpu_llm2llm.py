@@ -80,7 +80,8 @@ def parse_args(argv=None):
         args.seed_sizes, args.seeds, args.iterations, args.epochs = "trec:6;quality:6", "0,1", 1, 1
         args.tasks = "trec,quality" if args.tasks == "trec,sst2,quality" else args.tasks
         args.teacher, args.test_size, args.teacher_max_new_tokens = "smollm2-135m-instruct", 6, 20
-        args.eval_batch_size, args.workers, args.tag, args.noise_seeds, args.readiness_sample = 16, 2, "smoke", 1, 4
+        args.eval_batch_size, args.workers, args.noise_seeds, args.readiness_sample = 16, 2, 1, 4
+        args.tag = "smoke" if args.tag == "gpu" else args.tag  # a --parallel child keeps its own tag
     return args
 
 
@@ -310,3 +311,7 @@ def _parallel(args, argv, result, started, out, markdown) -> dict:
         _write(result, started, out, args.tag, markdown)
     print(markdown(result))
     return result
+
+
+if __name__ == "__main__":
+    main()

@@ -40,7 +40,10 @@ run)
   nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv || true
   uptime
   cd "$kit/code"
-  timeout -s TERM "${L2L_TIMEOUT:-500}" python3 bench/gpu_llm2llm.py --parallel \
+  mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -n 1 || echo 0)
+  workers=$([[ "${mem:-0}" -gt 100000 ]] && echo 6 || echo 3)  # ~6 GB a cell process: 18 fit an H200, 9 an H100
+  export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+  timeout -s TERM "${L2L_TIMEOUT:-500}" python3 bench/gpu_llm2llm.py --parallel --workers "$workers" \
     --teacher /tmp/sc/models/qwen2.5-coder-1.5b-instruct --student /tmp/sc/models/smollm2-135m-instruct \
     --embedder /tmp/m/minilm --out "$OUT" --work /tmp/l2l --tag "$tag" ${L2L_ARGS:-} || echo "exit $?"
   uptime ;;

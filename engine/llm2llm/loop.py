@@ -150,8 +150,9 @@ class _Driver:
     def run_all(self) -> None:
         for it in range(last_iteration(self.config) + 1):
             stages = ["train", "eval_train", "eval_test"]
-            if it == 0 and self.config.readiness_sample and last_iteration(self.config) > 0 and not self._trained(0):
-                stages.insert(0, "check")  # before anything trains (a run from before the check skips it)
+            if it == 0 and self.config.readiness_sample and last_iteration(self.config) > 0 \
+                    and not self._done(0, "augment"):  # before the first augmentation (older runs skip it)
+                stages.insert(0, "check")
             if it == 0 and self.config.noise_seeds:
                 stages.append("noise")
             if it < last_iteration(self.config) and (self.config.schedule == "iterative" or it == 0):
@@ -161,9 +162,9 @@ class _Driver:
         if not self.config.keep_checkpoints:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _trained(self, it: int) -> bool:
+    def _done(self, it: int, stage: str) -> bool:
         with self.ws.connect() as con:
-            return db.stage_status(con, self.name, it, "train") == "done"
+            return db.stage_status(con, self.name, it, stage) == "done"
 
     def _stage(self, it: int, stage: str) -> None:
         with self.ws.connect() as con:
