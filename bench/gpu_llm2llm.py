@@ -7,6 +7,11 @@ check, through the engine's experiment command (`engine.llm2llm.experiment`).
     python bench/gpu_llm2llm.py --parallel --teacher QWEN --student SMOL --embedder MINILM --out $OUT  # GPU
     python bench/gpu_llm2llm.py --smoke --out /tmp/l2l-smoke                                           # CPU
 
+Noise only (no teacher: the plain arm, its seed set retrained `--noise-seeds` times; the spread,
+the power and the determinism probe):
+    python bench/gpu_llm2llm.py --parallel --tasks trec,sst2 --arms plain --iterations 0 --noise-seeds 4 \
+        --teacher SMOL --student SMOL --tag gpu-noise
+
 `--parallel` runs the tasks as concurrent child processes (each with `--workers` cell processes)
 plus a determinism probe (one student trained twice, same data and seed: how far CUDA is from
 bit-exact), and merges their results; the report adds the noise sd per task and seed size and the
@@ -77,10 +82,11 @@ def parse_args(argv=None):
     p.add_argument("--smoke", action="store_true", help="CPU: tiny slices of tests/data, SmolLM2 teacher")
     args = p.parse_args(argv)
     if args.smoke:  # every path of the real run, at toy sizes
-        args.seed_sizes, args.seeds, args.iterations, args.epochs = "trec:6;quality:6", "0,1", 1, 1
+        args.seed_sizes, args.seeds, args.iterations, args.epochs = "trec:6;quality:6", "0,1", min(args.iterations, 1), 1
         args.tasks = "trec,quality" if args.tasks == "trec,sst2,quality" else args.tasks
         args.teacher, args.test_size, args.teacher_max_new_tokens = "smollm2-135m-instruct", 6, 20
-        args.eval_batch_size, args.workers, args.noise_seeds, args.readiness_sample = 16, 2, 1, 4
+        args.eval_batch_size, args.workers, args.readiness_sample = 16, 2, 4
+        args.noise_seeds = min(args.noise_seeds, 1)
         args.tag = "smoke" if args.tag == "gpu" else args.tag  # a --parallel child keeps its own tag
     return args
 

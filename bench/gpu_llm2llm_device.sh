@@ -31,9 +31,12 @@ run)
   export SEEDBED_CACHE=/tmp/sc HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site2 "$kit"/whl/*.whl
   export PYTHONPATH=/tmp/site2:/tmp/site
-  for _ in $(seq 1 90); do  # the background conversions of the last pieces
-    grep -qs CONVERTED /tmp/w/convert-qwen2.5-coder-1.5b-instruct.log && \
-      grep -qs CONVERTED /tmp/w/convert-smollm2-135m-instruct.log && break
+  for _ in $(seq 1 90); do  # the background conversions of the last pieces (L2L_NEEDS: which models)
+    ready=1
+    for m in ${L2L_NEEDS:-qwen2.5-coder-1.5b-instruct smollm2-135m-instruct}; do
+      grep -qs CONVERTED "/tmp/w/convert-$m.log" || ready=0
+    done
+    [[ $ready == 1 ]] && break
     sleep 2
   done
   tail -n 2 /tmp/w/convert-*.log || true
