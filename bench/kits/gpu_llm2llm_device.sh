@@ -10,7 +10,7 @@ set -euo pipefail
 verb="$1"
 case "$verb" in
 kit)
-  dest="$2"; cd "$(dirname "$0")/.."
+  dest="$2"; cd "$(dirname "$0")/../.."
   rm -rf "$dest/code"; mkdir -p "$dest/code" "$dest/whl" "$dest/ggufwhl"
   git ls-files -co --exclude-standard engine bench/*.py bench/kits bench/data | tar -cf - -T - | tar -xf - -C "$dest/code"
   dl=(python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp
