@@ -78,11 +78,15 @@ def _config(student: str, **kw) -> LLM2LLMConfig:
 
 
 @pytest.mark.slow
-def test_an_iteration_that_adds_nothing_reproduces_the_previous_student_exactly(workspace, tmp_path, monkeypatch):
-    """Real SmolLM2-135M student on CPU: iteration 1 trains on exactly iteration 0's data, with the
-    same training seed, so every prediction and the test accuracy repeat bit for bit."""
+@pytest.mark.parametrize("student", ["smollm2-135m-instruct", "tiny"])
+def test_an_iteration_that_adds_nothing_reproduces_the_previous_student_exactly(workspace, tmp_path, monkeypatch,
+                                                                                 student):
+    """The real SmolLM2-135M student (and the 2-layer double) on CPU: iteration 1 trains on exactly
+    iteration 0's data, with the same training seed, so every prediction and the test accuracy
+    repeat bit for bit."""
     monkeypatch.setattr(augment, "make_teacher", lambda settings: EchoTeacher())
-    start_llm2llm(workspace, "same", _config("smollm2-135m-instruct", run_dir=str(tmp_path)))
+    model = tiny_student() if student == "tiny" else student
+    start_llm2llm(workspace, "same", _config(model, run_dir=str(tmp_path)))
     with workspace.connect() as con:
         summary = db.iteration_summary(con, "same").set_index("iteration")
         preds = {it: db.predictions(con, "same", it, "test") for it in (0, 1)}
