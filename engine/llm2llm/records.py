@@ -89,7 +89,7 @@ def run_figures(ws: Workspace, name: str) -> dict:
                    verdict=None if row["iteration"] == 0 else verdict(gain, floor))
     run = report["run"]
     return {"run": name, "kind": "run", "status": run["status"], "error": run["error"], "task": run["task"],
-            "teacher": run["config"]["teacher"]["model"], "train_seed": run["config"].get("train_seed"),
+            "teacher": (run["config"].get("teacher") or {}).get("model"), "train_seed": run["config"].get("train_seed"),
             "noise": {"replicates": len(reps), "test_acc": reps["test_acc"].tolist(), "sd": sigma,
                       "floor": floor}, "readiness": readiness, "iterations": rows}
 
