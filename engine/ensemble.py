@@ -20,7 +20,7 @@ from engine.errors import UserError
 from engine.filters import RULE_SIGNALS
 from engine.ranks import percentile_ranks
 
-RULES_MEMBER = "rules"  # the mean share of heuristic rules passed: a member on evidence (bench/filters_results.md)
+RULES_MEMBER = "rules"  # the mean share of heuristic rules passed: a member on evidence (bench/results/filters_results.md)
 
 MODES = ("auto", "rank-mean", "stack")
 
@@ -133,7 +133,7 @@ def rules_member(frame) -> dict[str, np.ndarray]:
     """{"rules": mean over the rule signals present of their share of rules passed} (NaN where a
     document has none), or {} when no rule signal is stored. One member, not four: on the labelled
     pages the rank-mean of Ask-LLM and this mean beat Ask-LLM alone on the train split (the
-    decision) and on dev (reported), bench/filters_results.md; on single lines it did not help."""
+    decision) and on dev (reported), bench/results/filters_results.md; on single lines it did not help."""
     present = [n for n in RULE_SIGNALS if n in frame and frame[n].notna().any()]
     if not present:
         return {}

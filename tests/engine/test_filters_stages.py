@@ -18,7 +18,7 @@ from engine.errors import UserError
 from engine.storage import corpus as store
 from engine.storage import details
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo" / "c4_demo.parquet"
 JUNK = {"cookies": "cookies cookies we use cookies " * 20 + "accept all cookies",
         "aaaa": "a" * 300, "aaaa words": ("aaaa " * 120).strip()}

@@ -11,8 +11,8 @@ from engine import filters, pipeline
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parents[1] / "data"
 JUNK = ["cookies cookies we use cookies " * 20 + "accept all cookies", "a" * 300]
 
 

@@ -10,6 +10,7 @@ from engine import ray_backend as rb
 from engine.storage import Workspace
 
 
+@pytest.mark.ray
 @pytest.mark.slow  # starts a local Ray (about a minute on the shared 2 cores)
 def test_rule_stages_on_ray_store_what_in_process_stores(tmp_path):
     path = tmp_path / "r.jsonl"
