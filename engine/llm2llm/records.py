@@ -130,15 +130,24 @@ def experiment_summary(frame: pd.DataFrame, noise: pd.DataFrame | None = None) -
                        verdict=verdict(lift.mean(), floor) if it > 0 and arm != "plain" else None,
                        accepted_mean=at["n_accepted"].mean(), train_size_mean=at["train_size"].mean(),
                        judge_acc_mean=at["judge_seed_acc"].mean() if "judge_seed_acc" in at else None)
-            if arm == "llm2llm" and it > 0 and (size, "random-seeds", at["seed"].iloc[0], it) in by_cell.index:
-                other = by_cell.reindex([(size, "random-seeds", s_, it) for s_ in at["seed"]]).to_numpy()
-                diff = at["test_acc"].to_numpy() - other
-                diff = diff[~pd.isna(diff)]
-                sd = float(pd.Series(diff).std(ddof=1)) if len(diff) > 1 else None
-                row.update(vs_random_mean=float(diff.mean()) if len(diff) else None, vs_random_sd=sd,
-                           vs_random_floor=noise_floor(sigma, len(diff), sd) if len(diff) else None)
+            if arm == "llm2llm" and it > 0:
+                row.update(_vs_random(at, by_cell, size, it, sigma))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _vs_random(at: pd.DataFrame, by_cell: pd.Series, size: float, it: int, sigma: float | None) -> dict:
+    """llm2llm minus random-seeds at iteration `it`, paired by cell, with its noise floor."""
+    from engine.llm2llm.noise import noise_floor
+
+    if (size, "random-seeds", at["seed"].iloc[0], it) not in by_cell.index:
+        return {}
+    other = by_cell.reindex([(size, "random-seeds", s, it) for s in at["seed"]]).to_numpy()
+    diff = at["test_acc"].to_numpy() - other
+    diff = diff[~pd.isna(diff)]
+    sd = float(pd.Series(diff).std(ddof=1)) if len(diff) > 1 else None
+    return dict(vs_random_mean=float(diff.mean()) if len(diff) else None, vs_random_sd=sd,
+                vs_random_floor=noise_floor(sigma, len(diff), sd) if len(diff) else None)
 
 
 def experiment_report(ws: Workspace, name: str) -> dict:
