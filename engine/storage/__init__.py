@@ -85,11 +85,11 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import (corpus, ingest_log, jobs, llm2llm, review_log,  # noqa: PLC0415
-                                        selections, signals)
+            from engine.storage import (corpus, ingest_log, jobs, llm2llm, quality_models,  # noqa: PLC0415
+                                        review_log, selections, signals)
 
             with self.connect() as con:
-                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log):
+                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log, quality_models):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
                     for statement in getattr(area, "MIGRATIONS", ()):

@@ -1,0 +1,174 @@
+"""The "label next" queue: which documents a curator decision teaches the quality model most.
+
+Choice (`choose`): among undecided embedded documents, the `pool` most uncertain under the current
+quality model (|P(accept) - 0.5| smallest; before a model exists, the unsupervised ensemble's
+rank stands in, and with no signal at all every document is equally uncertain), taken round-robin
+over topic clusters (the clusters with the fewest decisions first), so a batch spreads over
+topics instead of circling one confusing corner. Never a near-duplicate twice: a document is
+left out when its whitespace- and case-normalised text hash equals a decided (or already
+chosen) one's, or its embedding's cosine similarity to one is >= `near_dup`.
+
+Each served document comes with the model's guess and why (`explain`): P(accept), the rank of
+every quality signal, and the nearest decided documents (decision, similarity, a plain-text
+snippet). Pure functions over arrays, plus `next_batch`, which reads the workspace; the caller
+passes the signals' good ends, so no stage, pipeline or CLI module is imported here.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine import quality_model
+from engine.ensemble import oriented_ranks, rank_mean
+from engine.errors import UserError
+from engine.models import model_fingerprint
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """near_dup: cosine similarity at or above which two documents count as the same; pool: the
+    most uncertain candidates per requested document that the cluster round-robin picks from."""
+
+    near_dup: float = 0.95
+    pool: int = 5
+    seed: int = 0
+
+
+def text_hash(text: str) -> str:
+    """Hash of the text with case and whitespace normalised: exact duplicates up to layout."""
+    return hashlib.sha1(re.sub(r"\s+", " ", str(text)).strip().lower().encode()).hexdigest()
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def uncertainty(proba: np.ndarray | None, n: int) -> np.ndarray:
+    """1 at P = 0.5, 0 at P in {0, 1}; all ones when there is no estimate yet."""
+    if proba is None:
+        return np.ones(n)
+    return 1 - 2 * np.abs(np.nan_to_num(np.asarray(proba, np.float64), nan=0.5) - 0.5)
+
+
+def choose(unit: np.ndarray, labels: np.ndarray, proba: np.ndarray | None, n: int,
+           hashes: dict[int, str] | None = None, clusters: np.ndarray | None = None,
+           config: QueueConfig = QueueConfig(), exclude: np.ndarray | None = None) -> list[int]:
+    """Row indices of up to `n` documents to decide next (see the module docstring).
+
+    `unit`: unit-length embeddings; `labels`: 1 accept / 0 reject / -1 undecided per row;
+    `proba`: the model's P(accept) or None; `hashes`: row -> normalised text hash (rows without
+    one are compared by embedding only); `clusters`: a topic id per row or None; `exclude`: a
+    boolean mask of rows not to serve (skipped this session)."""
+    rng = np.random.default_rng(config.seed)
+    decided = labels >= 0
+    open_ = ~decided if exclude is None else ~decided & ~exclude
+    hashes = hashes or {}
+    seen_hash = {hashes[i] for i in np.flatnonzero(decided) if i in hashes}
+    u = uncertainty(proba, len(labels)) + rng.uniform(0, 1e-6, len(labels))  # seeded tie-break
+    order = np.flatnonzero(open_)[np.argsort(-u[open_], kind="stable")]
+    if decided.any() and len(order):
+        close = (unit[order] @ unit[decided].T).max(1) >= config.near_dup
+        order = order[~close]
+    order = np.array([i for i in order if i not in hashes or hashes[i] not in seen_hash], dtype=int)
+    pool = order[:max(n * config.pool, n)]
+    groups = np.zeros(len(labels), int) if clusters is None else np.nan_to_num(clusters, nan=-1).astype(int)
+    per_cluster = {g: list(pool[groups[pool] == g]) for g in dict.fromkeys(groups[pool].tolist())}
+    taught = {g: int((groups[decided] == g).sum()) for g in per_cluster}
+    cycle = sorted(per_cluster, key=lambda g: (taught[g], -len(per_cluster[g])))
+    picked: list[int] = []
+    while len(picked) < n and any(per_cluster.values()):
+        for g in cycle:
+            while per_cluster[g] and len(picked) < n:
+                i = per_cluster[g].pop(0)
+                dup = (i in hashes and hashes[i] in seen_hash) or \
+                    (picked and float((unit[picked] @ unit[i]).max()) >= config.near_dup)
+                if not dup:
+                    picked.append(i)
+                    seen_hash.add(hashes.get(i, f"row{i}"))
+                    break
+    return picked
+
+
+def nearest_decided(unit: np.ndarray, labels: np.ndarray, row: int, k: int = 3) -> list[tuple[int, float]]:
+    """The `k` decided rows most similar to `row` (cosine), best first."""
+    decided = np.flatnonzero(labels >= 0)
+    if not len(decided):
+        return []
+    sims = unit[decided] @ unit[row]
+    top = np.argsort(-sims)[:k]
+    return [(int(decided[t]), float(sims[t])) for t in top]
+
+
+def explain(row: int, doc_ids: np.ndarray, unit: np.ndarray, labels: np.ndarray, proba: np.ndarray | None,
+            ranks: dict[str, np.ndarray], snippets: dict[str, str], k: int = 3) -> dict:
+    """The model's guess for one row and why: P(accept), each signal's percentile rank (high =
+    good), the nearest decided documents with their decision, similarity and a plain snippet,
+    and all of it as one plain-text sentence (`why`; never Markdown)."""
+    p = None if proba is None else float(proba[row])
+    signal_ranks = {n: (None if np.isnan(r[row]) else round(float(r[row]), 3)) for n, r in ranks.items()}
+    near = [{"doc_id": str(doc_ids[i]), "decision": "accept" if labels[i] == 1 else "reject",
+             "similarity": round(s, 3), "snippet": snippets.get(str(doc_ids[i]), "")[:120]}
+            for i, s in nearest_decided(unit, labels, row, k)]
+    parts = [f"model P(accept) {p:.2f} -> {'accept' if p >= 0.5 else 'reject'}" if p is not None
+             else "no model yet (needs accepted and rejected decisions)"]
+    parts += [f"{n} rank {v:.2f}" for n, v in signal_ranks.items() if v is not None]
+    parts += [f"nearest decided: {x['decision']} at similarity {x['similarity']:.2f} ({x['snippet'][:60]!r})"
+              for x in near[:1]]
+    return {"doc_id": str(doc_ids[row]), "p_accept": None if p is None else round(p, 4),
+            "guess": None if p is None else ("accept" if p >= 0.5 else "reject"),
+            "signal_ranks": signal_ranks, "neighbours": near, "why": "; ".join(parts)}
+
+
+def next_batch(ws, corpus: str, n: int, good: dict[str, str], skip=(), config: QueueConfig = QueueConfig(),
+               model_config: quality_model.QualityModelConfig = quality_model.QualityModelConfig()) -> dict:
+    """Up to `n` documents to decide next on `corpus`, each with text, guess and why, plus the
+    model's evidence ("model": the fit summary, or "no_model": the one-line reason)."""
+    from engine.storage import corpus as cstore, signals as sstore  # noqa: PLC0415
+
+    if n < 1:
+        raise UserError(f"--n must be at least 1, got {n}")
+    with ws.connect() as con:
+        if not cstore.corpus_exists(con, corpus):
+            raise UserError(f"no corpus named {corpus!r}")
+        ids, vectors = sstore.embeddings(con, corpus, model_fingerprint(model_config.embed_model))
+        frame = cstore.corpus_frame(con, corpus, snippet_chars=200)
+    if not len(ids):
+        raise UserError(f"corpus {corpus!r} has no stored embeddings: run `python -m engine embed --corpus {corpus}`")
+    aligned = frame.set_index("doc_id").reindex(ids)
+    labels = aligned["decision"].map({"accept": 1, "reject": 0}).fillna(-1).to_numpy(int)
+    members = quality_model.member_names(frame, good)
+    ranks = {m: oriented_ranks({m: aligned[m].to_numpy(np.float64)}, good)[:, 0] for m in members}
+    try:
+        fit = quality_model.fit_quality(ids, vectors, frame, good, model_config)
+        proba, evidence = fit.proba, {"model": fit.summary()}
+    except UserError as exc:
+        proba = rank_mean(np.column_stack(list(ranks.values()))) if ranks else None
+        evidence = {"no_model": str(exc)}
+    unit = unit_rows(vectors)
+    picked = _pick(ws, corpus, ids, unit, labels, proba, aligned, n, set(skip), config)
+    snippets = aligned["snippet"].fillna("").to_dict()
+    model_proba = proba if "model" in evidence else None
+    with ws.connect() as con:
+        texts = cstore.documents(con, corpus, [str(ids[i]) for i in picked]).set_index("doc_id")["text"]
+    docs = [{**explain(i, ids, unit, labels, model_proba, ranks, snippets), "text": str(texts.get(ids[i], ""))}
+            for i in picked]
+    return {"corpus": corpus, "n_decided": int((labels >= 0).sum()), "documents": docs, **evidence}
+
+
+def _pick(ws, corpus, ids, unit, labels, proba, aligned: pd.DataFrame, n, skip: set, config) -> list[int]:
+    """`choose` with text hashes of the decided documents and of the most uncertain candidates."""
+    from engine.storage import corpus as cstore  # noqa: PLC0415
+
+    exclude = np.isin(ids, list(skip)) if skip else None
+    rough = choose(unit, labels, proba, n * config.pool, None, None, QueueConfig(1.01, 1, config.seed), exclude)
+    rows = sorted(set(rough) | set(np.flatnonzero(labels >= 0).tolist()))
+    with ws.connect() as con:
+        texts = cstore.documents(con, corpus, [str(ids[i]) for i in rows]).set_index("doc_id")["text"]
+    row_of = {str(d): i for i, d in enumerate(ids)}
+    hashes = {row_of[d]: text_hash(t) for d, t in texts.items()}
+    clusters = aligned["cluster"].to_numpy(np.float64) if "cluster" in aligned else None
+    return choose(unit, labels, proba, n, hashes, clusters, config, exclude)
