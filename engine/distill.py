@@ -172,6 +172,15 @@ def fit_distilled(X: np.ndarray, judge: np.ndarray, config: DistillConfig,
     return {"head": head, "validation": figures, "n_train": int(len(y)), "n_curator": int(n_cur)}
 
 
+def judge_settings(stored: dict | None, fields: set[str], judge_model: str = "") -> dict:
+    """The judge settings a head learns: those of the corpus's active judge signal (what was
+    scored or chosen, e.g. `score --set template=content`), minus settings that do not change
+    results; fresh defaults (+ `judge_model`) when nothing is stored or another model is named."""
+    if not stored or (judge_model and stored.get("model") != judge_model):
+        return {"model": judge_model or None}
+    return {k: v for k, v in stored.items() if k in fields and k not in ("device", "batch_size", "batch_tokens")}
+
+
 def head_digest(head: dict) -> str:
     return hashlib.sha1(json.dumps(head, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -189,7 +198,12 @@ def run_distilled(ws, corpus: str, config: DistillConfig, progress=None, embed_m
     judge = stages.stage(config.judge)
     if judge.reads != "text" or judge.kind != stages.SIGNAL:
         raise UserError(f"the distilled judge must be a per-document signal, not '{config.judge}'")
-    judge_config = judge.make_config(model=config.judge_model or None)
+    with ws.connect() as con:  # the judge settings that were scored, not a fresh default run (issue 22)
+        stored = sstore.signals(con, corpus)
+    stored = stored.loc[stored["kind"] == config.judge, "params"]
+    stored = json.loads(stored.iloc[0]) if len(stored) else None
+    judge_config = judge.make_config(**judge_settings(stored, {f.name for f in dataclasses.fields(judge.config)},
+                                                      config.judge_model))
     judge_key = judge.key(judge_config, corpus, "")
     with ws.connect() as con:
         ids, vectors = pipeline.corpus_vectors(con, corpus, embed_key)  # one line when embeddings are missing
