@@ -126,3 +126,23 @@ def test_import_rows(app_workspace, tmp_path, capsys):
     assert "no label column 'label' (columns: text, verdict)" in capsys.readouterr().err
     assert main(["review", "import", str(f), "--corpus", "c4", "--change-decided"]) == 2  # row 7 now changes
     assert list(review.history(app_workspace, "c4", ids[5])["decision_after"]) == ["accept", "reject"]
+
+
+def test_export_carries_the_active_quality_model(app_workspace, tmp_path):
+    import pandas as pd
+
+    from engine import pipeline
+    from engine.export import read_selection_metadata
+
+    ids = _ids(app_workspace)
+    _decide_by_side(app_workspace, ids, 30)
+    fit = quality_model.refit(app_workspace, "c4", good_ends())
+    assert fit.active
+    pipeline.select(app_workspace, "c4", "random", budget=10, seed=0, name="r10")
+    out = pipeline.export(app_workspace, "r10", tmp_path / "r10.parquet")
+    meta = read_selection_metadata(out.path)["quality"]
+    assert meta["mode"] == "curator-model" and meta["n_decisions"] == 30
+    assert meta["cv_auc"] == round(fit.cv_auc, 4) and "beats the unsupervised ensemble" in meta["why"]
+    rows = pd.read_parquet(out.path).set_index("doc_id")
+    expected = dict(zip(fit.doc_ids, fit.proba))
+    assert all(abs(rows.loc[d, "quality"] - expected[d]) < 1e-9 for d in rows.index)
