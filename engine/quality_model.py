@@ -260,3 +260,23 @@ def latest(ws, corpus: str) -> dict | None:
     """The newest fit as a dict (None before the first)."""
     table = fits(ws, corpus)
     return None if table.empty else table.iloc[-1].to_dict()
+
+
+def decisions_needed(curve: pd.DataFrame, target: float) -> dict:
+    """An ESTIMATE of the decisions at which the CV AUC reaches `target`: a least-squares line of
+    CV AUC on log(decisions) through the stored fits (the newest per count), solved for `target`.
+    Returns {"n": total decisions or None, "more": decisions still to make, "reason"}."""
+    points = curve.dropna(subset=["cv_auc"]).drop_duplicates("n_decisions", keep="last")
+    have = int(points["n_decisions"].max()) if len(points) else 0
+    if len(points) and points["cv_auc"].iloc[-1] >= target:
+        return {"n": have, "more": 0, "reason": f"reached: the latest CV AUC is {points['cv_auc'].iloc[-1]:.3f}"}
+    if len(points) < 3:
+        return {"n": None, "more": None, "reason": "needs fits at 3 or more different numbers of decisions"}
+    slope, icpt = np.polyfit(np.log(points["n_decisions"].to_numpy(float)), points["cv_auc"].to_numpy(float), 1)
+    if slope <= 0 or target >= 1:
+        return {"n": None, "more": None, "reason": "the CV AUC is not rising with more decisions yet: no estimate"}
+    n = int(np.ceil(np.exp((target - icpt) / slope)))
+    if n > 100_000:
+        return {"n": None, "more": None, "reason": "beyond 100,000 decisions on the present trend: not reachable"}
+    return {"n": n, "more": max(0, n - have), "reason": f"estimate: CV AUC = {icpt:.3f} + {slope:.3f} x ln(decisions), "
+            f"fitted to {len(points)} points; an extrapolation, not a promise"}
