@@ -84,7 +84,8 @@ def signal_ranks(docs: dict, scores: np.lib.npyio.NpzFile) -> dict[str, np.ndarr
             for name, key in SIGNALS.items()}
 
 
-def simulate(X, y, unit, texts, test, order_seed, strategy, clusters) -> dict[int, tuple[float, float]]:
+def simulate(X, y, unit, texts, test, order_seed, strategy, clusters,
+             queue=active_learning.QueueConfig()) -> dict[int, tuple[float, float]]:
     """(held-out AUC, the CV AUC the product would report) after each of STEPS decisions for one
     strategy ("queue" | "random")."""
     cfg = quality_model.QualityModelConfig()
@@ -103,7 +104,7 @@ def simulate(X, y, unit, texts, test, order_seed, strategy, clusters) -> dict[in
         take = min(BATCH, len(pool) - n_done, max(STEPS) - n_done)
         if strategy == "queue":
             proba = model.predict_proba(X)[:, 1] if model is not None else None
-            picked = active_learning.choose(unit, labels, proba, take, hashes, clusters, exclude=test)
+            picked = active_learning.choose(unit, labels, proba, take, hashes, clusters, queue, exclude=test)
         else:
             open_ = np.flatnonzero(~decided & ~test)
             picked = list(rng.choice(open_, min(take, len(open_)), replace=False))

@@ -31,10 +31,14 @@ from engine.models import model_fingerprint
 @dataclass(frozen=True)
 class QueueConfig:
     """near_dup: cosine similarity at or above which two documents count as the same; pool: the
-    most uncertain candidates per requested document that the cluster round-robin picks from."""
+    most uncertain candidates per requested document that the cluster round-robin picks from;
+    explore: the chance that a slot is filled at random instead (uncertainty alone keeps asking
+    about one boundary of a model that may still be wrong; chosen on the quality set's train-split
+    LINES by bench/active_learning_tune.py, never on the documents bench/active_learning.py reports)."""
 
     near_dup: float = 0.95
     pool: int = 5
+    explore: float = 0.2
     seed: int = 0
 
 
@@ -63,8 +67,8 @@ def choose(unit: np.ndarray, labels: np.ndarray, proba: np.ndarray | None, n: in
     `proba`: the model's P(accept) or None; `hashes`: row -> normalised text hash (rows without
     one are compared by embedding only); `clusters`: a topic id per row or None; `exclude`: a
     boolean mask of rows not to serve (skipped this session)."""
-    rng = np.random.default_rng(config.seed)
     decided = labels >= 0
+    rng = np.random.default_rng([config.seed, int(decided.sum())])  # another draw after every decision
     open_ = ~decided if exclude is None else ~decided & ~exclude
     hashes = hashes or {}
     seen_hash = {hashes[i] for i in np.flatnonzero(decided) if i in hashes}
@@ -74,23 +78,35 @@ def choose(unit: np.ndarray, labels: np.ndarray, proba: np.ndarray | None, n: in
         close = (unit[order] @ unit[decided].T).max(1) >= config.near_dup
         order = order[~close]
     order = np.array([i for i in order if i not in hashes or hashes[i] not in seen_hash], dtype=int)
+    n_random = int(rng.binomial(n, config.explore)) if config.explore > 0 else 0
     pool = order[:max(n * config.pool, n)]
     groups = np.zeros(len(labels), int) if clusters is None else np.nan_to_num(clusters, nan=-1).astype(int)
     per_cluster = {g: list(pool[groups[pool] == g]) for g in dict.fromkeys(groups[pool].tolist())}
     taught = {g: int((groups[decided] == g).sum()) for g in per_cluster}
     cycle = sorted(per_cluster, key=lambda g: (taught[g], -len(per_cluster[g])))
     picked: list[int] = []
-    while len(picked) < n and any(per_cluster.values()):
+    while len(picked) < n - n_random and any(per_cluster.values()):
         for g in cycle:
-            while per_cluster[g] and len(picked) < n:
+            while per_cluster[g] and len(picked) < n - n_random:
                 i = per_cluster[g].pop(0)
-                dup = (i in hashes and hashes[i] in seen_hash) or \
-                    (picked and float((unit[picked] @ unit[i]).max()) >= config.near_dup)
-                if not dup:
+                if _fresh(i, picked, unit, hashes, seen_hash, config.near_dup):
                     picked.append(i)
                     seen_hash.add(hashes.get(i, f"row{i}"))
                     break
+    for i in rng.permutation(np.setdiff1d(order, picked)):  # the exploring slots, and any the pool left empty
+        if len(picked) >= n:
+            break
+        if _fresh(int(i), picked, unit, hashes, seen_hash, config.near_dup):
+            picked.append(int(i))
+            seen_hash.add(hashes.get(int(i), f"row{i}"))
     return picked
+
+
+def _fresh(i: int, picked: list[int], unit: np.ndarray, hashes: dict, seen_hash: set, near_dup: float) -> bool:
+    """Neither the same normalised text nor a near-duplicate embedding of anything decided or picked."""
+    if i in hashes and hashes[i] in seen_hash:
+        return False
+    return not picked or float((unit[picked] @ unit[i]).max()) < near_dup
 
 
 def nearest_decided(unit: np.ndarray, labels: np.ndarray, row: int, k: int = 3) -> list[tuple[int, float]]:
@@ -164,7 +180,7 @@ def _pick(ws, corpus, ids, unit, labels, proba, aligned: pd.DataFrame, n, skip: 
     from engine.storage import corpus as cstore  # noqa: PLC0415
 
     exclude = np.isin(ids, list(skip)) if skip else None
-    rough = choose(unit, labels, proba, n * config.pool, None, None, QueueConfig(1.01, 1, config.seed), exclude)
+    rough = choose(unit, labels, proba, n * config.pool, None, None, QueueConfig(1.01, 1, 0.0, config.seed), exclude)
     rows = sorted(set(rough) | set(np.flatnonzero(labels >= 0).tolist()))
     with ws.connect() as con:
         texts = cstore.documents(con, corpus, [str(ids[i]) for i in rows]).set_index("doc_id")["text"]

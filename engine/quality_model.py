@@ -45,6 +45,7 @@ class QualityModelConfig:
     C: float = 1.0
     folds: int = 5
     min_per_class: int = 2
+    calibrate_from: int = 15  # Platt scaling on tiny folds can flip the ranking: plain logistic below this
     reps: int = 400
     seed: int = 0
     embed_model: str = DEFAULT_EMBEDDER
@@ -128,14 +129,15 @@ def cross_validated(X: np.ndarray, y: np.ndarray, config: QualityModelConfig) ->
 
 
 def fit_calibrated(X: np.ndarray, y: np.ndarray, config: QualityModelConfig):
-    """The model on every decision, its probabilities calibrated by Platt scaling over internal
-    folds (plain logistic while a class has fewer than 3 documents)."""
+    """The model on every decision, its probabilities calibrated by Platt scaling over 3 internal
+    folds once each class has `calibrate_from` decisions (before that the plain logistic
+    regression, whose log-loss fit is its own calibration: a sigmoid fitted on 2-3 documents per
+    fold can invert the ranking)."""
     from sklearn.calibration import CalibratedClassifierCV  # noqa: PLC0415
 
-    k = min(3, int((y == 1).sum()), int((y == 0).sum()))
-    if k < 2:
+    if min(int((y == 1).sum()), int((y == 0).sum())) < config.calibrate_from:
         return _model(config).fit(X, y)
-    return CalibratedClassifierCV(_model(config), method="sigmoid", cv=k).fit(X, y)
+    return CalibratedClassifierCV(_model(config), method="sigmoid", cv=3).fit(X, y)
 
 
 def paired_gain(y: np.ndarray, a: np.ndarray, b: np.ndarray, reps: int, seed: int) -> tuple[float, float]:
