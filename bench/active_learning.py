@@ -13,8 +13,9 @@ is optimistic) and SmolLM2-135M perplexity, plus a run with embeddings only.
 
 Protocol, per repeat (seed): a stratified 40% of the documents is held out and never shown; the
 curator decides documents of the other 60%: 4 random ones first (a cold start has no model),
-then batches of 5 chosen by the queue (engine.active_learning.choose over the current model's
-P(accept), topic clusters = k-means of the pool, near-duplicates skipped) or at random. After
+then batches of 5 chosen by the queue (engine.active_learning.choose with the product's defaults,
+and with uncertainty only (explore=0), over the current model's P(accept), topic clusters = k-means
+of the pool, near-duplicates skipped) or at random. After
 10, 20, 40, 80 decisions the product's model (engine.quality_model.fit_calibrated) is fitted and
 its ROC-AUC measured on the held-out documents; the CV AUC the product would report
 (engine.quality_model.fit_quality) is recorded beside it. The unsupervised rank-mean of the judge
@@ -51,6 +52,8 @@ DATA = HERE.parent.parent / "shared" / "data" / "quality"
 SIGNALS = {"askllm": "judge/qwen1.5b/content chat", "perplexity": "judge/smollm2/perplexity"}
 STEPS = (10, 20, 40, 80)
 START, BATCH = 4, 5
+STRATEGIES = {"queue": active_learning.QueueConfig(),  # the product's defaults
+              "uncertainty only": active_learning.QueueConfig(explore=0.0), "random": None}
 
 
 def documents(data: Path = DATA) -> dict[str, dict]:
@@ -140,8 +143,9 @@ def run_set(name: str, docs: dict, emb: np.ndarray, ranks: dict, repeats: int, w
         k = max(2, int(round(np.sqrt((~test).sum()) / 2)))
         clusters = np.full(len(y), -1)
         clusters[~test] = KMeans(k, n_init=3, random_state=rep).fit_predict(emb[~test])
-        for strategy in ("queue", "random"):
-            got = simulate(X, y, unit, docs["text"], test, 1000 + rep, strategy, clusters)
+        for strategy, queue in STRATEGIES.items():
+            got = simulate(X, y, unit, docs["text"], test, 1000 + rep, "random" if strategy == "random" else "queue",
+                           clusters, queue)
             rows += [{"rep": rep, "strategy": strategy, "n": n, "auc": a, "cv_auc": cv} for n, (a, cv) in got.items()]
         baseline = auc(y[test], rank_mean(np.column_stack(list(ranks.values())))[test])
         rows += [{"rep": rep, "strategy": "unsupervised rank-mean", "n": 0, "auc": baseline}]
@@ -157,15 +161,15 @@ def summarise(frame: pd.DataFrame, repeats: int) -> dict:
                                                 "min": round(g["auc"].min(), 4), "max": round(g["auc"].max(), 4),
                                                 "repeats": int(len(g)),
                                                 "cv_auc_mean": round(g["cv_auc"].mean(), 4) if g["cv_auc"].notna().any() else None}
-    wide = frame[frame["strategy"].isin(["queue", "random"])].pivot_table(index=["rep", "n"], columns="strategy",
-                                                                         values="auc").dropna()
-    gains = {}
-    for n, g in (wide["queue"] - wide["random"]).groupby(level="n"):
-        half = 1.96 * g.std() / np.sqrt(len(g))
-        gains[int(n)] = {"mean": round(g.mean(), 4), "lo": round(g.mean() - half, 4), "hi": round(g.mean() + half, 4),
-                         "verdict": "gain" if g.mean() - half > 0 else "loss" if g.mean() + half < 0
-                         else "no measured gain"}
-    out["queue_minus_random"] = gains
+    wide = frame[frame["n"] > 0].pivot_table(index=["rep", "n"], columns="strategy", values="auc")
+    for strategy in ("queue", "uncertainty only"):
+        gains = {}
+        for n, g in (wide[strategy] - wide["random"]).dropna().groupby(level="n"):
+            half = 1.96 * g.std() / np.sqrt(len(g))
+            gains[int(n)] = {"mean": round(g.mean(), 4), "lo": round(g.mean() - half, 4),
+                             "hi": round(g.mean() + half, 4), "verdict": "gain" if g.mean() - half > 0 else
+                             "loss" if g.mean() + half < 0 else "no measured gain"}
+        out[f"{strategy} minus random"] = gains
     return out
 
 
@@ -211,17 +215,18 @@ def report(record: dict) -> str:
         for feats in ("embeddings+signals", "embeddings only"):
             r = res[feats]
             base = r["unsupervised rank-mean"][0]
-            lines += [f"### features: {feats}", "", "| decisions | queue | random | queue - random (95% CI) | | "
-                      "CV AUC reported (queue / random) |", "|---|---|---|---|---|---|"]
+            lines += [f"### features: {feats}", "", "| decisions | queue (defaults) | uncertainty only | random | "
+                      "queue - random (95% CI) | uncertainty - random (95% CI) | CV AUC reported (queue / random) |",
+                      "|---|---|---|---|---|---|---|"]
             for n in record["steps"]:
-                q, rd, g = r["queue"].get(n) or r["queue"].get(str(n)), r["random"].get(n) or r["random"].get(str(n)), \
-                    r["queue_minus_random"].get(n) or r["queue_minus_random"].get(str(n))
+                q, u, rd = (r[k].get(str(n)) or r[k].get(n) for k in ("queue", "uncertainty only", "random"))
+                g, gu = (r[k].get(str(n)) or r[k].get(n) for k in ("queue minus random", "uncertainty only minus random"))
                 if not q:
-                    lines.append(f"| {n} | - | - | too few documents | |")
+                    lines.append(f"| {n} | - | - | - | too few documents | | |")
                     continue
-                lines.append(f"| {n} | {q['mean']:.3f} ± {q['sd']:.3f} [{q['min']:.2f}, {q['max']:.2f}] | "
-                             f"{rd['mean']:.3f} ± {rd['sd']:.3f} [{rd['min']:.2f}, {rd['max']:.2f}] | "
-                             f"{g['mean']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}] | {g['verdict']} | "
+                cell = lambda m: f"{m['mean']:.3f} ± {m['sd']:.3f} [{m['min']:.2f}, {m['max']:.2f}]"  # noqa: E731
+                gain = lambda m: f"{m['mean']:+.3f} [{m['lo']:+.3f}, {m['hi']:+.3f}] {m['verdict']}"  # noqa: E731
+                lines.append(f"| {n} | {cell(q)} | {cell(u)} | {cell(rd)} | {gain(g)} | {gain(gu)} | "
                              f"{q['cv_auc_mean']:.3f} / {rd['cv_auc_mean']:.3f} |")
             lines += ["", f"Unsupervised rank-mean of the signals on the same held-out documents: "
                       f"{base['mean']:.3f} ± {base['sd']:.3f}.", ""]

@@ -24,6 +24,14 @@ from engine import active_learning, quality_model  # noqa: E402
 from engine.distill import percentile_ranks  # noqa: E402
 
 HERE = Path(__file__).parent
+Q = active_learning.QueueConfig
+# round 1 (bench/active_learning_tune_round1.json): uncertainty alone (explore=0) 0.649, explore=0.2 0.724,
+# 0.5 0.709, pool=20 0.732, density=1 0.730, pool=20+density=1 0.601, explore=1 (random minus near-duplicates)
+# 0.750, random 0.736: round 2 adds cluster spread to the exploring slots
+VARIANTS = (("random", "random", Q()), ("explore=1 plain", "queue", Q(explore=1.0, spread=False)),
+            ("explore=1 spread", "queue", Q(explore=1.0)), ("explore=0.5 spread", "queue", Q(explore=0.5)),
+            ("explore=0.2 spread", "queue", Q(explore=0.2)),
+            ("explore=0.2 pool=20 spread", "queue", Q(explore=0.2, pool=20)))
 
 
 def main() -> None:
@@ -43,10 +51,8 @@ def main() -> None:
         test = np.isin(np.arange(len(y)), test_idx)
         clusters = np.full(len(y), -1)
         clusters[~test] = KMeans(17, n_init=3, random_state=rep).fit_predict(emb[~test])
-        for name, strategy, share in (("random", "random", 0.0), ("explore=0", "queue", 0.0),
-                                      ("explore=0.2", "queue", 0.2), ("explore=0.5", "queue", 0.5)):
-            got = simulate(X, y, unit, texts, test, 1000 + rep, strategy, clusters,
-                           active_learning.QueueConfig(explore=share))
+        for name, strategy, queue in VARIANTS:
+            got = simulate(X, y, unit, texts, test, 1000 + rep, strategy, clusters, queue)
             for n, (a, _) in got.items():
                 out.setdefault(name, {}).setdefault(n, []).append(a)
         print(f"repeat {rep + 1}/4 done", flush=True)

@@ -39,6 +39,8 @@ class QueueConfig:
     near_dup: float = 0.95
     pool: int = 5
     explore: float = 0.2
+    density: float = 0.0  # information density (Settles & Craven 2008): uncertainty x typicality^density
+    spread: bool = True  # exploring slots, too, go round the clusters (random within each)
     seed: int = 0
 
 
@@ -72,34 +74,42 @@ def choose(unit: np.ndarray, labels: np.ndarray, proba: np.ndarray | None, n: in
     open_ = ~decided if exclude is None else ~decided & ~exclude
     hashes = hashes or {}
     seen_hash = {hashes[i] for i in np.flatnonzero(decided) if i in hashes}
-    u = uncertainty(proba, len(labels)) + rng.uniform(0, 1e-6, len(labels))  # seeded tie-break
+    groups = np.zeros(len(labels), int) if clusters is None else np.nan_to_num(clusters, nan=-1).astype(int)
+    u = uncertainty(proba, len(labels)) * typicality(unit, groups) ** config.density
+    u = u + rng.uniform(0, 1e-6, len(labels))  # seeded tie-break
     order = np.flatnonzero(open_)[np.argsort(-u[open_], kind="stable")]
     if decided.any() and len(order):
         close = (unit[order] @ unit[decided].T).max(1) >= config.near_dup
         order = order[~close]
     order = np.array([i for i in order if i not in hashes or hashes[i] not in seen_hash], dtype=int)
     n_random = int(rng.binomial(n, config.explore)) if config.explore > 0 else 0
-    pool = order[:max(n * config.pool, n)]
-    groups = np.zeros(len(labels), int) if clusters is None else np.nan_to_num(clusters, nan=-1).astype(int)
-    per_cluster = {g: list(pool[groups[pool] == g]) for g in dict.fromkeys(groups[pool].tolist())}
+    picked: list[int] = []
+    state = (unit, hashes, seen_hash, config.near_dup)
+    _round_robin(order[:max(n * config.pool, n)], groups, decided, n - n_random, picked, state)
+    rest = rng.permutation(np.setdiff1d(order, picked))  # the exploring slots, and any the pool left empty
+    if config.spread:
+        _round_robin(rest, groups, decided, n, picked, state)
+    _round_robin(rest, np.zeros(len(labels), int), decided, n, picked, state)
+    return picked
+
+
+def _round_robin(candidates: np.ndarray, groups: np.ndarray, decided: np.ndarray, n: int, picked: list[int],
+                 state: tuple) -> None:
+    """Append to `picked` (up to `n` in all) the first fresh candidate of each cluster in turn,
+    the clusters with the fewest decisions first; `candidates` are in priority order."""
+    unit, hashes, seen_hash, near_dup = state
+    candidates = np.asarray(candidates, int)
+    per_cluster = {g: list(candidates[groups[candidates] == g]) for g in dict.fromkeys(groups[candidates].tolist())}
     taught = {g: int((groups[decided] == g).sum()) for g in per_cluster}
     cycle = sorted(per_cluster, key=lambda g: (taught[g], -len(per_cluster[g])))
-    picked: list[int] = []
-    while len(picked) < n - n_random and any(per_cluster.values()):
+    while len(picked) < n and any(per_cluster.values()):
         for g in cycle:
-            while per_cluster[g] and len(picked) < n - n_random:
-                i = per_cluster[g].pop(0)
-                if _fresh(i, picked, unit, hashes, seen_hash, config.near_dup):
+            while per_cluster[g] and len(picked) < n:
+                i = int(per_cluster[g].pop(0))
+                if i not in picked and _fresh(i, picked, unit, hashes, seen_hash, near_dup):
                     picked.append(i)
                     seen_hash.add(hashes.get(i, f"row{i}"))
                     break
-    for i in rng.permutation(np.setdiff1d(order, picked)):  # the exploring slots, and any the pool left empty
-        if len(picked) >= n:
-            break
-        if _fresh(int(i), picked, unit, hashes, seen_hash, config.near_dup):
-            picked.append(int(i))
-            seen_hash.add(hashes.get(int(i), f"row{i}"))
-    return picked
 
 
 def _fresh(i: int, picked: list[int], unit: np.ndarray, hashes: dict, seen_hash: set, near_dup: float) -> bool:
@@ -107,6 +117,17 @@ def _fresh(i: int, picked: list[int], unit: np.ndarray, hashes: dict, seen_hash:
     if i in hashes and hashes[i] in seen_hash:
         return False
     return not picked or float((unit[picked] @ unit[i]).max()) < near_dup
+
+
+def typicality(unit: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(1 + cosine to the centroid of the row's cluster) / 2: high for typical documents, low for
+    outliers (a cheap stand-in for the mean similarity to every other document)."""
+    out = np.empty(len(unit))
+    for g in np.unique(groups):
+        rows = groups == g
+        centre = unit[rows].mean(0)
+        out[rows] = (1 + unit[rows] @ (centre / max(np.linalg.norm(centre), 1e-12))) / 2
+    return out
 
 
 def nearest_decided(unit: np.ndarray, labels: np.ndarray, row: int, k: int = 3) -> list[tuple[int, float]]:
