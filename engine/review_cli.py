@@ -48,6 +48,7 @@ def _next(args) -> int:
         print(json.dumps(batch, indent=2, ensure_ascii=False))
         return 0
     print(f"model: {batch['model']['why']}" if "model" in batch else f"no model: {batch['no_model']}")
+    print(f"chosen: {batch['chosen']}")
     for d in batch["documents"]:
         print(f"{d['doc_id']}\t{d['why']}\n\t{' '.join(d['text'].split())[:160]!r}")
     return 0

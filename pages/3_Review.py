@@ -131,6 +131,7 @@ def label_next() -> None:
         st.info("Nothing left to label: every embedded document is decided, skipped or a near-duplicate of one.")
         return
     doc = batch["documents"][0]
+    st.caption(escape_markdown(f"How documents are chosen: {batch['chosen']}."))
     with st.container(border=True):
         st.markdown(f"`{doc['doc_id'][:12]}` · {batch['n_decided']} decided so far")
         st.text(doc["text"][:3000] + ("…" if len(doc["text"]) > 3000 else ""))

@@ -31,13 +31,14 @@ def test_choose_skips_decided_near_duplicates_and_spreads_over_clusters():
     labels = np.array([1, -1, -1, -1, -1, -1])
     proba = np.array([0.9, 0.5, 0.55, 0.6, 0.5, 0.52])
     clusters = np.array([0, 0, 1, 0, 0, 1])
-    exploit = active_learning.QueueConfig(explore=0.0)
+    exploit = active_learning.QueueConfig(explore=0.0, spread=True)
     picked = active_learning.choose(unit, labels, proba, 3, {}, clusters, exploit)
     # rows 1 and 4: near-duplicates of the decided row 0; rows 2 and 5 near-duplicates of each other
     # (5 is the more uncertain); the untaught cluster 1 comes first
     assert picked == [5, 3]
     hashes = {0: "h", 3: "h"}  # row 3: the same text (normalised) as the decided row 0
-    assert 3 not in active_learning.choose(unit, labels, proba, 5, hashes, clusters)  # exploring slots too
+    assert 3 not in active_learning.choose(unit, labels, proba, 5, hashes, clusters)  # the random default too
+    assert not {1, 4} & set(active_learning.choose(unit, labels, proba, 5, hashes, clusters))
 
 
 def test_text_hash_ignores_case_and_layout():
