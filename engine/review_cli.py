@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from engine import active_learning, quality_model, review, review_import, stages
+from engine import review, stages
 from engine.errors import UserError
 from engine.storage import Workspace
 
@@ -31,6 +31,8 @@ def _reviewer(args) -> str:
 
 def refit_line(ws, corpus: str) -> tuple[str, dict]:
     """Refit the quality model; (one line saying which `quality` is active and why, JSON record)."""
+    from engine import quality_model  # noqa: PLC0415 (scipy and scikit-learn load only when used)
+
     try:
         fit = quality_model.refit(ws, corpus, good_ends())
     except UserError as exc:
@@ -42,6 +44,8 @@ def refit_line(ws, corpus: str) -> tuple[str, dict]:
 
 
 def _next(args) -> int:
+    from engine import active_learning  # noqa: PLC0415
+
     ws = Workspace(args.db)
     batch = active_learning.next_batch(ws, args.corpus, args.n, good_ends())
     if args.json:
@@ -70,6 +74,8 @@ def _decide(args) -> int:
 
 
 def _import(args) -> int:
+    from engine import review_import  # noqa: PLC0415
+
     ws = Workspace(args.db)
     result = review_import.import_decisions(ws, args.corpus, args.file, _reviewer(args), args.id_column,
                                             args.text_column, args.label_column, args.change_decided)
@@ -111,7 +117,8 @@ def register(subparsers) -> None:
     p.add_argument("file", help="the file")
     p.add_argument("--id-column", default="doc_id", help="column of document ids (default doc_id)")
     p.add_argument("--text-column", default="text", help="used when there is no id column: exact document text")
-    p.add_argument("--label-column", default="label", help="accept/reject, 1/0, true/false, keep/drop (default label)")
+    p.add_argument("--label-column", default="label", help="accept/reject, 1/0, true/false, keep/drop, good/bad "
+                   "(default label)")
     p.add_argument("--change-decided", action="store_true",
                    help="change documents that already hold the other decision (logged; default: refuse the row)")
     p = verb("model", _model, "refit the quality model on the decisions; which quality signal is active and why")
