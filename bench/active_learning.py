@@ -120,8 +120,10 @@ def simulate(X, y, unit, texts, test, order_seed, strategy, clusters,
                 decided = labels >= 0
                 if len(np.unique(labels[decided])) == 2:
                     m = quality_model.fit_calibrated(X[decided], labels[decided], cfg)
-                    oof, _ = quality_model.cross_validated(X[decided], labels[decided], cfg)
-                    out[step] = (auc(y[test], m.predict_proba(X[test])[:, 1]), auc(labels[decided], oof))
+                    cv = float("nan")  # the product reports no CV AUC below 2 decisions of a class
+                    if min(np.bincount(labels[decided], minlength=2)) >= cfg.min_per_class:
+                        cv = auc(labels[decided], quality_model.cross_validated(X[decided], labels[decided], cfg)[0])
+                    out[step] = (auc(y[test], m.predict_proba(X[test])[:, 1]), cv)
     return out
 
 
@@ -160,7 +162,7 @@ def summarise(frame: pd.DataFrame, repeats: int) -> dict:
         out.setdefault(strategy, {})[int(n)] = {"mean": round(g["auc"].mean(), 4), "sd": round(g["auc"].std(), 4),
                                                 "min": round(g["auc"].min(), 4), "max": round(g["auc"].max(), 4),
                                                 "repeats": int(len(g)),
-                                                "cv_auc_mean": round(g["cv_auc"].mean(), 4) if g["cv_auc"].notna().any() else None}
+                                                "cv_auc_mean": round(g["cv_auc"].mean(), 3) if g["cv_auc"].notna().any() else None}
     wide = frame[frame["n"] > 0].pivot_table(index=["rep", "n"], columns="strategy", values="auc")
     for strategy in ("queue", "uncertainty only"):
         gains = {}
@@ -227,7 +229,7 @@ def report(record: dict) -> str:
                 cell = lambda m: f"{m['mean']:.3f} ± {m['sd']:.3f} [{m['min']:.2f}, {m['max']:.2f}]"  # noqa: E731
                 gain = lambda m: f"{m['mean']:+.3f} [{m['lo']:+.3f}, {m['hi']:+.3f}] {m['verdict']}"  # noqa: E731
                 lines.append(f"| {n} | {cell(q)} | {cell(u)} | {cell(rd)} | {gain(g)} | {gain(gu)} | "
-                             f"{q['cv_auc_mean']:.3f} / {rd['cv_auc_mean']:.3f} |")
+                             f"{q['cv_auc_mean']} / {rd['cv_auc_mean']} |")
             lines += ["", f"Unsupervised rank-mean of the signals on the same held-out documents: "
                       f"{base['mean']:.3f} ± {base['sd']:.3f}.", ""]
     return "\n".join(lines) + "\n"

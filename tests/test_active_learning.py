@@ -148,3 +148,17 @@ def test_export_carries_the_active_quality_model(app_workspace, tmp_path):
     rows = pd.read_parquet(out.path).set_index("doc_id")
     expected = dict(zip(fit.doc_ids, fit.proba))
     assert all(abs(rows.loc[d, "quality"] - expected[d]) < 1e-9 for d in rows.index)
+
+
+def test_decisions_needed_is_an_estimate_from_the_curve():
+    import pandas as pd
+
+    n = np.array([10, 20, 40, 80])
+    curve = pd.DataFrame({"n_decisions": n, "cv_auc": 0.5 + 0.05 * np.log(n)})
+    got = quality_model.decisions_needed(curve, 0.8)
+    assert got["n"] == int(np.ceil(np.exp(0.3 / 0.05))) and got["more"] == got["n"] - 80
+    assert "estimate" in got["reason"]
+    assert quality_model.decisions_needed(curve, 0.6)["more"] == 0  # reached already
+    assert quality_model.decisions_needed(curve.iloc[:2], 0.9)["n"] is None  # too few points
+    flat = curve.assign(cv_auc=0.7 - 0.01 * np.log(n))
+    assert "not rising" in quality_model.decisions_needed(flat, 0.9)["reason"]
