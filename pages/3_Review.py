@@ -51,6 +51,8 @@ def undo() -> None:
         st.session_state["review_error"] = ("top", "Enter your name as reviewer (sidebar) to undo your actions.")
         return
     result = review.undo_last(ui.workspace(), corpus, reviewer())
+    if result.kind and st.session_state.get("review_label_next"):  # the quality model follows the decisions
+        st.session_state["review_model"] = api.refit_quality(ui.workspace(), corpus)
     kept = f"; {result.kept} changed by someone since were left as they are" if result.kept else ""
     st.session_state["review_notice"] = ("top", f"Undid your last {result.kind}: {result.restored} document(s) "
                                          f"restored{kept}." if result.kind else "Nothing of yours to undo.")
