@@ -138,16 +138,37 @@ def one_thread():
 
 
 def fit_calibrated(X: np.ndarray, y: np.ndarray, config: QualityModelConfig):
-    """The model on every decision, its probabilities calibrated by Platt scaling over 3 internal
-    folds once each class has `calibrate_from` decisions (before that the plain logistic
-    regression, whose log-loss fit is its own calibration: a sigmoid fitted on 2-3 documents per
-    fold can invert the ranking)."""
-    from sklearn.calibration import CalibratedClassifierCV  # noqa: PLC0415
+    """The model fitted on every decision; once each class has `calibrate_from` decisions its
+    scores go through a Platt sigmoid fitted on 3-fold out-of-fold scores. The sigmoid's slope must
+    be positive, so calibration never reorders documents: a library calibrator averaging three fold
+    models did (a 0.85 held-out AUC fell to 0.58 in a bench repeat), and an unconstrained sigmoid
+    on a sample whose out-of-fold scores anti-correlated inverted the ranking (0.10). With a
+    non-positive slope the plain logistic regression (its log-loss fit is its own calibration) stays."""
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: PLC0415
 
     with one_thread():
+        model = _model(config).fit(X, y)
         if min(int((y == 1).sum()), int((y == 0).sum())) < config.calibrate_from:
-            return _model(config).fit(X, y)
-        return CalibratedClassifierCV(_model(config), method="sigmoid", cv=3).fit(X, y)
+            return model
+        folds = StratifiedKFold(3, shuffle=True, random_state=config.seed)
+        oof = cross_val_predict(_model(config), X, y, cv=folds, method="decision_function")
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(oof[:, None], y)
+    slope, icpt = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    return Platt(model, slope, icpt) if slope > 0 else model
+
+
+@dataclass
+class Platt:
+    """A fitted classifier whose decision values pass through sigmoid(slope * d + intercept)."""
+
+    model: object
+    slope: float
+    intercept: float
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = 1 / (1 + np.exp(-(self.slope * self.model.decision_function(X) + self.intercept)))
+        return np.column_stack([1 - p, p])
 
 
 def paired_gain(y: np.ndarray, a: np.ndarray, b: np.ndarray, reps: int, seed: int) -> tuple[float, float]:
