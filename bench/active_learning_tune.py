@@ -29,9 +29,10 @@ Q = active_learning.QueueConfig
 # 0.5 0.709, pool=20 0.732, density=1 0.730, pool=20+density=1 0.601, explore=1 (random minus near-duplicates)
 # 0.750, random 0.736: round 2 adds cluster spread to the exploring slots
 VARIANTS = (("random", "random", Q()), ("explore=1 plain", "queue", Q(explore=1.0, spread=False)),
-            ("explore=1 spread", "queue", Q(explore=1.0)), ("explore=0.5 spread", "queue", Q(explore=0.5)),
-            ("explore=0.2 spread", "queue", Q(explore=0.2)),
-            ("explore=0.2 pool=20 spread", "queue", Q(explore=0.2, pool=20)))
+            ("explore=1 spread", "queue", Q(explore=1.0, spread=True)),
+            ("explore=0.5 spread", "queue", Q(explore=0.5, spread=True)),
+            ("explore=0.2 spread", "queue", Q(explore=0.2, spread=True)),
+            ("explore=0.2 pool=20 spread", "queue", Q(explore=0.2, pool=20, spread=True)))
 
 
 def main() -> None:

@@ -62,4 +62,4 @@ def test_simulated_curator_improves_the_model(lines_corpus):
     assert np.mean(held_out[-2:]) > held_out[0] + 0.03 and held_out[-1] > 0.7  # on lines it never saw
     fits = quality_model.fits(ws, "lines")
     width = (fits["ci_hi"] - fits["ci_lo"]).to_numpy()
-    assert np.mean(curve[-2:]) > 0.8 and width[-1] < width[0] / 2  # the reported CV AUC: high, and sure of it
+    assert np.mean(curve[-2:]) > 0.8 and width[-1] < 0.2  # the reported CV AUC: high, and fairly sure of it
