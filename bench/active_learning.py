@@ -6,7 +6,7 @@ A simulated curator (answers from the human labels) on the bundled labelled web 
   bench/quality_auc.py; too few for 80 decisions plus a test set, so it stops at 40);
 - blocks: each maximal run of consecutive same-label lines of >= 10 words (550 documents).
 Features = MiniLM embeddings computed here on the CPU with the real model (engine.embed) +
-percentile ranks of judge scores where bench/judges_scores.npz has them (GPU scores of the
+percentile ranks of judge scores where bench/results/judges_scores.npz has them (GPU scores of the
 same units: for pages the page's own score, for blocks the mean of its lines' scores):
 Qwen2.5-Coder-1.5B `content` (its prompt was CHOSEN on the train pages, so its own AUC there
 is optimistic) and SmolLM2-135M perplexity, plus a run with embeddings only.
@@ -23,7 +23,7 @@ signals on the same held-out documents is the flat baseline. Spread = sd over re
 queue-minus-random gain is paired per seed and called "no measured gain" when its 95% interval
 (mean +- 1.96 sd / sqrt(repeats)) includes 0.
 
-    PYTHONPATH=. python bench/active_learning.py [--repeats 10] [--out bench/active_learning]
+    PYTHONPATH=. python bench/active_learning.py [--repeats 10] [--out bench/results/active_learning]
 """
 from __future__ import annotations
 
@@ -178,12 +178,12 @@ def summarise(frame: pd.DataFrame, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--out", default=str(HERE / "active_learning"))
+    parser.add_argument("--out", default=str(HERE / "results" / "active_learning"))
     args = parser.parse_args()
     from engine.embed import embed_texts
 
     t0, progress = time.time(), tqdm_progress()
-    scores = np.load(HERE / "judges_scores.npz")
+    scores = np.load(HERE / "results" / "judges_scores.npz")
     sets = documents()
     results = {}
     for name, docs in sets.items():

@@ -1,7 +1,7 @@
 """Choose the queue's exploration share on data the benchmark does not report: web-page LINES of
 the quality set's TRAIN split (a seeded sample of 1,200), features = the stored MiniLM embeddings
-of bench/judges_scores.npz + the same two judge ranks as bench/active_learning.py. Simulated
-curator, held-out 40%, 4 repeats; prints and writes bench/active_learning_tune.json. The share
+of bench/results/judges_scores.npz + the same two judge ranks as bench/active_learning.py. Simulated
+curator, held-out 40%, 4 repeats; prints and writes bench/results/active_learning_tune.json. The share
 with the best mean held-out AUC over 20/40/80 decisions becomes QueueConfig.explore.
 
     PYTHONPATH=. python bench/active_learning_tune.py
@@ -25,7 +25,7 @@ from engine.distill import percentile_ranks  # noqa: E402
 
 HERE = Path(__file__).parent
 Q = active_learning.QueueConfig
-# round 1 (bench/active_learning_tune_round1.json): uncertainty alone (explore=0) 0.649, explore=0.2 0.724,
+# round 1 (bench/results/active_learning_tune_round1.json): uncertainty alone (explore=0) 0.649, explore=0.2 0.724,
 # 0.5 0.709, pool=20 0.732, density=1 0.730, pool=20+density=1 0.601, explore=1 (random minus near-duplicates)
 # 0.750, random 0.736: round 2 adds cluster spread to the exploring slots
 VARIANTS = (("random", "random", Q()), ("explore=1 plain", "queue", Q(explore=1.0, spread=False)),
@@ -39,7 +39,7 @@ def main() -> None:
     from sklearn.cluster import KMeans
     from sklearn.model_selection import train_test_split
 
-    units, z = load_units(), np.load(HERE / "judges_scores.npz")
+    units, z = load_units(), np.load(HERE / "results" / "judges_scores.npz")
     lines = np.flatnonzero((units["kind"] == "line") & (units["split"] == "train"))
     rows = np.sort(np.random.default_rng(0).choice(lines, 1200, replace=False))
     y, emb = units["label"][rows], z["emb"][rows].astype(np.float64)
@@ -62,7 +62,7 @@ def main() -> None:
     record = {"script": "bench/active_learning_tune.py", "data": "quality train-split lines, 1200 sampled (seed 0)",
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "held_out_auc_mean_of_4": table, "mean_over_20_40_80": score}
-    (HERE / "active_learning_tune.json").write_text(json.dumps(record, indent=1) + "\n")
+    (HERE / "results" / "active_learning_tune.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
 
 

@@ -1,7 +1,7 @@
 """Choose the quality model's feature scaling and C on data bench/active_learning.py does not
 report: web-page LINES of the quality set's TRAIN split (stored MiniLM embeddings of
-bench/judges_scores.npz + the two judge ranks), random decisions, held-out AUC, 10 seeds.
-Writes bench/quality_model_tune.json.
+bench/results/judges_scores.npz + the two judge ranks), random decisions, held-out AUC, 10 seeds.
+Writes bench/results/quality_model_tune.json.
 
     PYTHONPATH=. python bench/quality_model_tune.py
 """
@@ -29,7 +29,7 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    units, z = load_units(), np.load(HERE / "judges_scores.npz")
+    units, z = load_units(), np.load(HERE / "results" / "judges_scores.npz")
     rows = np.flatnonzero((units["kind"] == "line") & (units["split"] == "train"))
     y, emb = units["label"][rows], z["emb"][rows].astype(np.float64)
     unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
@@ -56,7 +56,7 @@ def main() -> None:
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "held_out_auc_mean_of_10": out,
               "mean_over_20_40_80": {k: round(float(np.mean([v[n] for n in (20, 40, 80)])), 4) for k, v in out.items()}}
-    (HERE / "quality_model_tune.json").write_text(json.dumps(record, indent=1) + "\n")
+    (HERE / "results" / "quality_model_tune.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ chosen) one's, or its embedding's cosine similarity to one is >= `near_dup`.
 DEFAULTS, on evidence: bench/active_learning_tune.py simulated a curator on 1,200 web-page lines
 of the quality set's train split (never the documents bench/active_learning.py reports) and
 compared variants by mean held-out AUC after 20/40/80 decisions (4 repeats). Round 1 (its file
-bench/active_learning_tune_round1.json, before the calibration fix): uncertainty alone 0.649, random
-0.736. Round 2 (bench/active_learning_tune.json): half the slots uncertain, half random, both spread
+bench/results/active_learning_tune_round1.json, before the calibration fix): uncertainty alone 0.649, random
+0.736. Round 2 (bench/results/active_learning_tune.json): half the slots uncertain, half random, both spread
 over clusters 0.756; random among non-near-duplicates 0.753; random 0.739; 20% random 0.741. The
 best is the default, but every variant but uncertainty alone lies within about 0.02 of random: no
-measured gain. On the reported documents (bench/active_learning.md) the queue did not beat random
+measured gain. On the reported documents (bench/results/active_learning.md) the queue did not beat random
 either: 0.813 vs 0.838 after 40 decisions on 550 blocks, 0.847 vs 0.853 after 80.
 
 Each served document comes with the model's guess and why (`explain`): P(accept), the rank of

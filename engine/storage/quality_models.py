@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from engine.storage import Con
+from engine.storage.sql import Con
 
 SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS quality_fit_seq;
