@@ -1,7 +1,7 @@
 """Evidence for the heuristic rules, language ID and near-duplicate removal (issue 21).
 
-    PYTHONPATH=. python bench/filters_bench.py agreement   # -> bench/filters_agreement.{json,md}
-    PYTHONPATH=. python bench/filters_bench.py speed       # -> bench/filters_speed.{json,md}
+    PYTHONPATH=. python bench/filters_bench.py agreement   # -> bench/results/filters_agreement.{json,md}
+    PYTHONPATH=. python bench/filters_bench.py speed       # -> bench/results/filters_speed.{json,md}
     PYTHONPATH=. python bench/filters_bench.py minhash --n 1000000   # adds the 1M MinHash run
 
 agreement: the human-labelled units of ../shared/data/quality (bench/quality_auc.py's
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import agreement, density, distill, gopher, line_rules, select  # noqa: E402
 from engine.rules import check_text  # noqa: E402
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent / "results"
 SETS = {"gopher_quality": (gopher.quality_measures, gopher.QUALITY_RULES),
         "gopher_repetition": (gopher.repetition_measures, gopher.REPETITION_RULES),
         "c4_rules": (line_rules.c4_measures, line_rules.C4_RULES),
@@ -200,7 +200,7 @@ def run_speed(n_docs: int) -> None:
 
     from engine import language  # noqa: PLC0415
 
-    base = pd.read_parquet(HERE.parent / "demo" / "c4_demo.parquet")["text"].tolist()
+    base = pd.read_parquet(HERE.parents[1] / "demo" / "c4_demo.parquet")["text"].tolist()
     texts = (base * (n_docs // len(base) + 1))[:n_docs]
     out = {"uptime_before": uptime(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n_docs": n_docs,
            "mean_chars": round(float(np.mean([len(t) for t in texts])), 1), "one_process_docs_per_s": {}}
@@ -339,7 +339,7 @@ def _pr(e) -> str:
 
 
 def run_report() -> None:
-    """bench/filters_results.md from filters_agreement.json and filters_speed.json."""
+    """bench/results/filters_results.md from filters_agreement.json and filters_speed.json."""
     a = json.loads((HERE / "filters_agreement.json").read_text())
     sp = json.loads((HERE / "filters_speed.json").read_text()) if (HERE / "filters_speed.json").exists() else {}
     out = ["# Heuristic rules, language ID, near-duplicates: evidence (bench/filters_bench.py)", "",
@@ -420,7 +420,7 @@ if __name__ == "__main__":
     parser.add_argument("--words", type=int, default=60)
     parser.add_argument("--compare-datasketch", type=int, default=0)
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE.parent))
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     {"agreement": lambda: run_agreement(args.reps), "speed": lambda: run_speed(args.n),
      "minhash": lambda: run_minhash(args.n, args.words, args.compare_datasketch), "report": run_report}[args.what]()

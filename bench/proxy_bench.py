@@ -1,6 +1,6 @@
 """Proxy-model benchmark: do Seedbed's selections train better small LMs than random data?
 
-    python bench/proxy_bench.py --device cuda --embed-model /tmp/m/minilm --out bench/proxy_results_gpu
+    python bench/proxy_bench.py --device cuda --embed-model /tmp/m/minilm --out bench/results/proxy_results_gpu
     python bench/proxy_bench.py --device cpu --limit 400 --size tiny --tokens 20000 --out /tmp/smoke  # smoke
 
 One process, every step through the engine: build the corpus (bench/proxy_corpus.py), ingest it, embed,

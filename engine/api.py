@@ -16,6 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from engine import density, pipeline, stages
+from engine.clusters import stored_labels
+from engine.coverage import cluster_audit
+from engine.errors import UserError
+from engine.explore import selected_mask
+from engine.export import read_selection_metadata
 from engine.ingest_formats import COMPRESSIONS, SUFFIXES
 from engine.progress import ProgressFn
 from engine.storage import Workspace, default_db_path
@@ -39,11 +44,7 @@ def corpora(ws: Workspace) -> pd.DataFrame:
         return store.list_corpora(con)
 
 
-def stage_status(ws: Workspace, corpus: str) -> dict:
-    """n_docs, embedded (model -> count), signals (kind -> {key, n_scored}), projected count,
-    selections (names, newest first)."""
-    with ws.connect() as con:
-        return pipeline.corpus_status(con, corpus)
+stage_status = pipeline.stage_status  # n_docs, embedded, signals, projected, selections (one definition)
 
 
 def embedded(status: dict) -> int:
@@ -192,7 +193,6 @@ class Export:
 def export(ws: Workspace, name: str, fmt: str) -> Export:
     """Write selection `name` as `fmt` (jsonl | parquet) and return the file's bytes, a preview
     and the selection's parameters as the export carries them (`engine.export`)."""
-    from engine.export import read_selection_metadata  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{name.replace('/', '_')}.{fmt}"
@@ -222,8 +222,6 @@ def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_ac
 
 def cluster_labels(ws: Workspace, corpus: str) -> dict[int, str]:
     """Cluster id -> label of the corpus's active clusters ({} before the clusters stage ran)."""
-    from engine.clusters import stored_labels  # noqa: PLC0415
-
     with ws.connect() as con:
         return stored_labels(con, corpus)
 
@@ -240,9 +238,6 @@ def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], qualit
                     corpus: str | None = None) -> pd.DataFrame:
     """The per-cluster audit of a selection over `frame` (`engine.coverage.cluster_audit`); a
     UserError when the corpus has no clusters or none of the ids belongs to it."""
-    from engine.coverage import cluster_audit  # noqa: PLC0415
-    from engine.errors import UserError  # noqa: PLC0415
-    from engine.explore import selected_mask  # noqa: PLC0415
 
     if "cluster" not in frame.columns or frame["cluster"].isna().all():
         raise UserError(f"corpus '{corpus or '?'}' has no clusters yet: run `python -m engine clusters "
@@ -259,6 +254,39 @@ def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], qualit
     if len(fails):  # the share of each topic's documents that fail any heuristic rule
         audit["fail_rules"] = audit["cluster"].map(fails)
     return audit
+
+
+
+# --- the curator-trained quality model and its queue (engine.quality_model, engine.active_learning) ---
+
+def quality_good_ends() -> dict[str, str]:
+    """Each quality signal's good end ("high"/"low"), from the registry."""
+    return {s.name: s.good for s in stages.signals("top")}
+
+
+def label_next(ws: Workspace, corpus: str, n: int = 1, skip=()) -> dict:
+    """The next documents to decide, with the model's guess and why (`active_learning.next_batch`)."""
+    from engine import active_learning  # noqa: PLC0415
+
+    return active_learning.next_batch(ws, corpus, n, quality_good_ends(), skip)
+
+
+def refit_quality(ws: Workspace, corpus: str) -> dict:
+    """Refit the quality model on the decisions: its summary, or {"no_model": one-line reason}."""
+    from engine import quality_model  # noqa: PLC0415
+    from engine.errors import UserError  # noqa: PLC0415
+
+    try:
+        return quality_model.refit(ws, corpus, quality_good_ends()).summary()
+    except UserError as exc:
+        return {"no_model": str(exc)}
+
+
+def quality_curve(ws: Workspace, corpus: str) -> pd.DataFrame:
+    """Every stored fit of the quality model (the learning curve), oldest first."""
+    from engine import quality_model  # noqa: PLC0415
+
+    return quality_model.fits(ws, corpus)
 
 
 # --- proxy-model checks (engine.proxy_check): queued as `python -m engine proxy` jobs ----------

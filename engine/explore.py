@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine import ingest_formats as formats
+from engine import readers
 from engine import stages
 
 
@@ -93,7 +94,7 @@ def preview(path: str | Path, n: int = 5) -> tuple[pd.DataFrame, list[str]]:
     path = Path(path)
     kind = formats.format_of(path)
     src = formats.Source(path, path.name, lambda *_: None, lambda *_: None)
-    good = (v for _, v in formats.rows(src, kind, formats.ReadOptions()) if not isinstance(v, formats.Problem))
+    good = (v for _, v in readers.rows(src, kind, formats.ReadOptions()) if not isinstance(v, formats.Problem))
     rows = [v if isinstance(v, dict) else {"text": v} for v in islice(good, n)]
     table = pd.DataFrame(rows)
     lengths = {c: table[c].map(lambda v: len(v) if isinstance(v, str) else -1).mean() for c in table.columns}

@@ -2,7 +2,7 @@
 documents"; banding as in Leskovec et al., "Mining of Massive Datasets", ch. 3).
 
 Signatures come from datasketch (pinned): a NumPy multiply-shift version written here was no
-faster on this machine (bench/filters_speed.json has the comparison), so the library does it.
+faster on this machine (bench/results/filters_speed.json has the comparison), so the library does it.
 The LSH step is vectorised instead of datasketch's `MinHashLSH` (a Python dict per band, an
 object per document): per band, rows are grouped with `np.unique`, each candidate is verified
 against its bucket's first member by the share of equal signature values, and clusters are the

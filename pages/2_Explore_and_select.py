@@ -20,7 +20,7 @@ with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missi
                  expanded=bool(missing)):
     ui.stopped_stages_notice()
     st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA (Ask-LLM "
-               f"on 2 idle CPU cores: about 2 documents/s, bench/pipeline_results.md; a busy machine is slower). "
+               f"on 2 idle CPU cores: about 2 documents/s, bench/results/pipeline_results.md; a busy machine is slower). "
                f"For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
                f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes

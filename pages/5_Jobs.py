@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import api, forms, jobs, run_summary
+from engine import api, forms, jobs, job_summary
 from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
 from engine.user_text import escape_markdown
@@ -27,7 +27,8 @@ def launch(build, *args) -> None:
 
 
 def l2l_command(task, train, test, labels, seed_size, iterations, name, *fields) -> list[list[str]]:
-    """The LLM2LLM form's command; for 'my files' the user's uploads become `--task jsonl --train --test`."""
+    """The LLM2LLM form's command; for 'my files' the user's uploads become `--task jsonl --train --test`.
+    The last field `check` asks for the teacher readiness check only."""
     if task != "my files":
         return [forms.llm2llm_argv(ui.db(), task, seed_size, iterations, name, *fields)]
     files = l2l_files(train, test, labels, seed_size)
@@ -96,9 +97,28 @@ def launcher_forms() -> None:
         own_train = own[0].file_uploader("My train file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_train")
         own_test = own[1].file_uploader("My test file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_test")
         own_labels = own[2].text_input("Labels (comma-separated; empty: the train file's)", key="runs_l2l_labels")
-        if st.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
+        start, check = st.columns(2)
+        if start.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
             launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
                    teacher, teacher_model, test_size, lora)
+        if check.form_submit_button("Check the teacher first", key="runs_check_llm2llm",
+                                    help="a job: the teacher labels 16 seeds and writes one example each"):
+            launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
+                   teacher, teacher_model, test_size, lora, True)
+    with l2l:
+        l2l_readiness(name or f"{task}-{seed_size}x{iterations}")
+
+
+def l2l_readiness(run: str) -> None:
+    """The teacher readiness block for the run name in the form (from `llm2llm run --check`)."""
+    from engine.llm2llm import view
+
+    report = view.readiness(ui.workspace(), run)
+    if report is None:
+        st.caption("No teacher check for this run name yet: 'Check the teacher first' runs one as a job.")
+        return
+    (st.warning if report["level"] == "warning" else st.info)(escape_markdown(report["sentence"]))
+    st.dataframe(view.readiness_rows(report), hide_index=True)
 
 
 def progress_text(rec) -> str:
@@ -118,20 +138,21 @@ def progress_text(rec) -> str:
 def details(run_id: str) -> None:
     rec = jobs.get_job(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
-    left.markdown(f"**{escape_markdown(run_summary.run_label(rec))}**")
+    left.markdown(f"**{escape_markdown(job_summary.job_label(rec))}**")
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
                on_click=ui.attempt, args=(jobs.cancel_job, ui.workspace(), run_id))
     right.button("Resume", key="runs_resume", disabled=rec["status"] not in ("failed", "cancelled"),
                  on_click=ui.attempt, args=(jobs.resume_job, ui.workspace(), run_id))
     if rec["total"]:
-        st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=progress_text(pd.Series(rec)) or rec["stage"])
+        label = progress_text(pd.Series(rec)) or rec["stage"]  # the stage names files: Markdown-escaped
+        st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=escape_markdown(label))
     if rec["error"]:
         st.error(escape_markdown(rec["error"]))
     cols = st.columns(2)
-    cols[0].dataframe(pd.DataFrame(run_summary.run_fields(rec), columns=["", "value"]), hide_index=True,
+    cols[0].dataframe(pd.DataFrame(job_summary.job_fields(rec), columns=["", "value"]), hide_index=True,
                       width="stretch")
-    cols[1].code(run_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
+    cols[1].code(job_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
@@ -141,13 +162,13 @@ def live() -> None:
         st.info("No jobs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
-    frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
+    frame["duration"] = [format_seconds(job_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
                          for _, r in frame.iterrows()]
     st.dataframe(frame[["id", "kind", "status", "duration", "progress", "device", "created_at", "error"]],
                  hide_index=True, width="stretch")
     # The label is the option itself (status and duration change the options, which resets the
     # widget), so the chosen job is kept by id and its index recomputed on every rerun.
-    labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
+    labels = {job_summary.job_label(r): r["id"] for _, r in frame.iterrows()}
     options, picked = list(labels), st.session_state.get("runs_pick_id")
     index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
     choice = st.selectbox("Job", options, index=index, key="runs_pick")
