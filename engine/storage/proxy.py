@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from engine.storage import Con
+from engine.storage.sql import Con
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS proxy_runs (

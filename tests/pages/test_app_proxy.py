@@ -10,7 +10,7 @@ from engine import api, export, pipeline, proxy_check
 from engine.jobs import list_jobs
 from engine.user_text import escape_markdown
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

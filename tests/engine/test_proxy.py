@@ -20,8 +20,8 @@ import pytest
 from engine import cli, pipeline
 from engine.storage import selections as sel_store
 
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--seq-len", "64", "--batch", "8", "--size", "tiny", "--device", "cpu", "--eval-tokens", "1024"]
 
 
