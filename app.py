@@ -52,7 +52,7 @@ def jobs_section() -> None:
 
 
 def home() -> None:
-    ui.setup_page("Seedbed", "🌱")  # page config, then the login when the server is shared
+    ui.setup_page("Seedbed", ":material/eco:")  # page config, then the login when the server is shared
     st.title("Seedbed")
     st.caption("A data studio for data-efficient LLM training: score documents with an LLM judge (Ask-LLM), "
                "measure coverage (Density), choose a training subset on the map, review it as a curator, export.")
@@ -83,13 +83,13 @@ def home() -> None:
     jobs_section()
 
 
-PAGES = [st.Page(home, title="Home", icon="🌱", default=True),
+PAGES = [st.Page(home, title="Home", icon=":material/home:", default=True),
          st.Page("pages/1_Corpus.py", title="Corpus", icon=":material/description:", url_path="Corpus"),
          st.Page("pages/2_Explore_and_select.py", title="Explore and select", icon=":material/scatter_plot:",
                  url_path="Explore_and_select"),
          st.Page("pages/3_Review.py", title="Review", icon=":material/rate_review:", url_path="Review"),
          st.Page("pages/4_Export.py", title="Export", icon=":material/download:", url_path="Export"),
-         st.Page("pages/5_Jobs.py", title="Jobs", icon="🏃", url_path="Jobs"),
+         st.Page("pages/5_Jobs.py", title="Jobs", icon=":material/work_history:", url_path="Jobs"),
          st.Page("pages/6_LLM2LLM.py", title="LLM2LLM", icon=":material/model_training:", url_path="LLM2LLM"),
          st.Page("pages/7_Judges.py", title="Judges", icon=":material/balance:", url_path="Judges")]
 st.navigation(PAGES).run()

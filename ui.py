@@ -204,14 +204,49 @@ def start_job(argv: list[str]) -> str:
 
 
 def start_background(corpus: str, names: list[str]) -> list[str]:
-    """Queue the stages as background jobs (they run one after another and outlive this page)."""
-    started = []
-    for label in names:
-        run_id = attempt(start_job, api.stage_command(label, corpus))
-        if run_id is None:
-            break
-        started.append(run_id)
-    return started
+    """Queue the stages as ONE background `process` job (it outlives this page; a stage that
+    cannot run is skipped with its reason, the others still run)."""
+    run_id = attempt(start_job, api.process_command(corpus, names))
+    return [run_id] if run_id else []
+
+
+def active_work(corpus: str) -> set[str]:
+    """Show the queued and running jobs computing stages of `corpus` (with their progress and a
+    link to the Jobs page); returns the stages they cover, which a page must not offer again."""
+    from engine.progress import format_seconds  # noqa: PLC0415
+
+    active = api.active_jobs(workspace(), corpus)
+    for r in active.itertuples():
+        text = f"Job {r.id} ({r.kind}: {', '.join(r.stages)}) is {r.status}"
+        if r.status == "running" and isinstance(r.stage, str) and r.total and r.total == r.total:
+            text += f": {r.stage} {int(r.done or 0)}/{int(r.total)}"
+            text += f", {r.rate:.2g}/s" if r.rate == r.rate and r.rate else ""
+            text += f", about {format_seconds(r.eta_s)} left" if r.eta_s == r.eta_s and r.eta_s is not None else ""
+        st.info(escape_markdown(text) + ".", icon=":material/hourglass_top:")
+    if len(active):
+        st.page_link("pages/5_Jobs.py", label="Follow it on the Jobs page", icon=":material/work_history:")
+    return {name for names in active["stages"] for name in names}
+
+
+def process_panel(corpus: str, key: str) -> None:
+    """'Process this corpus': the plan (skips with reasons, one-time model conversions, the time
+    estimate from this machine's measured rates) and one button queueing it as ONE job. While a
+    job already computes this corpus's stages, that job is shown instead."""
+    if active_work(corpus):
+        return
+    plan = attempt(api.process_plan, workspace(), corpus)
+    if plan is None or not plan.stages:
+        return
+    with st.container(border=True):
+        st.markdown(f"**Process this corpus** — {escape_markdown(plan.estimate())}")
+        st.caption("\n".join(f"- {escape_markdown(line)}" for line in plan.lines))
+        if st.button("Process this corpus", key=f"{key}_process", type="primary",
+                     help="Queues embed, Ask-LLM, density, clusters and the map as one background job."):
+            run_id = attempt(start_job, api.process_command(corpus))
+            if run_id:
+                refresh()
+                st.session_state["runs_pick_id"] = run_id
+                st.rerun()
 
 
 def run_stages(corpus: str, names: list[str]) -> bool:

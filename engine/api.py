@@ -105,6 +105,14 @@ def browse(ws: Workspace, corpus: str, query: str = "", min_chars: int = 0, max_
         return Browse(total, pages, docs, store.ingest_issues(con, corpus))
 
 
+def free_corpus_name(name: str, existing: list[str]) -> str:
+    """`name-2`, `name-3`, ...: the first that no corpus holds yet (the default of a new corpus)."""
+    taken, i = set(existing), 2
+    while f"{name}-{i}" in taken:
+        i += 1
+    return f"{name}-{i}"
+
+
 def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", on_decode_error: str = "report",
            progress: ProgressFn | None = None):
 
@@ -203,6 +211,65 @@ def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_ac
         argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
                  *(["--ray-actors", str(ray_actors)] if ray_actors else [])]
     return argv
+
+
+def process_command(corpus: str, names: list[str] | None = None) -> list[str]:
+    """`process --corpus C [--stages a,b]`: the chain (default: every default stage) as ONE job."""
+    return ["process", "--corpus", corpus, *(["--stages", ",".join(names)] if names else [])]
+
+
+@dataclass
+class ProcessPlan:
+    lines: list[str]  # one per step: skipped (why), model conversion, documents and estimate
+    seconds: float  # sum of the measured estimates
+    complete: bool  # every running step has a measured estimate
+    stages: list[str]  # the steps that will run
+
+    def estimate(self) -> str:
+        from engine.progress import format_seconds  # noqa: PLC0415
+
+        if not self.stages:
+            return "nothing to run: every stage is stored or skipped"
+        if self.complete:
+            return f"about {format_seconds(self.seconds)} at the rates measured on this machine"
+        known = f"{format_seconds(self.seconds)} for the measured steps; " if self.seconds else ""
+        return known + "a step never run on this machine has no estimate yet (see the Jobs page's rate and ETA)"
+
+
+def process_plan(ws: Workspace, corpus: str, names: list[str] | None = None) -> ProcessPlan:
+    """What `process` would do now (`engine.process.plan`), in plain lines, with its estimate."""
+    from engine import process  # noqa: PLC0415
+
+    steps = process.plan(ws, corpus, tuple(names or process.DEFAULT_CHAIN))
+    seconds, complete = process.total_seconds(steps)
+    return ProcessPlan(process.describe(steps), seconds, complete, [s.stage for s in steps if not s.skip])
+
+
+def stages_of_job(argv: list[str]) -> list[str]:
+    """The registry stages a stage or process job computes, from its command."""
+    from engine import process  # noqa: PLC0415
+    from engine.jobs.launcher import params_of  # noqa: PLC0415
+
+    params = params_of(argv)
+    if argv[0] == "process":
+        return str(params.get("stages") or ",".join(process.DEFAULT_CHAIN)).split(",")
+    if argv[0] == "score":
+        return [str(params.get("signal", "askllm"))]
+    return [argv[0]] if argv[0] in {s.name for s in stages.STAGES} else []
+
+
+def active_jobs(ws: Workspace, corpus: str) -> pd.DataFrame:
+    """Queued and running jobs that compute stages of `corpus` (id, status, stage, done, total,
+    stages): a page shows them instead of offering the same work again."""
+    from engine import jobs  # noqa: PLC0415
+
+    frame = jobs.list_jobs(ws, 500)
+    frame = frame[frame["status"].isin(["queued", "running"])].copy()
+    argvs = [json.loads(a) if isinstance(a, str) else list(a) for a in frame["argv"]]
+    params = [json.loads(p) if isinstance(p, str) else dict(p or {}) for p in frame["params"]]
+    frame["stages"] = [stages_of_job(a) for a in argvs]
+    keep = [p.get("corpus") == corpus and bool(st) for p, st in zip(params, frame["stages"])]
+    return frame[keep][["id", "kind", "status", "stage", "done", "total", "rate", "eta_s", "stages"]]
 
 
 # --- topic clusters on the map and the per-cluster audit (engine.clusters, engine.coverage) ----

@@ -17,24 +17,26 @@ missing = api.missing_stages(status)
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
     ui.stopped_stages_notice()
-    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA (Ask-LLM "
-               f"on 2 idle CPU cores: about 2 documents/s, bench/pipeline_results.md; a busy machine is slower). "
-               f"For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
-               f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
+    queued = ui.active_work(corpus)  # never offer work a job already does
+    missing = [m for m in missing if m not in queued]
+    offered = [s for s in ui.STAGES if s not in queued]
+    plan = ui.attempt(api.process_plan, ui.workspace(), corpus, missing) if missing else None
+    estimate = f" Estimate for the missing ones: {plan.estimate()}." if plan else ""
+    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA.{estimate} "
+               f"For large corpora use the CLI: `python -m engine process --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
-    chosen = st.multiselect("Stages to run", ui.STAGES, default=missing, format_func=ui.stage_label,
-                            key="explore_stages_" + "_".join(missing))
+    chosen = st.multiselect("Stages to run", offered, default=missing, format_func=ui.stage_label,
+                            key="explore_stages_" + "_".join(missing) + "__" + "_".join(sorted(queued)))
     here, background = st.columns(2)
     if here.button("Run stages", key="explore_run", type="primary", disabled=not chosen,
                    help="In this page, with a progress bar: fine for a few hundred documents."):
         if ui.run_stages(corpus, chosen):
             st.rerun()
     if background.button("Run in the background", key="explore_background", disabled=not chosen,
-                         help="As background jobs that outlive this page; follow them on the Jobs page."):
-        started = ui.start_background(corpus, chosen)
-        if started:
-            st.success(f"Queued {len(started)} job(s): {', '.join(started)}.")
-            st.page_link("pages/5_Jobs.py", label="Follow them on the Jobs page")
+                         help="As one background job that outlives this page; follow it on the Jobs page."):
+        if ui.start_background(corpus, chosen):
+            ui.refresh()
+            st.rerun()
 
 # --- selection controls ------------------------------------------------------------------------
 scores = explore.score_columns(frame)

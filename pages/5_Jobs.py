@@ -9,7 +9,7 @@ from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
 from engine.user_text import escape_markdown
 
-ui.setup_page("Jobs · Seedbed", "🏃")
+ui.setup_page("Jobs · Seedbed", ":material/work_history:")
 st.title("Jobs")
 st.caption("Each job is one `python -m engine ...` process with its own record: it keeps going when you close "
            "the tab. Jobs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")
@@ -149,6 +149,8 @@ def live() -> None:
     # widget), so the chosen job is kept by id and its index recomputed on every rerun.
     labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
     options, picked = list(labels), st.session_state.get("runs_pick_id")
+    if picked not in labels.values():  # open on the job that is running, not the newest queued one
+        picked = run_summary.default_job(frame)
     index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
     choice = st.selectbox("Job", options, index=index, key="runs_pick")
     st.session_state["runs_pick_id"] = labels[choice]

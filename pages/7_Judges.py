@@ -9,7 +9,7 @@ import ui
 from engine import agreement, explain, judges
 from engine.user_text import escape_markdown
 
-ui.setup_page("Judges · Seedbed", "⚖️")
+ui.setup_page("Judges · Seedbed", ":material/balance:")
 st.title("Quality judges: the evidence")
 corpus = ui.pick_corpus("judges")
 evidence, default = judges.load_evidence(), judges.default_judge()
