@@ -61,6 +61,45 @@ def db() -> str:
     return workspace().path
 
 
+# --- choices that survive a reload, a new tab and a sidebar navigation, per browser -------------
+COOKIE_PREFIX = "seedbed_"
+
+
+def recall(name: str, default: str | None = None) -> str | None:
+    """A remembered choice: this tab's URL query parameter first, else this browser's cookie (a
+    new tab, a reload after a sidebar navigation, which drops the query string), else `default`.
+    Per browser, never server-global: two people on one server keep their own."""
+    from urllib.parse import unquote  # noqa: PLC0415
+
+    if name in st.query_params:
+        return st.query_params[name]
+    try:
+        cookie = st.context.cookies.get(COOKIE_PREFIX + name)
+    except Exception:  # noqa: BLE001 (no browser request behind this session, e.g. AppTest)
+        cookie = None
+    return unquote(cookie) if cookie else default
+
+
+def remember(name: str, value: str | None) -> None:
+    """Keep a choice in this tab's URL (reload, bookmark) and in a cookie of this browser (other
+    tabs, navigation). The cookie is written by a line of JavaScript in the page, only when the
+    value changed in this session; the value is a JSON string literal (user text is data)."""
+    import json  # noqa: PLC0415
+
+    value = "" if value is None else str(value)
+    if value:
+        if st.query_params.get(name) != value:
+            st.query_params[name] = value
+    else:
+        st.query_params.pop(name, None)
+    if st.session_state.get(f"_remembered_{name}") == value:
+        return
+    st.session_state[f"_remembered_{name}"] = value
+    literal = json.dumps(value).replace("<", "\\u003c")  # never closes the script tag
+    st.html(f"<script>document.cookie = {json.dumps(COOKIE_PREFIX + name)} + '=' + encodeURIComponent({literal}) + "
+            "'; path=/; max-age=31536000; SameSite=Lax';</script>", unsafe_allow_javascript=True, width=1)
+
+
 def pick_corpus(page: str) -> str | None:
     """Sidebar corpus picker shared by every page (the choice is remembered across pages). The
     widget's value is set from the shared choice before it is drawn, so a corpus chosen elsewhere
@@ -70,19 +109,21 @@ def pick_corpus(page: str) -> str | None:
     if not names:
         return None
     key = f"{page}_corpus"
-    current = st.session_state.get("corpus")
+    current = st.session_state.get("corpus") or recall("corpus")  # a reload or new tab: this browser's
     current = current if current in names else names[-1]
     if st.session_state.get(key) != current:
         st.session_state[key] = current
     choice = st.sidebar.selectbox("Corpus", names, key=key,
                                   on_change=lambda: st.session_state.update(corpus=st.session_state[key]))
     st.session_state["corpus"] = choice
+    remember("corpus", choice)
     return choice
 
 
 def choose_corpus(name: str) -> None:
     """Make `name` the current corpus on every page (after an ingest or loading the demo)."""
     st.session_state["corpus"] = name
+    remember("corpus", name)
 
 
 def need_corpus(page: str) -> str:
@@ -124,9 +165,9 @@ def map_figure(points: pd.DataFrame, colour: pd.Series, continuous: bool, hover:
 
     fig = go.Figure()
     if continuous:
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(go.Scattergl(  # named and out of the legend: the colour bar says it (no "trace 0")
             x=points["x"], y=points["y"], mode="markers", customdata=points["doc_id"], text=hover,
-            hovertemplate="%{text}<extra></extra>",
+            name=str(colour.name), showlegend=False, hovertemplate="%{text}<extra></extra>",
             marker={"size": 6, "color": colour, "colorscale": "Viridis", "showscale": True,
                     "colorbar": {"title": colour.name}}))
     else:
@@ -224,7 +265,7 @@ def active_work(corpus: str) -> set[str]:
             text += f", about {format_seconds(r.eta_s)} left" if r.eta_s == r.eta_s and r.eta_s is not None else ""
         st.info(escape_markdown(text) + ".", icon=":material/hourglass_top:")
     if len(active):
-        st.page_link("pages/5_Jobs.py", label="Follow it on the Jobs page", icon=":material/work_history:")
+        st.caption("Follow it on the **Jobs** page.")
     return {name for names in active["stages"] for name in names}
 
 

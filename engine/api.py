@@ -184,6 +184,18 @@ class Export:
     params: str  # the selection's parameters as JSON (the .selection.json sidecar's content)
 
 
+def review_state(ws: Workspace, corpus: str) -> str:
+    """A fingerprint of the corpus's review decisions and notes (what an export leaves out or
+    carries): a prepared export whose fingerprint differs is out of date."""
+    import hashlib  # noqa: PLC0415
+
+    with ws.connect() as con:
+        rows = selection_store.reviews(con, corpus)
+    cols = [c for c in ("doc_id", "decision", "note") if c in rows.columns]
+    text = rows[cols].sort_values("doc_id").to_csv(index=False) if len(rows) else ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def export(ws: Workspace, name: str, fmt: str) -> Export:
     """Write selection `name` as `fmt` (jsonl | parquet) and return the file's bytes, a preview
     and the selection's parameters as the export carries them (`engine.export`)."""
@@ -269,7 +281,7 @@ def active_jobs(ws: Workspace, corpus: str) -> pd.DataFrame:
     params = [json.loads(p) if isinstance(p, str) else dict(p or {}) for p in frame["params"]]
     frame["stages"] = [stages_of_job(a) for a in argvs]
     keep = [p.get("corpus") == corpus and bool(st) for p, st in zip(params, frame["stages"])]
-    return frame[keep][["id", "kind", "status", "stage", "done", "total", "rate", "eta_s", "stages"]]
+    return frame.loc[pd.Series(keep, index=frame.index, dtype=bool), ["id", "kind", "status", "stage", "done", "total", "rate", "eta_s", "stages"]]
 
 
 # --- topic clusters on the map and the per-cluster audit (engine.clusters, engine.coverage) ----

@@ -111,9 +111,9 @@ def _plain_bar(line: str) -> tuple[str, str | None]:
 
 def default_job(frame) -> str | None:
     """The job a Jobs view opens on: the oldest running one (it is what the queue works on), else
-    the newest queued, else the newest of all. `frame`: jobs newest first."""
-    for status, pick in (("running", -1), ("queued", 0)):
+    the oldest queued (the next to start), else the newest of all. `frame`: jobs newest first."""
+    for status in ("running", "queued"):
         ids = frame.loc[frame["status"] == status, "id"].tolist()
         if ids:
-            return ids[pick]
+            return ids[-1]
     return frame["id"].iloc[0] if len(frame) else None

@@ -264,3 +264,13 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
             row[f"overlap_{other}"] = int((members[s] & m).sum()) / union if union else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def switch_budget(mode: str, fraction: float, count: int | None, n_docs: int) -> float | int:
+    """The budget in `mode` ('count' or 'fraction') when the budget switches, keeping the same
+    number of documents: 0.10 of 400 -> 40 documents, and 40 of 400 -> 0.10."""
+    n = max(1, int(n_docs))
+    if mode == "count":
+        return max(1, min(n, round(float(fraction) * n)))
+    count = n // 5 if count is None else int(count)
+    return min(1.0, max(0.01, round(count / n, 2)))

@@ -55,12 +55,25 @@ quality = bar.selectbox("Quality signal", qualities, key="explore_quality_" + "_
                              + "\n\n".join(explain.score_help(q) for q in qualities))
 weight = bar.slider("Quality weight (1 = quality only, 0 = coverage only)", 0.0, 1.0, 0.5, 0.05,
                     key="explore_weight", disabled=strategy != "combined")
-mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode")
-if mode == "fraction":
-    budget = bar.slider("Budget (fraction of the corpus)", 0.01, 1.0, 0.2, 0.01, key="explore_budget_frac")
+
+
+def switch_budget() -> None:
+    """Fraction <-> count keeps the same number of documents (0.10 of 400 -> 40)."""
+    state, new_mode = st.session_state, st.session_state["explore_budget_mode"]
+    value = select.switch_budget(new_mode, state.get("explore_budget_frac", 0.2), state.get("explore_budget_count"),
+                                 len(frame))
+    state["explore_budget_count" if new_mode == "count" else "explore_budget_frac"] = value
+
+
+mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode",
+                 on_change=switch_budget)
+if mode == "fraction":  # a value only on first draw: afterwards the switch above sets it
+    budget = bar.slider("Budget (fraction of the corpus)", 0.01, 1.0, key="explore_budget_frac", step=0.01,
+                        **({} if "explore_budget_frac" in st.session_state else {"value": 0.2}))
 else:
-    budget = int(bar.number_input("Budget (documents)", 1, max(1, len(frame)), max(1, len(frame) // 5),
-                                  key="explore_budget_count"))
+    budget = int(bar.number_input("Budget (documents)", 1, max(1, len(frame)), key="explore_budget_count",
+                                  **({} if "explore_budget_count" in st.session_state
+                                     else {"value": max(1, len(frame) // 5)})))
 seed = int(bar.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed"))
 samples = strategy == "density" or (strategy == "combined" and weight < 1)  # the coverage side is used
 temperature = bar.slider("Coverage temperature (lower = more rare documents)", 0.1, 1.0, select.TEMPERATURE,

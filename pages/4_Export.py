@@ -28,14 +28,33 @@ if st.button("Prepare the export", key="export_prepare", type="primary"):
     prepared = ui.attempt(api.export, ui.workspace(), name, fmt)
     if prepared is not None:
         st.session_state["export_ready"] = prepared
-        st.session_state["export_ready_for"] = (corpus, name, fmt)
-ready = st.session_state.get("export_ready")
-made_for = st.session_state.get("export_ready_for")
-if ready and made_for != (corpus, name, fmt):  # never offer the file of an earlier choice
-    st.info(f"The file prepared before was '{escape_markdown(made_for[1])}' as {made_for[2]}; press "
-            f"**Prepare the export** for '{escape_markdown(name)}' as {fmt}.")
-    ready = None
-if ready:
+        st.session_state["export_ready_for"] = (corpus, name, fmt, api.review_state(ui.workspace(), corpus))
+        st.session_state.pop("export_rebuilt", None)
+
+
+@st.fragment(run_every=3)  # a decision made meanwhile (another tab, another curator) shows within seconds
+def ready_export() -> None:
+    """The prepared file, never out of date: after any review decision or note since it was
+    prepared, it is rebuilt before it is offered again."""
+    ready = st.session_state.get("export_ready")
+    made_for = st.session_state.get("export_ready_for")
+    if ready and made_for[:3] != (corpus, name, fmt):  # never offer the file of an earlier choice
+        st.info(f"The file prepared before was '{escape_markdown(made_for[1])}' as {made_for[2]}; press "
+                f"**Prepare the export** for '{escape_markdown(name)}' as {fmt}.")
+        return
+    if not ready:
+        return
+    state = api.review_state(ui.workspace(), corpus)
+    if state != made_for[3]:  # decisions changed since: the old file would keep a rejected document
+        ready = ui.attempt(api.export, ui.workspace(), name, fmt)
+        if ready is None:
+            st.session_state.pop("export_ready", None)
+            return
+        st.session_state["export_ready"], st.session_state["export_ready_for"] = ready, (corpus, name, fmt, state)
+        st.session_state["export_rebuilt"] = ("Review decisions changed after the export was prepared: it was "
+                                              f"rebuilt with them ({ready.n} documents now).")
+    if st.session_state.get("export_rebuilt"):
+        st.warning(st.session_state["export_rebuilt"])
     st.success(f"{ready.n} documents ready in {escape_markdown(ready.file_name)}.")
     mime = "application/jsonl" if ready.fmt == "jsonl" else "application/octet-stream"
     st.download_button(f"Download {escape_markdown(ready.file_name)}", ready.data, file_name=ready.file_name, mime=mime,
@@ -47,3 +66,6 @@ if ready:
     else:
         st.caption("The selection's parameters travel inside the Parquet file's metadata (`seedbed.selection`).")
     st.dataframe(ready.preview, hide_index=True, width="stretch")
+
+
+ready_export()

@@ -50,7 +50,13 @@ st.dataframe(table[order], hide_index=True, width="stretch", column_config={
 })
 
 st.subheader("Score a corpus with the judge you pick")
-options = judges.option_names(evidence)
+every = judges.option_names(evidence)
+models = {name: (judges.find_option(evidence, name) or {}).get("model") for name in every}
+options = [name for name in every if not models[name] or installed(models[name])]  # only what can run here
+absent = sorted({models[name] for name in every if name not in options})
+if absent:
+    st.caption(f"{len(every) - len(options)} measured judge options are not offered because their model is not "
+               f"installed here ({escape_markdown(', '.join(absent))}): install with `scripts/setup.sh --with-qwen`.")
 with st.form("judges_pick"):
     option = st.selectbox("Judge", options, index=options.index(default.option) if default.option in options else 0,
                           key="judges_option", format_func=lambda n: n + (" · default here" if n == default.option
