@@ -58,9 +58,11 @@ def home() -> None:
                "measure coverage (Density), choose a training subset on the map, review it as a curator, export.")
     with st.container(border=True):
         left, right = st.columns([3, 1])
-        left.markdown("**Demo corpus**: 400 web documents from C4 (`demo/c4_demo.parquet`), a real mix of good "
-                      "text, boilerplate and spam, with their Ask-LLM scores, density, topic clusters and map bundled "
-                      "(`demo/c4_demo_signals.npz`): ready in seconds, nothing to compute.")
+        left.markdown("**Demo corpus**: 400 web documents from C4 mixed with small, distinct sources (GSM8K maths "
+                      "questions, TREC questions, SST-2 movie-review sentences) and labelled junk "
+                      "(`demo/demo_mix.parquet`, a `source` field per document), with their Ask-LLM scores, density, "
+                      "topic clusters and map bundled (`demo/demo_mix_signals.npz`): ready in seconds, nothing to "
+                      "compute. Explore shows what each strategy keeps of each source.")
         if right.button("Load the demo corpus", key="home_load_demo", type="primary"):
             load_demo()
     names = ui.corpora(ui.db())

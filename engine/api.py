@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from engine import density, pipeline, stages
@@ -284,6 +285,41 @@ def active_jobs(ws: Workspace, corpus: str) -> pd.DataFrame:
     return frame.loc[pd.Series(keep, index=frame.index, dtype=bool), ["id", "kind", "status", "stage", "done", "total", "rate", "eta_s", "stages"]]
 
 
+def experiment_estimate(ws: Workspace, arms: list[str], n_sizes: int, n_seeds: int, iterations: int) -> str:
+    """How long an LLM2LLM experiment should take here: its student trainings (plain: 1 per cell,
+    the other arms iterations + 1) times the seconds per training that finished `llm2llm run`
+    jobs of this workspace took (duration / trainings); says so when none has run here yet."""
+    from engine import jobs  # noqa: PLC0415
+    from engine.llm2llm.config import LLM2LLMConfig  # noqa: PLC0415
+    from engine.progress import format_seconds  # noqa: PLC0415
+
+    cells = n_sizes * n_seeds
+    trainings = cells * sum(1 if arm == "plain" else iterations + 1 for arm in arms)
+    done = jobs.list_jobs(ws, 500)
+    done = done[(done["kind"] == "llm2llm run") & (done["status"] == "done")]
+    per = []
+    for rec in done.itertuples():
+        params = json.loads(rec.params) if isinstance(rec.params, str) else dict(rec.params or {})
+        its = int(params.get("iterations", LLM2LLMConfig().iterations))
+        per.append((rec.ended_at - rec.started_at).total_seconds() / (its + 1))
+    what = f"{len(arms) * cells} runs, {trainings} student trainings"
+    if not per:
+        return f"{what}; no LLM2LLM run has finished in this workspace yet, so there is no measured time per training"
+    return (f"{what}: about {format_seconds(trainings * float(np.median(per)))} at "
+            f"{format_seconds(float(np.median(per)))} per training (median of {len(per)} finished run(s) here)")
+
+
+def llm2llm_export(ws: Workspace, run: str, fmt: str) -> tuple[str, bytes, int]:
+    """(file name, bytes, rows) of an LLM2LLM run's final training data: seeds plus the accepted
+    synthetic examples (`engine.llm2llm.records.export_run`)."""
+    from engine.llm2llm.records import export_run  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{run.replace('/', '_')}-train.{fmt}"
+        n = export_run(ws, run, out)
+        return out.name, out.read_bytes(), n
+
+
 # --- topic clusters on the map and the per-cluster audit (engine.clusters, engine.coverage) ----
 
 def cluster_labels(ws: Workspace, corpus: str) -> dict[int, str]:
@@ -292,6 +328,21 @@ def cluster_labels(ws: Workspace, corpus: str) -> dict[int, str]:
 
     with ws.connect() as con:
         return stored_labels(con, corpus)
+
+
+def kept_by_source(ws: Workspace, corpus: str, frame: pd.DataFrame, selections: dict[str, list[str]],
+                   field: str = "source") -> pd.DataFrame | None:
+    """Per value of the documents' metadata `field` (a file's `source` column), the share each
+    selection keeps (`engine.coverage.kept_by_group`); None when no document has the field."""
+    from engine.coverage import kept_by_group  # noqa: PLC0415
+    from engine.explore import selected_mask  # noqa: PLC0415
+
+    with ws.connect() as con:
+        values = store.meta_field(con, corpus, field)
+    if values.isna().all():
+        return None
+    groups = frame["doc_id"].map(values)
+    return kept_by_group(groups, {name: selected_mask(frame, ids) for name, ids in selections.items()})
 
 
 def search_ids(ws: Workspace, corpus: str, query: str, limit: int = 20_000) -> list[str]:

@@ -228,6 +228,18 @@ def grid_cells(x: np.ndarray, y: np.ndarray, grid: int = 20) -> np.ndarray:
     return np.where(np.isnan(x) | np.isnan(y), -1, axis(x) * grid + axis(y))
 
 
+def choose_all(frame: pd.DataFrame, budget: float | int = 0.2, seed: int = 0, weight: float = 0.5,
+               quality: str = "askllm", **coverage) -> dict[str, SelectionResult]:
+    """Every strategy the frame's signals allow, at the same budget and seed."""
+    chosen: dict[str, SelectionResult] = {}
+    for strategy in strategies():
+        try:
+            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality, **coverage)
+        except UserError:
+            continue  # signal not computed yet: the strategy is simply not offered
+    return chosen
+
+
 def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int = 0,
                        weight: float = 0.5, quality: str = "askllm", grid: int = 20,
                        **coverage) -> pd.DataFrame:
@@ -237,12 +249,7 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
     `engine.coverage.cluster_metrics`, and Jaccard overlap with every other strategy (`overlap_<name>`)."""
     from engine.coverage import cluster_metrics
 
-    chosen: dict[str, SelectionResult] = {}
-    for strategy in strategies():
-        try:
-            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality, **coverage)
-        except UserError:
-            continue  # signal not computed yet: the strategy is simply not offered
+    chosen = choose_all(frame, budget, seed, weight, quality, **coverage)
     has_xy = {"x", "y"} <= set(frame.columns) and frame["x"].notna().any()
     cells = grid_cells(frame["x"].to_numpy(float), frame["y"].to_numpy(float), grid) if has_xy else None
     occupied = len(np.unique(cells[cells >= 0])) if has_xy else 0

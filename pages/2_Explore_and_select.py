@@ -163,6 +163,12 @@ with right:
         st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
                    f"cells they hit; topics: share of clusters hit; rare topics kept: share of the documents "
                    f"of the smallest clusters (10% of the corpus) kept; overlap: Jaccard with '{strategy}'.")
+        chosen = select.choose_all(frame, budget, seed, weight, quality, **coverage_settings)
+        by_source = api.kept_by_source(ui.workspace(), corpus, frame,
+                                       {name: list(r.doc_ids) for name, r in chosen.items()})
+        if by_source is not None:  # the documents carry a `source` field (the demo does)
+            st.markdown("**Kept by source** (share of each source's documents)")
+            st.dataframe(by_source.set_index("group").round(2), width="stretch", key="explore_by_source")
     with st.form("explore_save"):
         # keyed by corpus: a name typed for one corpus never follows you to another
         name = st.text_input("Save this selection as", f"{corpus}-{strategy}",

@@ -7,8 +7,34 @@ from engine import api
 from engine.user_text import escape_markdown
 
 ui.setup_page("Export · Seedbed", ":material/download:")
-corpus = ui.need_corpus("export")
+
+
+def llm2llm_section() -> None:
+    """An LLM2LLM run's final training data (seeds + accepted synthetic examples), as the CLI's
+    `llm2llm export` writes it."""
+    from engine.llm2llm import view
+
+    runs = view.runs(ui.workspace())
+    if runs.empty:
+        return
+    with st.expander("LLM2LLM training data", expanded=False):
+        c1, c2 = st.columns([3, 1])
+        run = c1.selectbox("LLM2LLM run", runs["name"].tolist(), key="export_l2l_run")
+        fmt = c2.radio("Format", ["jsonl", "csv", "parquet"], horizontal=True, key="export_l2l_format")
+        if st.button("Prepare the training data", key="export_l2l_prepare"):
+            made = ui.attempt(api.llm2llm_export, ui.workspace(), run, fmt)
+            if made is not None:
+                st.session_state["export_l2l_ready"] = (run, fmt, made)
+        ready = st.session_state.get("export_l2l_ready")
+        if ready and ready[:2] == (run, fmt):
+            file_name, data, n = ready[2]
+            st.download_button(f"Download {escape_markdown(file_name)} ({n} examples)", data, file_name=file_name,
+                               key="export_l2l_download")
+
+
 st.title("Export")
+llm2llm_section()
+corpus = ui.need_corpus("export")
 saved = ui.selections(ui.db(), corpus)
 if saved.empty:
     st.info(f"No saved selection for '{escape_markdown(corpus)}' yet: choose one on **Explore and select** and press "

@@ -52,7 +52,7 @@ def l2l_files(train, test, labels: str, seed_size: int) -> list[str]:
 
 def launcher_forms() -> None:
     corpora = ui.corpora(ui.db())["name"].tolist()
-    score, pipe, l2l = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM"])  # no free-form command: argv from fields
+    score, pipe, l2l, exp = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM", "LLM2LLM experiment"])  # argv from fields
     # Outside the form, so choosing a backend redraws the form: Ray's fields only show for Ray.
     on_ray = score.radio("Backend", ["in-process", "Ray"], horizontal=True, key="runs_score_backend",
                          help="in-process: this machine, one stage after another; Ray: shards on an actor "
@@ -99,6 +99,34 @@ def launcher_forms() -> None:
         if st.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
             launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
                    teacher, teacher_model, test_size, lora)
+    experiment_form(exp)
+
+
+def experiment_form(tab) -> None:
+    """Arms x seed sizes x seeds as one `llm2llm experiment` job, with its time estimate; the
+    result (mean ± spread per arm, verdict) shows on the LLM2LLM page, as `llm2llm status` prints it."""
+    from engine.llm2llm.experiment import ARMS
+
+    c1, c2, c3 = tab.columns(3)  # outside a form: the estimate follows every change
+    task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"], key="runs_exp_task")
+    arms = c2.multiselect("Arms", list(ARMS), default=["plain", "llm2llm"], key="runs_exp_arms",
+                          help="plain: the seeds only; llm2llm: augment what the student got wrong; random-seeds: "
+                               "augment random seeds (the paper's control)")
+    iterations = c3.number_input("Iterations", 1, 20, 2, key="runs_exp_iterations")
+    sizes = c1.text_input("Seed sizes (comma-separated)", "27", key="runs_exp_sizes")
+    seeds = c2.text_input("Seeds (comma-separated)", "0,1", key="runs_exp_seeds",
+                          help="each seed is a repeat: the spread between them is the noise floor of the verdict")
+    test_size = c3.number_input("Test examples (0 = the whole test set)", 0, 100000, 0, key="runs_exp_test_size")
+    name = c1.text_input("Experiment name", key="runs_exp_name")
+    student = c2.text_input("Student (optional)", key="runs_exp_student")
+    argv = ui.attempt(forms.experiment_argv, task, arms, sizes, seeds, iterations, name, test_size, student, ui.db())
+    if argv is None:
+        return
+    n_sizes, n_seeds = len(sizes.split(",")), len(seeds.split(","))
+    tab.caption("Estimate: " + escape_markdown(api.experiment_estimate(ui.workspace(), arms, n_sizes, n_seeds,
+                                                                       int(iterations))))
+    if tab.button("Start the experiment", type="primary", key="runs_submit_experiment"):
+        launch(lambda: [argv])
 
 
 def progress_text(rec) -> str:
@@ -157,6 +185,6 @@ def live() -> None:
     details(labels[choice])
 
 
-with st.expander("Start a job", expanded=False):
+with st.expander("Start a job", expanded=bool(st.session_state.get("runs_exp_arms"))):
     launcher_forms()
 live()

@@ -78,3 +78,36 @@ def test_reviewer_source_and_page_come_back_from_the_url(app_workspace):
     assert at.number_input(key="review_page").value == 2
     at.number_input(key="review_page").set_value(3).run()
     assert at.query_params["review_page"] in ("3", ["3"])
+
+
+def test_experiment_form_queues_one_job_with_its_estimate(workspace, monkeypatch):
+    monkeypatch.setenv("SEEDBED_MAX_DEVICE_RUNS", "0")  # the queue holds it: nothing trains in this test
+    at = _page("5_Jobs.py").run()
+    assert not at.exception
+    at.text_input(key="runs_exp_seeds").input("0,1,2").run()
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimate:"))
+    assert "6 runs, 12 student trainings" in estimate  # 3 cells x (plain 1 + llm2llm 2 iterations + 1) and "no LLM2LLM run has finished" in estimate
+    at.text_input(key="runs_exp_sizes").input("27,x").run()
+    assert "whole numbers separated by commas" in at.error[0].value
+    at.text_input(key="runs_exp_sizes").input("12").run()
+    at.text_input(key="runs_exp_name").input("trec-check").run()
+    at.button(key="runs_submit_experiment").click().run()
+    queued = jobs.list_jobs(workspace)
+    assert len(queued) == 1 and queued["kind"].iloc[0] == "llm2llm experiment"
+    argv = jobs.get_job(workspace, queued["id"].iloc[0])["argv"]
+    assert argv[:4] == ["llm2llm", "experiment", "--name", "trec-check"]
+    assert argv[argv.index("--arms") + 1] == "plain,llm2llm" and argv[argv.index("--seeds") + 1] == "0,1,2"
+
+
+def test_export_page_offers_an_llm2llm_runs_training_data(workspace):
+    from test_app_llm2llm import RUN, store_finished_run
+
+    store_finished_run(workspace)
+    at = _page("4_Export.py").run()
+    assert not at.exception
+    at.selectbox(key="export_l2l_run").set_value(RUN).run()
+    at.button(key="export_l2l_prepare").click().run()
+    assert not at.exception
+    name, data, n = at.session_state["export_l2l_ready"][2]
+    rows = pd.read_json(__import__("io").BytesIO(data), lines=True)
+    assert len(rows) == n == 16 + 5 + 3  # the 16 seeds and the accepted synthetic examples (5 + 3)

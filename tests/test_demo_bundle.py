@@ -15,7 +15,7 @@ from engine.storage import signals as signal_store
 
 CORPUS = demo_bundle.DEMO_CORPUS
 needs_bundle = pytest.mark.skipif(not demo_bundle.BUNDLE_FILE.exists(),
-                                  reason="demo/c4_demo_signals.npz not made yet (python scripts/make_demo_bundle.py)")
+                                  reason="demo/demo_mix_signals.npz not made yet (python scripts/make_demo_bundle.py)")
 
 
 def _frame(ws):
@@ -26,7 +26,7 @@ def _frame(ws):
 @needs_bundle
 def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(workspace):
     report = demo_bundle.load_demo(workspace)
-    assert report.n_new == report.n_docs == 400
+    assert report.n_new == report.n_docs == 477
     assert sorted(report.imported) == ["askllm", "clusters", "density", "embed", "project"] and not report.skipped
     assert report.computed == []  # every stage found its outputs stored: no model was loaded
     assert report.selection == demo_bundle.DEMO_SELECTION
@@ -35,7 +35,7 @@ def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(wor
         assert frame[column].notna().all(), column
     assert 0 < frame["askllm"].min() < frame["askllm"].max() < 1
     status = pipeline.stage_status(workspace, CORPUS)
-    assert status["projected"] == 400 and set(status["signals"]) == {"askllm", "density", "cluster"}
+    assert status["projected"] == 477 and set(status["signals"]) == {"askllm", "density", "cluster"}
     assert status["selections"] == [demo_bundle.DEMO_SELECTION]
 
 
@@ -43,7 +43,7 @@ def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(wor
 def test_loading_the_demo_again_recognises_it(workspace):
     demo_bundle.load_demo(workspace)
     again = demo_bundle.load_demo(workspace)
-    assert again.already_loaded and again.n_new == 0 and again.n_docs == 400
+    assert again.already_loaded and again.n_new == 0 and again.n_docs == 477
     assert "already loaded" in again.summary()
     with workspace.connect() as con:
         assert store.list_corpora(con).set_index("name").loc[CORPUS, "n_duplicates"] == 0
