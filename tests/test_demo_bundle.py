@@ -122,23 +122,25 @@ def test_a_bundle_of_another_format_is_one_clear_error(tmp_path):
 
 
 @needs_bundle
-def test_demo_has_structure_density_keeps_the_small_sources_that_top_k_drops(workspace):
+def test_demo_has_structure_density_keeps_the_small_source_that_top_k_drops(workspace):
     """The demo mixes 400 C4 documents with small GSM8K, TREC and SST-2 slices and junk. At the
-    Explore page's default budget (0.2), density sampling keeps the small sources at a visibly
-    higher rate than Ask-LLM top-k, on every seed; the page shows the same table (Kept by source)."""
+    Explore page's default budget (0.2), on every seed 0-4: Ask-LLM top-k keeps none of the junk
+    and none of SST-2 (the judge scores both below web text), while density sampling keeps SST-2
+    at about its share of the corpus; top-k spends its budget on GSM8K (the judge scores maths
+    problems highest), density far less. The page shows the same figures (Kept by source)."""
     from engine import api, select
 
     demo_bundle.load_demo(workspace)
     frame = _frame(workspace)
-    small = {"gsm8k", "trec", "sst2"}
-    rates = {"askllm": [], "density": []}
+    kept = []
     for seed in range(5):
         chosen = select.choose_all(frame, 0.2, seed, 0.5, "askllm")
-        table = api.kept_by_source(workspace, CORPUS, frame, {s: list(chosen[s].doc_ids) for s in rates})
-        rows = table[table["group"].isin(small)]
-        for strategy in rates:
-            rates[strategy].append(float((rows[strategy] * rows["n_docs"]).sum() / rows["n_docs"].sum()))
-        junk = table.set_index("group").loc["junk"]
-        assert junk["askllm"] <= 0.2  # Ask-LLM does not favour the junk
-    print(f"small sources kept at budget 0.2, seeds 0-4: top-k {rates['askllm']}, density {rates['density']}")
-    assert min(rates["density"]) >= max(rates["askllm"]) + 0.15
+        table = api.kept_by_source(workspace, CORPUS, frame,
+                                   {s: list(chosen[s].doc_ids) for s in ("askllm", "density")}).set_index("group")
+        kept.append(table)
+        assert table.loc["sst2", "askllm"] == 0 and table.loc["junk", "askllm"] == 0  # top-k drops them
+        assert table.loc["sst2", "density"] >= 1 / 15  # density keeps some on every seed
+        assert table.loc["gsm8k", "askllm"] == 1.0 and table.loc["gsm8k", "density"] <= 0.8
+    mean = sum(kept) / len(kept)
+    print("kept by source at budget 0.2, mean of seeds 0-4:\n" + mean.round(2).to_string())
+    assert mean.loc["sst2", "density"] >= 0.12  # about its share (0.2 budget x 15 docs = 3)
