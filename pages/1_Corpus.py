@@ -49,7 +49,8 @@ if upload is not None:
         else:
             c1, c2, c3 = st.columns(3)
             column = c1.selectbox("Text column", text_like, key="corpus_text_column")
-            name = c2.text_input("Corpus name", Path(path).stem, key="corpus_name").strip()
+            # keyed by the upload: a second file gets its own default name, not the first one's
+            name = c2.text_input("Corpus name", Path(path).stem, key=f"corpus_name_{upload.file_id}").strip()
             fallback = c3.selectbox("Undecodable bytes", ["report", "latin-1"], key="corpus_decode",
                                     help="report: skip such rows and list them; latin-1: decode them as Latin-1")
             existing = ui.corpora(ui.db())["name"].tolist()
