@@ -59,6 +59,15 @@ def _todo(con, corpus: str, name: str, status: dict, signal_store) -> int:
     return 0 if kind in status["signals"] and status["signals"][kind]["n_scored"] >= n else n
 
 
+def _active(name: str, status: dict) -> bool:
+    """Whether the corpus uses the stage's stored output: per-document scores cached for the same
+    texts in another corpus still need the (instant) run that marks them as this corpus's signal."""
+    stage = stages.stage(name)
+    if stage.kind != stages.SIGNAL or stage.reads != "text":
+        return True
+    return name in status["signals"]
+
+
 def plan(ws: Workspace, corpus: str, names: tuple[str, ...] = DEFAULT_CHAIN) -> list[Step]:
     """What `run` would do now, step by step, with time estimates from this machine's rates."""
     from engine.models import needs_conversion  # noqa: PLC0415 (light: no torch import)
@@ -76,14 +85,14 @@ def plan(ws: Workspace, corpus: str, names: tuple[str, ...] = DEFAULT_CHAIN) -> 
         step = Step(name, todo[name])
         if name == "clusters" and status["n_docs"] < MIN_CLUSTER_DOCS:
             step.skip = f"clusters need at least {MIN_CLUSTER_DOCS} documents, the corpus has {status['n_docs']}"
-        elif step.n_todo == 0:
+        elif step.n_todo == 0 and _active(name, status):
             step.skip = "already stored"
         else:
             model = _model_of(name)
             if model and needs_conversion(model):
                 step.convert = model
                 step.convert_seconds = rates.seconds_for(ws, f"convert:{model}", 1)
-            step.seconds = rates.seconds_for(ws, name, step.n_todo)
+            step.seconds = rates.seconds_for(ws, name, step.n_todo) if step.n_todo else 0.0
         steps.append(step)
     return steps
 
@@ -100,6 +109,9 @@ def describe(steps: list[Step]) -> list[str]:
             took = (f"about {format_seconds(s.convert_seconds)} (measured here)" if s.convert_seconds is not None
                     else "1-7 min on 2 CPU cores (not yet measured here)")
             lines.append(f"{s.stage}: first converts the model {s.convert}, once per machine: {took}")
+        if not s.n_todo:
+            lines.append(f"{s.stage}: nothing to compute (stored for the same texts): marks it as this corpus's")
+            continue
         took = (f"about {format_seconds(s.seconds)} at the rate measured on this machine" if s.seconds is not None
                 else "not yet measured on this machine: the Jobs page shows the rate and ETA after the first steps")
         lines.append(f"{s.stage}: {s.n_todo} documents, {took}")

@@ -98,3 +98,17 @@ def test_closed_pipe_ends_quietly(workspace, tmp_path):
     proc.stdout.close()  # like `| head` exiting before the output comes
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_scores_cached_from_another_corpus_are_marked_for_this_one(workspace, tmp_path):
+    corpus = small_corpus(workspace, tmp_path, 15)
+    from conftest import DATA as data  # the same texts, scored once under the judge's real key
+    key = pipeline.signal_config("askllm").key()
+    with workspace.connect() as con:
+        ids = store.documents(con, corpus)["doc_id"].tolist()
+        signal_store.put_scores(con, key, ids, np.linspace(0, 1, len(ids)))  # stand-in values
+    step = process.plan(workspace, corpus, ("askllm",))[0]
+    assert step.skip is None and step.n_todo == 0 and data.exists()
+    result = process.run(workspace, corpus, ("askllm",))[0]
+    assert result.n_computed == 0 and "askllm" in pipeline.stage_status(workspace, corpus)["signals"]
+    assert process.plan(workspace, corpus, ("askllm",))[0].skip == "already stored"
