@@ -72,8 +72,11 @@ def missing_stages(status: dict) -> list[str]:
     lacks: embeddings, the quality and coverage signals, the topic clusters, the map."""
     n, have = status["n_docs"], set(status.get("signals") or [])
     stale = "density" in have and not status["signals"]["density"]["key"].startswith(density.VERSION)  # older code
+    from engine.clusters import MIN_DOCS  # noqa: PLC0415
+
     lacking = {"embed": embedded(status) < n, "askllm": "askllm" not in have, "density": "density" not in have or stale,
-               "clusters": "cluster" not in have, "project": status.get("projected", 0) < n}
+               "clusters": "cluster" not in have and n >= MIN_DOCS,  # fewer documents: skipped, never missing
+               "project": status.get("projected", 0) < n}
     return [name for name, missing in lacking.items() if missing]
 
 
