@@ -271,7 +271,10 @@ def _running(pid: int) -> bool:
 
 
 def _log_line(rec: dict, line: str) -> None:
-    """Append one line to a run's log (the launcher speaks for a run that cannot)."""
+    """Append one line to a run's log (the launcher speaks for a run that cannot), unless the run
+    already wrote its own end line before it was killed."""
+    if f"job {rec['id']} ended:" in log_tail(rec, 400):
+        return
     with contextlib.suppress(OSError):
         with open(rec["log_path"], "a", encoding="utf-8") as log:
             log.write(line + "\n")

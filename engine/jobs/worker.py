@@ -88,6 +88,8 @@ def work(ws: Workspace, job_id: str, run_command) -> int:
         status = "cancelled"
     print(f"=== job {job_id} ended: {status}" + (" by user" if status == "cancelled" else f" (exit code {code})"),
           flush=True)
+    if status == "cancelled":
+        return code  # the canceller records it and starts what the queue lets start next
     with ws.connect() as con:  # a cancelled record stays cancelled
         db.set_status_if(con, job_id, status, ["running"], ended_at=db.utcnow(), exit_code=code, error=error)
     from engine.jobs.launcher import dispatch  # noqa: PLC0415
