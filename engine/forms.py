@@ -93,7 +93,8 @@ def _int_list(what: str, text: str) -> list[int]:
 
 
 def experiment_argv(task: str, arms: list[str], seed_sizes: str, seeds: str, iterations: int, name: str,
-                    test_size: int = 0, student: str = "", workspace_path: str | Path = "") -> list[str]:
+                    test_size: int = 0, student: str = "", workspace_path: str | Path = "",
+                    teacher: str = "") -> list[str]:
     """`llm2llm experiment ...` from the experiment form's fields: arms x seed sizes x seeds."""
     from engine.llm2llm.experiment import ARMS  # noqa: PLC0415
 
@@ -109,6 +110,7 @@ def experiment_argv(task: str, arms: list[str], seed_sizes: str, seeds: str, ite
             "--iterations", str(int(iterations))]
     argv += ["--test-size", str(int(test_size))] if test_size else []
     argv += ["--student", model_ref(student, workspace_path, "student")] if student.strip() else []
+    argv += ["--teacher", model_ref(teacher, workspace_path, "teacher")] if teacher.strip() else []
     return check_argv(argv)
 
 

@@ -119,7 +119,9 @@ def experiment_form(tab) -> None:
     test_size = c3.number_input("Test examples (0 = the whole test set)", 0, 100000, 0, key="runs_exp_test_size")
     name = c1.text_input("Experiment name", key="runs_exp_name")
     student = c2.text_input("Student (optional)", key="runs_exp_student")
-    argv = ui.attempt(forms.experiment_argv, task, arms, sizes, seeds, iterations, name, test_size, student, ui.db())
+    teacher = c3.text_input("Teacher (optional)", key="runs_exp_teacher", help="a packaged alias or a model folder")
+    argv = ui.attempt(forms.experiment_argv, task, arms, sizes, seeds, iterations, name, test_size, student, ui.db(),
+                      teacher)
     if argv is None:
         return
     n_sizes, n_seeds = len(sizes.split(",")), len(seeds.split(","))

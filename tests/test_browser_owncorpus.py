@@ -187,3 +187,58 @@ def _export_rebuilt_after_a_reject(page, ws: Workspace) -> None:
     _nav(page, "Export")
     page.get_by_text("it was rebuilt with them (11 documents now)").wait_for()
     page.get_by_text("11 documents ready").wait_for()
+
+
+@pytest.fixture
+def l2l_server(tmp_path, streamlit_app, monkeypatch):
+    """A fresh workspace whose data roots include the tiny student double's folder."""
+    from llm2llm_tiny import tiny_student
+
+    student = tiny_student()
+    monkeypatch.setenv("SEEDBED_DATA_ROOTS", str(Path(student).parent))
+    db = tmp_path / "ws.duckdb"
+    return streamlit_app(db), Workspace(db), student
+
+
+def test_llm2llm_experiment_from_the_page_shows_its_verdict(l2l_server, tmp_path):
+    """An experiment with two arms (plain, llm2llm) launched from the Jobs page's form finishes
+    and the LLM2LLM page shows its verdict. The student is the labelled 2-layer test double
+    (tests/llm2llm_tiny.py), the teacher the packaged SmolLM2-135M: what they answer is not under
+    test here (test_llm2llm_student.py tests the real student), the path from the page is."""
+    url, ws, student = l2l_server
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.set_default_timeout(300_000)
+        try:
+            page.goto(f"{url}/Jobs")
+            _idle(page)
+            page.get_by_text("Start a job").click()
+            page.get_by_role("tab", name="LLM2LLM experiment").click()
+            for label, value in (("Seed sizes (comma-separated)", "10"), ("Seeds (comma-separated)", "0"),
+                                 ("Iterations", "1"), ("Test examples (0 = the whole test set)", "20"),
+                                 ("Experiment name", "page-exp"), ("Student (optional)", student),
+                                 ("Teacher (optional)", "smollm2-135m-instruct")):
+                field = _live(page, label)
+                field.fill(value)
+                field.press("Tab")
+                _idle(page)
+            page.get_by_text("Estimate: 2 runs, 3 student trainings").wait_for()
+            page.get_by_role("button", name="Start the experiment").click()
+            page.get_by_text("started job").first.wait_for()
+            job = jobs.list_jobs(ws)["id"].iloc[0]
+            rec = jobs.wait_job(ws, job, timeout_s=25 * 60)
+            assert rec["status"] == "done", (rec["error"], jobs.log_tail(rec))
+            _nav(page, "LLM2LLM")
+            page.locator('[data-testid="stSidebar"]').get_by_text("Experiments", exact=True).click()
+            _idle(page)
+            page.get_by_text("Experiment page-exp").first.wait_for()
+            page.get_by_text(re.compile(r"^Verdict: ")).first.wait_for()
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+            for job_id in jobs.list_jobs(ws).query("status in ['queued', 'running']")["id"]:
+                jobs.cancel_job(ws, job_id)
