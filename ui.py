@@ -77,7 +77,7 @@ def recall(name: str, default: str | None = None) -> str | None:
         cookie = st.context.cookies.get(COOKIE_PREFIX + name)
     except Exception:  # noqa: BLE001 (no browser request behind this session, e.g. AppTest)
         cookie = None
-    return unquote(cookie) if cookie else default
+    return unquote(cookie) if isinstance(cookie, str) and cookie else default  # AppTest: a mock, not text
 
 
 def remember(name: str, value: str | None) -> None:
@@ -109,6 +109,13 @@ def pick_corpus(page: str) -> str | None:
     if not names:
         return None
     key = f"{page}_corpus"
+    pinned = st.session_state.get("corpus_pinned")  # chosen by the app (an upload) in this or the last run:
+    if pinned:  # it wins over a stale value the browser may still send for the old picker
+        st.session_state["corpus"] = pinned[0]
+        if pinned[1] <= 1:
+            del st.session_state["corpus_pinned"]
+        else:
+            st.session_state["corpus_pinned"] = (pinned[0], pinned[1] - 1)
     current = st.session_state.get("corpus") or recall("corpus")  # a reload or new tab: this browser's
     current = current if current in names else names[-1]
     if st.session_state.get(key) != current:
@@ -122,7 +129,7 @@ def pick_corpus(page: str) -> str | None:
 
 def choose_corpus(name: str) -> None:
     """Make `name` the current corpus on every page (after an ingest or loading the demo)."""
-    st.session_state["corpus"] = name
+    st.session_state["corpus"], st.session_state["corpus_pinned"] = name, (name, 2)
     remember("corpus", name)
 
 

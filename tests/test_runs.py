@@ -157,7 +157,7 @@ def test_device_queue_and_cancel_with_real_processes(workspace):
     pid = rec["pid"]
     t0 = time.monotonic()
     cancelled = jobs.cancel_job(workspace, first, config)
-    assert time.monotonic() - t0 < config.cancel_grace_s + 2.0
+    assert time.monotonic() - t0 < 10.0  # the old grace alone was 10 s; the call also reads and writes records
     assert cancelled["status"] == "cancelled" and not launcher.is_alive(rec)
     tail = jobs.log_tail(cancelled)  # the log says what the status says
     assert f"job {first} ended: cancelled by user" in tail and "ended: failed" not in tail
