@@ -13,7 +13,7 @@ T = select.TEMPERATURE), the previous default (the sketch's density alone, T = 1
 mass-scale bandwidth, both fixes together). Also: the sketch's
 Spearman against the exact KDE, k-means vs HDBSCAN-on-UMAP as the clustering, and clustering +
 labels time at --scale-n documents. The quality signal is a STAND-IN (see `quality_proxy`).
-Writes bench/coverage_results.json and bench/coverage_results.md.
+Writes bench/results/coverage_results.json and bench/coverage_results.md.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from coverage_mixture import RARE_SOURCES, build_mixture  # noqa: E402
 
 from engine import clusters as cl  # noqa: E402
+from engine.stage_runners import run_clusters  # noqa: E402
 from engine import pipeline, stages  # noqa: E402
 from engine.coverage import cluster_metrics  # noqa: E402
 from engine.density import (DensityConfig, LSHDensitySketch, density_scores, exact_kde,  # noqa: E402
@@ -74,7 +75,7 @@ def prepare(ws: Workspace) -> tuple[pd.DataFrame, np.ndarray, dict]:
     for name, fn in (("ingest", lambda: pipeline.ingest(ws, path, "mix")),
                      ("embed", lambda: pipeline.embed(ws, "mix")),
                      ("density", lambda: pipeline.density(ws, "mix")),
-                     ("clusters", lambda: cl.run_clusters(ws, "mix"))):
+                     ("clusters", lambda: run_clusters(ws, "mix"))):
         t0 = time.perf_counter()
         result = fn()
         timings[name] = {"seconds": round(time.perf_counter() - t0, 2), "message": getattr(result, "message", "")}
@@ -308,10 +309,10 @@ def main(argv=None) -> int:
                         help="re-render the .md from the stored .json (with --findings), measuring nothing")
     args = parser.parse_args(argv)
     if args.report_only:
-        result = json.loads((ROOT / "bench" / "coverage_results.json").read_text())
+        result = json.loads((ROOT / "bench" / "results" / "coverage_results.json").read_text())
         result["findings"] = args.findings or result["findings"]
-        (ROOT / "bench" / "coverage_results.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-        write_report(result, pd.DataFrame(result["summary"]), ROOT / "bench" / "coverage_results.md")
+        (ROOT / "bench" / "results" / "coverage_results.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+        write_report(result, pd.DataFrame(result["summary"]), ROOT / "bench" / "results" / "coverage_results.md")
         return 0
     load_before = [round(x, 1) for x in os.getloadavg()]
     ws = Workspace(CACHE / "ws.duckdb")
@@ -331,7 +332,7 @@ def main(argv=None) -> int:
               "density": density, "clustering": clustering, "scale": scale, "labels": extra["labels"],
               "timings": extra["timings"], "findings": args.findings,
               "summary": summary.to_dict(orient="records"), "runs": runs.to_dict(orient="records")}
-    out = ROOT / "bench"
+    out = ROOT / "bench" / "results"
     (out / "coverage_results.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     write_report(result, summary, out / "coverage_results.md")
     print((out / "coverage_results.md").read_text())

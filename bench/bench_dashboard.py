@@ -6,7 +6,7 @@ the score histograms (`engine.explore`), and separately the strategy comparison 
 map's colour/hover arrays. Baseline, in the same run: what a page without the cache would do on
 each move - read `corpus_frame` back from the DuckDB workspace, then a pandas `sort_values`
 top-k of the same combined key. Synthetic documents (seeded), a real DuckDB file in a temp dir.
-Writes bench/dashboard_results.json and bench/dashboard_results.md.
+Writes bench/results/dashboard_results.json and bench/dashboard_results.md.
 
     PYTHONPATH=. .venv/bin/python bench/bench_dashboard.py [--n 100000] [--moves 11]
 """
@@ -128,7 +128,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     results = {"n_docs": args.n, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "load_average_1min": round(load, 1), "timings": {k: summary(v) for k, v in runs.items()}}
-    (HERE / "dashboard_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "results" / "dashboard_results.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [f"# Dashboard response on {args.n:,} synthetic documents", "",
              f"Measured by `bench/bench_dashboard.py` on {results['machine']} (1-minute load average "
              f"{results['load_average_1min']} while it ran). The page keeps the corpus frame in `st.cache_data`; "
@@ -138,7 +138,7 @@ def main() -> None:
              "| what | median ms | p95 ms | max ms | runs |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {v['median_ms']} | {v['p95_ms']} | {v['max_ms']} | {v['n']} |"
               for k, v in results["timings"].items()]
-    (HERE / "dashboard_results.md").write_text("\n".join(lines) + "\n")
+    (HERE / "results" / "dashboard_results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -9,7 +9,7 @@ points (exact sums accumulated chunk by chunk, timed apart); (3) scikit-learn's 
 (gaussian, same bandwidth) fitted and scored on a `--sub` sample of the mixture, beside the
 exact KDE and the sketch on that same sample. Sketch timings cover hashing and counting only:
 making the synthetic vectors (on the GPU with --device cuda) is outside them.
-Writes bench/density_results.json and bench/density_results.md.
+Writes bench/results/density_results.json and bench/density_results.md.
 """
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None,
                     help="sketch batch (rows hashed at once); default 32k on cpu, 256k on cuda")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args()
     args.batch = args.batch or (32_768 if args.device == "cpu" else 262_144)
     load_before = round(os.getloadavg()[0], 1)

@@ -4,7 +4,7 @@ One command measures everything and writes `results.json` + the GPU section of `
 
     python bench/bench_gpu.py --out bench/ --budget-s 3600   # on the GPU machine: everything, ~20 min
     python bench/bench_gpu.py --smoke --out /tmp/b           # toy sizes, any CPU: exercises every path
-    python bench/bench_gpu.py --render bench/results.json --out bench/   # re-render only
+    python bench/bench_gpu.py --render bench/results/results.json --out bench/   # re-render only
 
 Within a 10-minute device call, `--budget-s` stops starting sections in time, and `--merge` +
 `--models NAME:path,path` + `--sections` measure the rest in a later call (RESULTS.md lists the
@@ -40,7 +40,7 @@ import torch  # noqa: E402
 from bench.gpu_render import render, write_outputs  # noqa: E402
 from bench.gpu_sections import PATHS, bench_embedding, bench_judge, timed  # noqa: E402
 
-CARRY = ROOT / ".benchcarry"  # carried to the GPU machine (see bench/RESULTS.md)
+CARRY = ROOT / ".benchcarry"  # carried to the GPU machine (see bench/results/RESULTS.md)
 # Sections run in priority order (targets first); each is skipped if too little time is left.
 MIN_LEFT_S = {"smollm2-135m": 60, "qwen2-1.5b": 200, "flan-t5-large": 150, "qwen2-0.5b": 120}
 FULL = dict(models=["smollm2-135m", "qwen2-1.5b", "flan-t5-large", "qwen2-0.5b"], docs=20_000,
@@ -122,7 +122,7 @@ def section(run: Run, key: tuple[str, ...], fn, *args, min_left: float = 30.0) -
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=str(ROOT / "bench"), help="folder for results.json + RESULTS.md")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for results.json + RESULTS.md")
     p.add_argument("--smoke", action="store_true", help="toy sizes on any device (CI)")
     p.add_argument("--merge", help="start from this results.json; re-measured entries replace its own")
     p.add_argument("--prepare-carry", action="store_true", help=f"fill {CARRY.name}/ (run here, not there)")

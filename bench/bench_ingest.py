@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=300, help="size of the generated JSONL (MB)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workdir", default=None, help="scratch folder (default a temp dir beside the repo)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "ingest_results"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ingest_results"))
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the recorded .json")
     args = parser.parse_args()
     if args.render:

@@ -52,7 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--db", default=None, help="workspace file (default: a temporary one)")
     p.add_argument("--resume", action="store_true", help="continue the run `bench-<tag>` stored in --db")
     p.add_argument("--tag", default="full")
-    p.add_argument("--out-dir", default=str(ROOT / "bench"))
+    p.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     return p.parse_args(argv)
 
 

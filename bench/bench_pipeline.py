@@ -7,7 +7,7 @@ before each timed stage (load time reported apart). Ask-LLM and perplexity score
 subset of `--subset` documents (the LMs manage a few documents/s on CPU) and the full-corpus time
 is extrapolated and labelled so; the naive Ask-LLM baseline scores the same subset one document
 at a time in corpus order (no length sorting, no batching). Selection is timed on 100k synthetic
-documents. Writes bench/pipeline_results.json and bench/pipeline_results.md.
+documents. Writes bench/results/pipeline_results.json and bench/pipeline_results.md.
 """
 from __future__ import annotations
 
@@ -146,8 +146,8 @@ def main() -> None:
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(["python", *sys.argv]),
                "machine": info, "load_average_at_end": os.getloadavg(), "askllm_speedup_vs_naive": speedup,
                "rows": rows, "notes": notes}
-    write(results, Path(__file__).parent)
-    print((Path(__file__).parent / "pipeline_results.md").read_text())
+    write(results, ROOT / "bench" / "results")
+    print((ROOT / "bench" / "results" / "pipeline_results.md").read_text())
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--small-chunks", action="store_true",
                         help="also time in-process Ask-LLM with the old fixed 64-document chunks")
     parser.add_argument("--tag", default="", help="results file suffix: ray_results[_TAG].{json,md}")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
 
     import ray

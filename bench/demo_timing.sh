@@ -2,7 +2,7 @@
 # Times `bash scripts/demo.sh` as a new user meets it: a fresh clone, no .venv, no pip cache, an
 # empty model cache (SEEDBED_CACHE) and a new workspace, on this machine. Waits until the dashboard
 # answers and its Home page renders the scored, mapped demo (a headless Streamlit AppTest against
-# the same workspace), then stops it. Writes bench/demo_timing.md and bench/demo_timing*.log.
+# the same workspace), then stops it. Writes bench/results/demo_timing.md and bench/demo_timing*.log.
 #   bash bench/demo_timing.sh            # all of it: clone, then demo.sh from scratch
 #   bash bench/demo_timing.sh install    # part 1 only: clone + the install (scripts/setup.sh), kept in $CLONE
 #   bash bench/demo_timing.sh demo       # part 2: demo.sh in that clone, moved to this commit (install kept)
@@ -36,9 +36,9 @@ elif [ "$mode" != demo ]; then
   stamp install_commit "$commit"; stamp install_load_start "\"$(load)\""; stamp install_t0 "$(now)"
 fi
 if [ "$mode" = install ]; then
-  ( cd "$clone" && PIP_NO_CACHE_DIR=1 bash scripts/setup.sh --skip-models ) > "$repo/bench/demo_timing_install.log" 2>&1
+  ( cd "$clone" && PIP_NO_CACHE_DIR=1 bash scripts/setup.sh --skip-models ) > "$repo/bench/results/demo_timing_install.log" 2>&1
   stamp install_t1 "$(now)"; stamp install_load_end "\"$(load)\""
-  echo "install done: $(tail -1 "$repo/bench/demo_timing_install.log")"
+  echo "install done: $(tail -1 "$repo/bench/results/demo_timing_install.log")"
   exit 0
 fi
 if [ "$mode" = demo ]; then  # the kept clone moves to this commit; the install stays
@@ -53,11 +53,11 @@ stamp demo_commit "$commit"; stamp demo_load_start "\"$(load)\""; stamp demo_t0 
 cd "$clone"
 # Its own session (setsid), so the dashboard and its children stop with it.
 PIP_NO_CACHE_DIR=1 SEEDBED_CACHE="$work/cache" SEEDBED_DB="$work/ws.duckdb" \
-  setsid bash scripts/demo.sh --server.port "$port" > "$repo/bench/demo_timing$suffix.log" 2>&1 &
+  setsid bash scripts/demo.sh --server.port "$port" > "$repo/bench/results/demo_timing$suffix.log" 2>&1 &
 server_pid=$!
 trap 'kill -- -"$server_pid" 2>/dev/null || true' EXIT
 until curl -sf "http://localhost:$port/_stcore/health" >/dev/null 2>&1; do
-  kill -0 "$server_pid" 2>/dev/null || { echo "demo.sh exited early; see bench/demo_timing$suffix.log" >&2; exit 1; }
+  kill -0 "$server_pid" 2>/dev/null || { echo "demo.sh exited early; see bench/results/demo_timing$suffix.log" >&2; exit 1; }
   sleep 1
 done
 stamp demo_t_up "$(now)"
@@ -74,5 +74,5 @@ stamp demo_t_checked "$(now)"; stamp demo_load_end "\"$(load)\""
 stamp demo_check "\"$check\""
 kill -- -"$server_pid" 2>/dev/null || true
 stamp demo_log "demo_timing$suffix.log"
-python3 "$repo/bench/demo_timing_report.py" "$work/times.env" "$repo/bench" > "$repo/bench/demo_timing$suffix.md"
-cat "$repo/bench/demo_timing$suffix.md"
+python3 "$repo/bench/demo_timing_report.py" "$work/times.env" "$repo/bench/results" > "$repo/bench/results/demo_timing$suffix.md"
+cat "$repo/bench/results/demo_timing$suffix.md"

@@ -1,4 +1,4 @@
-"""Turns a timed `scripts/demo.sh` (bench/demo_timing.sh) into bench/demo_timing.md: each phase's
+"""Turns a timed `scripts/demo.sh` (bench/demo_timing.sh) into bench/results/demo_timing.md: each phase's
 duration from the scripts' own headers (scripts/phases.sh), the totals, the machine and its load.
     python bench/demo_timing_report.py TIMES_ENV BENCH_DIR
 """

@@ -60,7 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default=None)
     p.add_argument("--work", default="/tmp/l2l-gpu", help="workspace folder (kept: rerun to resume)")
     p.add_argument("--tag", default="gpu")
-    p.add_argument("--out", default=str(ROOT / "bench"))
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--smoke", action="store_true", help="CPU: tiny slices of tests/data, SmolLM2 teacher")
     args = p.parse_args(argv)
     if args.smoke:  # every path of the real run, at toy sizes
@@ -88,7 +88,7 @@ def spec_for(task: str, args) -> ExperimentSpec:
     base = LLM2LLMConfig(task=task, train_path=train, test_path=test, test_size=args.test_size,
                          iterations=args.iterations, max_attempts=2 if args.smoke else 3,
                          # On SST-2 the on-topic rule rejected 79% of candidates in the 2026-11-29 GPU run
-                         # (bench/llm2llm_results_gpu-invalid.md): sentiment is not topical in MiniLM space.
+                         # (bench/results/llm2llm_results_gpu-invalid.md): sentiment is not topical in MiniLM space.
                          label_check=args.label_check, topic_check=not args.no_topic_check and task != "sst2",
                          embedder=args.embedder, student=student, teacher=teacher)
     return ExperimentSpec(seed_sizes(args)[task], tuple(int(s) for s in args.seeds.split(",")),

@@ -125,7 +125,7 @@ def main() -> None:
     p.add_argument("--tokenizer", default=str(CARRY / "smollm2-tokenizer"), help="folder (every model shares it)")
     p.add_argument("--data", type=Path, default=CARRY / "c4_validation_2k.parquet", help="parquet with a text column")
     p.add_argument("--smoke", action="store_true", help="toy model and sizes (exercises every path)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args()
     if args.smoke:
         args.models, args.docs, args.plain_docs, args.naive_docs = ["tiny-llama"], 24, 12, 6

@@ -8,12 +8,12 @@ Two steps, so that the lent GPU only does what needs a GPU:
 1. `bench/gpu_judges.py` (on the device) scores every unit with every judge option, embeds them
    with MiniLM, times judges vs the distilled head on C4 documents, and writes judges_scores.npz
    + judges_run.json;
-2. this script (anywhere) reads those and writes bench/quality_auc.json and quality_auc.md:
+2. this script (anywhere) reads those and writes bench/results/quality_auc.json and quality_auc.md:
    ROC-AUC with stratified-bootstrap 95% CIs per judge, the distilled heads (cross-fitted over the
    two splits: a head trained on the judge's scores of one split scores the other), rank-mean
    combinations and a logistic stack on human labels (cross-fitted the same way).
 
-    PYTHONPATH=. python bench/quality_auc.py --scores bench/judges_scores.npz --run bench/judges_run.json
+    PYTHONPATH=. python bench/quality_auc.py --scores bench/results/judges_scores.npz --run bench/results/judges_run.json
 """
 from __future__ import annotations
 
@@ -172,10 +172,10 @@ def analyse(npz: Path, run: dict, reps: int = 1000) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scores", type=Path, default=HERE / "judges_scores.npz")
-    ap.add_argument("--run", type=Path, default=HERE / "judges_run.json")
+    ap.add_argument("--scores", type=Path, default=HERE / "results" / "judges_scores.npz")
+    ap.add_argument("--run", type=Path, default=HERE / "results" / "judges_run.json")
     ap.add_argument("--reps", type=int, default=1000, help="bootstrap resamples")
-    ap.add_argument("--out", type=Path, default=HERE / "quality_auc.json", help="json; the md goes beside it")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "quality_auc.json", help="json; the md goes beside it")
     args = ap.parse_args()
     result = analyse(args.scores, json.loads(args.run.read_text()), args.reps)
     args.out.write_text(json.dumps(result, indent=1))

@@ -1,4 +1,4 @@
-"""Markdown for bench/quality_auc.json (written by bench/quality_auc.py); hand-written notes below
+"""Markdown for bench/results/quality_auc.json (written by bench/quality_auc.py); hand-written notes below
 the FINDINGS heading of an existing file are kept."""
 from __future__ import annotations
 

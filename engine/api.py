@@ -17,6 +17,11 @@ import numpy as np
 import pandas as pd
 
 from engine import density, pipeline, stages
+from engine.clusters import stored_labels
+from engine.coverage import cluster_audit
+from engine.errors import UserError
+from engine.explore import selected_mask
+from engine.export import read_selection_metadata
 from engine.ingest_formats import COMPRESSIONS, SUFFIXES
 from engine.progress import ProgressFn
 from engine.storage import Workspace, default_db_path
@@ -40,11 +45,7 @@ def corpora(ws: Workspace) -> pd.DataFrame:
         return store.list_corpora(con)
 
 
-def stage_status(ws: Workspace, corpus: str) -> dict:
-    """n_docs, embedded (model -> count), signals (kind -> {key, n_scored}), projected count,
-    selections (names, newest first)."""
-    with ws.connect() as con:
-        return pipeline.corpus_status(con, corpus)
+stage_status = pipeline.stage_status  # n_docs, embedded, signals, projected, selections (one definition)
 
 
 def embedded(status: dict) -> int:
@@ -134,9 +135,22 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce=None):
 
 
 def corpus_frame(ws: Workspace, corpus: str) -> pd.DataFrame:
-    """doc_id, snippet, n_chars, one column per signal, x, y, decision."""
+    """doc_id, snippet, n_chars, one column per signal, x, y, decision, and the filter columns
+    (`engine.filters.FILTER_COLUMNS`: failed rules and reason, language code, near_dup_of)."""
+    from engine.filters import with_filter_columns  # noqa: PLC0415
+
     with ws.connect() as con:
-        return store.corpus_frame(con, corpus)
+        return with_filter_columns(con, corpus, store.corpus_frame(con, corpus))
+
+
+def near_duplicates(ws: Workspace, corpus: str, doc_id: str) -> pd.DataFrame:
+    """doc_id, snippet, n_chars, is_representative of the document's near-duplicates under the
+    corpus's active `near_dups` clusters (empty when it has none or the stage has not run)."""
+    from engine.storage import details  # noqa: PLC0415
+
+    with ws.connect() as con:
+        key = signal_store.active_signal_key(con, corpus, "near_dups")
+        return details.duplicates_of(con, corpus, key or "", doc_id)
 
 
 def selections(ws: Workspace, corpus: str | None = None) -> pd.DataFrame:
@@ -169,11 +183,11 @@ def run_stage(ws: Workspace, corpus: str, name: str, progress: ProgressFn | None
 
 
 def save_selection(ws: Workspace, corpus: str, strategy: str, weight: float, budget, seed: int, name: str,
-                   quality: str, replace: bool = False, **coverage):
+                   quality: str, replace: bool = False, filters=None, **coverage):
     """Save a selection; an existing one of that name only with `replace` (a UserError otherwise).
-    `coverage`: temperature, propensity (`engine.select.choose`)."""
+    `coverage`: temperature, propensity (`engine.select.choose`); `filters`: an `engine.filters.FilterSpec`."""
     return pipeline.select(ws, corpus, strategy, weight=weight, budget=budget, seed=seed, name=name, quality=quality,
-                           replace=replace, **coverage)
+                           replace=replace, filters=filters, **coverage)
 
 
 # --- Export ------------------------------------------------------------------------------------
@@ -203,7 +217,6 @@ def review_state(ws: Workspace, corpus: str) -> str:
 def export(ws: Workspace, name: str, fmt: str) -> Export:
     """Write selection `name` as `fmt` (jsonl | parquet) and return the file's bytes, a preview
     and the selection's parameters as the export carries them (`engine.export`)."""
-    from engine.export import read_selection_metadata  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{name.replace('/', '_')}.{fmt}"
@@ -221,8 +234,8 @@ def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_ac
     from engine.ray_backend import RayExecutor  # noqa: PLC0415 (light: ray is imported on use)
 
     stage = stages.stage(name)
-    per_document_signal = stage.kind == stages.SIGNAL and stage.reads == "text"
-    argv = ["score", "--corpus", corpus, "--signal", name] if per_document_signal else [name, "--corpus", corpus]
+    scored = stage in stages.computed_signals()  # per-document signals and those with a runner: `score --signal`
+    argv = ["score", "--corpus", corpus, "--signal", name] if scored else [name, "--corpus", corpus]
     if ray_address is not None and RayExecutor.supports(stage):
         argv += ["--backend", "ray", *(["--address", ray_address] if ray_address else []),
                  *(["--ray-actors", str(ray_actors)] if ray_actors else [])]
@@ -327,8 +340,6 @@ def llm2llm_export(ws: Workspace, run: str, fmt: str) -> tuple[str, bytes, int]:
 
 def cluster_labels(ws: Workspace, corpus: str) -> dict[int, str]:
     """Cluster id -> label of the corpus's active clusters ({} before the clusters stage ran)."""
-    from engine.clusters import stored_labels  # noqa: PLC0415
-
     with ws.connect() as con:
         return stored_labels(con, corpus)
 
@@ -360,9 +371,6 @@ def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], qualit
                     corpus: str | None = None) -> pd.DataFrame:
     """The per-cluster audit of a selection over `frame` (`engine.coverage.cluster_audit`); a
     UserError when the corpus has no clusters or none of the ids belongs to it."""
-    from engine.coverage import cluster_audit  # noqa: PLC0415
-    from engine.errors import UserError  # noqa: PLC0415
-    from engine.explore import selected_mask  # noqa: PLC0415
 
     if "cluster" not in frame.columns or frame["cluster"].isna().all():
         raise UserError(f"corpus '{corpus or '?'}' has no clusters yet: run `python -m engine clusters "
@@ -372,4 +380,10 @@ def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], qualit
         raise UserError(f"none of the {len(doc_ids)} selected documents belongs to corpus '{corpus or '?'}': "
                         "the selection comes from another corpus")
     values = frame[quality] if quality and quality in frame.columns else None
-    return cluster_audit(frame["cluster"], mask, labels, values)
+    audit = cluster_audit(frame["cluster"], mask, labels, values)
+    from engine.filters import failure_share  # noqa: PLC0415
+
+    fails = failure_share(frame)
+    if len(fails):  # the share of each topic's documents that fail any heuristic rule
+        audit["fail_rules"] = audit["cluster"].map(fails)
+    return audit

@@ -70,3 +70,20 @@ def parse_settings(config: type, pairs: list[tuple[str, str]] | None) -> dict:
             except ValueError:
                 raise ValueError(f"setting '{name}' takes a {kind.__name__}, not '{text}'") from None
     return out
+
+
+def filter_spec(args):
+    """The `engine.filters.FilterSpec` of --drop-failing, --language, --exclude-near-duplicates."""
+    from engine.filters import FilterSpec  # noqa: PLC0415
+
+    split = lambda text: tuple(x.strip() for x in (text or "").split(",") if x.strip())  # noqa: E731
+    return FilterSpec(split(args.drop_failing), split(args.language), args.exclude_near_duplicates)
+
+
+def filter_args(p) -> None:
+    """--drop-failing, --language, --exclude-near-duplicates (select, pipeline)."""
+    p.add_argument("--drop-failing", default="", metavar="RULES",
+                   help="drop documents failing these rules first (comma-separated rule names, or 'all')")
+    p.add_argument("--language", default="", metavar="CODES", help="keep only these languages (e.g. en,de)")
+    p.add_argument("--exclude-near-duplicates", action="store_true",
+                   help="drop near-duplicates of a kept document first (needs the near_dups signal)")

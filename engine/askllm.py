@@ -35,7 +35,7 @@ TEMPLATES: dict[str, str] = {
     "paper": "###\n{text}\n###\n\n" + _QUESTION + "\n\nOPTIONS:\n- yes\n- no",  # paper, p. 4
     "paper-answer": "###\n{text}\n###\n\n" + _QUESTION + "\n\nOPTIONS:\n- yes\n- no\nAnswer:",
     "paper-inline": "###\n{text}\n###\n\n" + _QUESTION + "\n\nOPTIONS: yes / no\nANSWER:",
-    # ours: names what a web curator removes; best with Qwen2.5-Coder-1.5B + chat (bench/quality_auc.md)
+    # ours: names what a web curator removes; best with Qwen2.5-Coder-1.5B + chat (bench/results/quality_auc.md)
     "content": "###\n{text}\n###\n\nIs the text above informative, well-written content (not navigation menus, "
                "ads, boilerplate or spam)? Answer yes or no.\nANSWER:",
 }
@@ -59,7 +59,7 @@ class AskLLMConfig:
     """How to ask the judge. `key()` names the scores these settings produce (the storage key)."""
 
     model: str = DEFAULT_JUDGE
-    template: str = "paper-inline"  # best plain prompt for the default judge: bench/quality_auc.md
+    template: str = "paper-inline"  # best plain prompt for the default judge: bench/results/quality_auc.md
     few_shot: str = "none"  # "none" | "good-bad" | "bad-good": one example of each, in that order
     max_doc_tokens: int = 512  # longer documents are cut (flagged `truncated`)
     batch_size: int = 16  # rows per batch on CPU; not part of the key

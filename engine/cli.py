@@ -17,7 +17,7 @@ import os
 import sys
 
 from engine import stages
-from engine.arguments import Parser, field_default, fraction_or_count, parse_settings, setting
+from engine.arguments import Parser, field_default, filter_args, filter_spec, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
 from engine import demo_bundle, process
 from engine.jobs import cli as jobs_cli
@@ -116,7 +116,7 @@ def _select(args) -> int:
 
     result = pipeline.select(_ws(args), args.corpus, args.strategy, args.weight, args.budget, args.seed,
                              name=args.name, quality=args.quality, replace=args.replace,
-                             temperature=args.temperature, propensity=args.propensity)
+                             temperature=args.temperature, propensity=args.propensity, filters=filter_spec(args))
     print(f"select: {result.message} [{result.seconds:.2f} s]")
     if not args.ids and len(result.doc_ids):
         print(f"  {len(result.doc_ids)} doc_ids, first {result.doc_ids[0]}; --ids lists them all"
@@ -141,7 +141,8 @@ def _pipeline(args) -> int:
                                     strategy=args.strategy, weight=args.weight, budget=args.budget,
                                     seed=args.seed, selection_name=args.name, progress=args.progress,
                                     executor=_executor(args), replace=args.replace,
-                                    temperature=args.temperature, propensity=args.propensity)
+                                    temperature=args.temperature, propensity=args.propensity,
+                                    rules=args.rules, filters=filter_spec(args))
     for r in results:
         print(r.message if r.stage == "ingest" else f"{r.stage}: {r.message}")
     return 0
@@ -278,6 +279,7 @@ def _selection_verbs(verb) -> None:
     """select, export, pipeline, corpora, status, compare."""
     p = verb("select", _select, "choose a budget of documents by a strategy; --name saves it")
     _selection_args(p)
+    filter_args(p)
     p.add_argument("--show", type=int, default=0, help="print the first N chosen doc_ids (default 0: a summary)")
     p.add_argument("--ids", action="store_true", help="print every chosen doc_id, one per line with its rank")
     p = verb("export", _export, "write a saved selection (minus curator-rejected documents) as JSONL or Parquet",
@@ -292,6 +294,9 @@ def _selection_verbs(verb) -> None:
     p.add_argument("--signals", default="askllm", help="comma-separated signals to score ("
                    + ", ".join(s.name for s in stages.computed_signals()) + "), or none (default askllm)")
     _selection_args(p)
+    filter_args(p)
+    p.add_argument("--rules", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the cheap rule, language and near-duplicate signals first (default on)")
     _backend_args(p)
     verb("corpora", _corpora, "list the workspace's corpora", corpus=False)
     verb("status", _status, "what each stage has stored for a corpus (JSON)")

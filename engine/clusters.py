@@ -4,7 +4,7 @@ Clusters make coverage visible: the map is coloured and labelled by them and eve
 audited per cluster (`engine.coverage`). k-means runs on the stored (L2-normalised) sentence
 embeddings, so on unit vectors it groups by cosine similarity, with k from the corpus size
 (`clusters_for`). Why k-means and not HDBSCAN on the 2-D UMAP map, measured on the skewed
-benchmark mixture (bench/coverage_results.md): HDBSCAN found 2 clusters (one island and the
+benchmark mixture (bench/results/coverage_results.md): HDBSCAN found 2 clusters (one island and the
 rest) - it matches the source label better (NMI 0.32 vs 0.13) but leaves no topics to audit -
 and it needs the UMAP map first (the project stage), while k-means gives ~sqrt(n)/2 topics from
 the stored embeddings in seconds, with every document in a cluster.
@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from engine.errors import UserError
+from engine.storage import signals as signal_store
 
 COLUMN = "cluster"  # the signal kind, so corpus_frame and exports carry a `cluster` column
 MIN_DOCS = 20  # below this, clusters of a handful of documents say nothing about topics
@@ -126,56 +127,16 @@ def cluster_corpus(vectors: np.ndarray, texts, config: ClusterConfig = ClusterCo
     return labels, keyword_labels(texts, labels, config.n_keywords)
 
 
-# --- the stored stage: cluster ids in `scores`, labels in the signal's params -----------------
+# --- the stored stage: cluster ids in `scores`, labels in the signal's params (run by
+# `engine.stage_runners.run_clusters`) ------------------------------------------------------
 
 def cluster_key(config: ClusterConfig, corpus: str, embed_key: str) -> str:
     """Clusters are relative to one corpus in one embedding space: the key names both."""
     return f"{config.key()}:{corpus}:{embed_key}"
 
 
-def run_clusters(ws, corpus: str, config: ClusterConfig | None = None, embed_model: str | None = None,
-                 progress=None):
-    """Cluster the corpus's stored embeddings and label the clusters; stored as the corpus's
-    `cluster` signal (id per document in `scores`, labels and sizes in the signal's params).
-    Kept while every document has an id under the key (same corpus, embedder and settings):
-    new documents or another embedder recompute it."""
-    from engine import stages  # noqa: PLC0415 (the registry imports this module)
-    from engine.progress import report
-    from engine.storage import corpus as corpus_store
-    from engine.storage import signals as signal_store
-
-    config, elapsed = config or ClusterConfig(), stages.timer()
-    ekey = stages.embedding_key(embed_model)
-    key = cluster_key(config, corpus, ekey)
-    with ws.connect() as con:
-        n_total = stages.require_corpus(con, corpus)
-        check_enough(n_total)
-        stored = _params(con, corpus, key)
-        if stored is not None and signal_store.missing_rows(con, corpus, "scores", key).empty:
-            signal_store.set_signal(con, corpus, COLUMN, key, stored)  # the active clusters again
-            return stages.StageResult("clusters", 0, n_total, elapsed(), f"clusters {key} already stored")
-        ids, vectors = signal_store.embeddings(con, corpus, ekey)
-        texts = corpus_store.documents(con, corpus)["text"].to_numpy()  # doc_id order, as the vectors
-    if len(ids) < n_total:
-        raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {ekey} embedding: "
-                        f"run `python -m engine embed --corpus {corpus}` first")
-    report(progress, "clusters", 0, n_total)
-    labels, names = cluster_corpus(vectors, texts, config)
-    sizes = np.bincount(labels)
-    params = {**config.params(), "embed_model": ekey, "n_clusters": int(len(sizes)),
-              "labels": {str(c): names[c] for c in names}, "sizes": {str(c): int(s) for c, s in enumerate(sizes)}}
-    with ws.connect() as con:
-        signal_store.put_scores(con, key, list(ids), labels.astype(np.float64))
-        signal_store.set_signal(con, corpus, COLUMN, key, params)
-    report(progress, "clusters", n_total, n_total)
-    return stages.StageResult("clusters", n_total, 0, elapsed(),
-                              f"{len(sizes)} clusters of {n_total} documents as {key}")
-
-
-def _params(con, corpus: str, key: str | None = None) -> dict | None:
+def stored_params(con, corpus: str, key: str | None = None) -> dict | None:
     """Params of the corpus's clusters stored under `key` (None: the active ones), or None."""
-    from engine.storage import signals as signal_store
-
     table = signal_store.signals(con, corpus)  # newest first
     rows = table[(table["kind"] == COLUMN) & ((table["signal_key"] == key) if key else True)]
     return None if rows.empty else json.loads(rows["params"].iloc[0])
@@ -183,5 +144,5 @@ def _params(con, corpus: str, key: str | None = None) -> dict | None:
 
 def stored_labels(con, corpus: str) -> dict[int, str]:
     """Cluster id -> label of the corpus's active clusters ({} when it has none)."""
-    params = _params(con, corpus) or {}
+    params = stored_params(con, corpus) or {}
     return {int(c): label for c, label in params.get("labels", {}).items()}

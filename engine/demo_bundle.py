@@ -208,7 +208,7 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce: Calla
     """Make the demo corpus ready: ingest (once), import the bundle, run what is still missing
     (nothing when the bundle matches), save the default selection (once). `announce(text)` is
     told each step before it starts (the CLI prints a header, the page a caption)."""
-    from engine import clusters, pipeline  # noqa: PLC0415
+    from engine import pipeline, stage_runners  # noqa: PLC0415
 
     say = announce or (lambda _text: None)
     report, bundle = DemoReport(), read_bundle(bundle_path)
@@ -224,7 +224,7 @@ def load_demo(ws: Workspace, progress: ProgressFn | None = None, announce: Calla
     for label, run in (("embed", lambda: pipeline.embed(ws, DEMO_CORPUS, progress=progress)),
                        ("askllm", lambda: pipeline.score(ws, DEMO_CORPUS, "askllm", progress=progress)),
                        ("density", lambda: pipeline.density(ws, DEMO_CORPUS, progress=progress)),
-                       ("clusters", lambda: clusters.run_clusters(ws, DEMO_CORPUS, progress=progress)),
+                       ("clusters", lambda: stage_runners.run_clusters(ws, DEMO_CORPUS, progress=progress)),
                        ("project", lambda: pipeline.project(ws, DEMO_CORPUS, progress=progress))):
         say(f"{label}: checking what is stored (computes only what is missing)")
         if run().n_computed:

@@ -9,7 +9,7 @@ median", or a one-hidden-layer MLP; its regularisation is cross-validated, its v
 (Spearman and ROC-AUC against the judge) come from sample rows it never saw. Curator decisions,
 when present, join the training rows as ranks 1 / 0 with more weight.
 
-Pure functions over NumPy arrays; `engine.stages` wires them to storage.
+Pure functions over NumPy arrays; `engine.stage_runners.run_distilled` wires them to storage.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import UserError
+from engine.ranks import percentile_ranks  # noqa: F401 (also this module's API: the heads' targets)
 
 HEADS = ("ridge", "logistic", "mlp")
 
@@ -80,20 +81,6 @@ def draw_sample(n_docs: int, size: int, seed: int, clusters: np.ndarray | None =
         take[i] += 1
     picks = [rng.choice(np.flatnonzero(clusters == lab), size=t, replace=False) for lab, t in zip(labels, take)]
     return np.sort(np.concatenate(picks))
-
-
-def percentile_ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks scaled to [0, 1] (ties share a rank); NaN stays NaN."""
-    from scipy.stats import rankdata
-
-    values = np.asarray(values, np.float64)
-    out = np.full(len(values), np.nan)
-    ok = ~np.isnan(values)
-    if ok.sum() == 1:
-        out[ok] = 0.5
-    elif ok.any():
-        out[ok] = (rankdata(values[ok]) - 1) / (ok.sum() - 1)
-    return out
 
 
 # --- heads: plain arrays, so a stored head is JSON and loading it runs no pickled code ---------
@@ -174,54 +161,3 @@ def fit_distilled(X: np.ndarray, judge: np.ndarray, config: DistillConfig,
 
 def head_digest(head: dict) -> str:
     return hashlib.sha1(json.dumps(head, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def run_distilled(ws, corpus: str, config: DistillConfig, progress=None, embed_model: str | None = None):
-    """The `distilled` stage: judge a seeded sample (its scores are stored under the judge's own
-    key, chunk by chunk, so a killed run resumes), fit the head, score every embedded document.
-
-    Stores the values under `<config key>:<corpus>:<embedder>` and, in the signal's params, the
-    judge key, the sampled doc ids, the head and its validation figures."""
-    from engine import pipeline, stages  # noqa: PLC0415 (stages imports this module)
-    from engine.storage import corpus as cstore, signals as sstore  # noqa: PLC0415
-
-    elapsed, embed_key = stages.timer(), stages.embedding_key(embed_model)
-    judge = stages.stage(config.judge)
-    if judge.reads != "text" or judge.kind != stages.SIGNAL:
-        raise UserError(f"the distilled judge must be a per-document signal, not '{config.judge}'")
-    judge_config = judge.make_config(model=config.judge_model or None)
-    judge_key = judge.key(judge_config, corpus, "")
-    with ws.connect() as con:
-        ids, vectors = pipeline.corpus_vectors(con, corpus, embed_key)  # one line when embeddings are missing
-        frame = cstore.corpus_frame(con, corpus, snippet_chars=0)
-        clusters = frame.set_index("doc_id")["cluster"].reindex(ids).to_numpy(float) if "cluster" in frame else None
-    if clusters is not None and np.isnan(clusters).any():  # clustered before new documents came: uniform
-        clusters = None
-    size = sample_size(len(ids), config)
-    picked = ids[draw_sample(len(ids), size, config.seed, clusters)]
-    with ws.connect() as con:
-        missing = sstore.missing_rows(con, corpus, "scores", judge_key)
-    missing = missing[missing["doc_id"].isin(set(picked))]
-    write = lambda con, doc_ids, out: judge.output.put(con, judge_key, doc_ids, out)  # noqa: E731
-    chunk = pipeline.chunk_for(None, getattr(judge_config, "device", None), *judge.chunk)
-    pipeline.run_cached(ws, f"distilled ({config.judge} on {size} sampled)", missing, size,
-                        lambda texts: judge.batch(texts, judge_config), write, chunk, progress)
-    with ws.connect() as con:
-        judged = sstore.scores_of(con, judge_key, list(picked))
-    row = {d: i for i, d in enumerate(ids)}
-    decided = frame.dropna(subset=["decision"])
-    decided = decided[decided["doc_id"].isin(row) & decided["decision"].isin(["accept", "reject"])]
-    fitted = fit_distilled(vectors[[row[d] for d in judged.index]], judged.to_numpy(), config,
-                           vectors[[row[d] for d in decided["doc_id"]]] if len(decided) else None,
-                           (decided["decision"] == "accept").to_numpy(float) if len(decided) else None)
-    values = apply_head(fitted["head"], vectors)
-    key = f"{config.key(judge_key)}:{corpus}:{embed_key}"
-    params = {**dataclasses.asdict(config), "judge_key": judge_key, "embed_model": embed_key,
-              "sample": [str(d) for d in picked], **fitted}
-    with ws.connect() as con:
-        judge.output.put(con, key, list(ids), values)
-        sstore.set_signal(con, corpus, "distilled", key, params)
-    v = fitted["validation"]
-    return stages.StageResult("distilled", len(ids), 0, elapsed(),
-                              f"distilled {config.judge} from {size} judged documents into a {config.head} head "
-                              f"(held-out Spearman {v['spearman']}, AUC {v['auc']} vs the judge) as {key}")

@@ -7,7 +7,7 @@ stack fitted on those decisions weighs the members instead (Wolpert 1992, "Stack
 generalization"); its cross-validated ROC-AUC is stored with it. The members and the way they
 were combined are part of the signal's key, so another combination never overwrites this one.
 
-Pure functions over NumPy arrays; `engine.stages` wires them to storage.
+Pure functions over NumPy arrays; `engine.stage_runners.run_quality` wires them to storage.
 """
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.distill import percentile_ranks
 from engine.errors import UserError
+from engine.filters import RULE_SIGNALS
+from engine.ranks import percentile_ranks
+
+RULES_MEMBER = "rules"  # the mean share of heuristic rules passed: a member on evidence (bench/results/filters_results.md)
 
 MODES = ("auto", "rank-mean", "stack")
 
@@ -114,51 +117,27 @@ def combine(members: dict[str, np.ndarray], good: dict[str, str], config: Ensemb
     return rank_mean(ranks), {**record, "mode": "rank-mean"}
 
 
-def default_quality(frame) -> np.ndarray:
+def default_quality(frame, members: list[str], good: dict[str, str]) -> np.ndarray:
     """The `quality` column of a corpus frame: the stored combined signal when computed, else the
     rank-mean of the quality signals present (so an export always carries one); NaN when none is."""
     if "quality" in frame:
         return frame["quality"].to_numpy(np.float64)
-    present = {n: frame[n].to_numpy(np.float64) for n in member_signals() if n in frame}
+    present = {n: frame[n].to_numpy(np.float64) for n in members if n in frame}
+    present.update(rules_member(frame) if present else {})  # rules join a combination, never stand alone
     if not present:
         return np.full(len(frame), np.nan)
-    return rank_mean(oriented_ranks(present, _good_ends()))
+    return rank_mean(oriented_ranks(present, good))
 
 
-def member_signals() -> list[str]:
-    """The quality signals `quality` combines: every "top" signal but the curator's own
-    classifier and `quality` itself."""
-    from engine import stages  # noqa: PLC0415 (stages imports this module)
-
-    return [s.name for s in stages.signals(select="top") if s.name not in ("curator", "quality")]
-
-
-def _good_ends() -> dict[str, str]:
-    from engine import stages  # noqa: PLC0415
-
-    return {s.name: s.good for s in stages.STAGES}
-
-
-def run_quality(ws, corpus: str, config: EnsembleConfig, progress=None, embed_model: str | None = None):
-    """The `quality` stage: combine the corpus's active quality signals (every "top" signal but
-    the curator's own classifier and this one) and store the result as the active `quality`."""
-    from engine import stages  # noqa: PLC0415 (stages imports this module)
-    from engine.storage import corpus as cstore, signals as sstore  # noqa: PLC0415
-
-    elapsed = stages.timer()
-    with ws.connect() as con:
-        stages.require_corpus(con, corpus)
-        frame = cstore.corpus_frame(con, corpus, snippet_chars=0)
-        keys = {n: sstore.active_signal_key(con, corpus, n) for n in member_signals() if n in frame}
-    members = {n: frame[n].to_numpy(np.float64) for n in keys}
-    decisions = frame["decision"].map({"accept": 1.0, "reject": 0.0}).to_numpy(np.float64)
-    values, record = combine(members, _good_ends(), config, decisions)
-    seen = frame.loc[~np.isnan(decisions), ["doc_id", "decision"]].to_numpy().tolist()
-    key = ensemble_key(record["mode"], keys, repr(seen) if record["mode"] == "stack" else "")
-    keep = ~np.isnan(values)
-    with ws.connect() as con:
-        sstore.put_scores(con, key, frame["doc_id"][keep].tolist(), values[keep])
-        sstore.set_signal(con, corpus, "quality", key, {**record, "member_keys": keys, "mode_asked": config.mode})
-    how = f"stack (cross-validated AUC {record['stack']['cv_auc']})" if "stack" in record else "rank-mean"
-    return stages.StageResult("quality", int(keep.sum()), 0, elapsed(),
-                              f"quality = {how} of {', '.join(keys)} as {key}")
+def rules_member(frame) -> dict[str, np.ndarray]:
+    """{"rules": mean over the rule signals present of their share of rules passed} (NaN where a
+    document has none), or {} when no rule signal is stored. One member, not four: on the labelled
+    pages the rank-mean of Ask-LLM and this mean beat Ask-LLM alone on the train split (the
+    decision) and on dev (reported), bench/results/filters_results.md; on single lines it did not help."""
+    present = [n for n in RULE_SIGNALS if n in frame and frame[n].notna().any()]
+    if not present:
+        return {}
+    values = frame[present].to_numpy(np.float64)
+    counts = (~np.isnan(values)).sum(1)
+    with np.errstate(invalid="ignore"):  # all-NaN rows stay NaN
+        return {RULES_MEMBER: np.where(counts > 0, np.nansum(values, 1) / np.maximum(counts, 1), np.nan)}

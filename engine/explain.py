@@ -3,7 +3,7 @@ what it measures, which direction is good, and how well it was measured to work.
 string functions; the pages put them in captions, tooltips and `st.column_config` help.
 
 The judge figures are read from the bundled evidence (engine/judge_evidence.json, made from
-bench/quality_auc.json by scripts/make_judge_evidence.py): ROC-AUC against human labels of main
+bench/results/quality_auc.json by scripts/make_judge_evidence.py): ROC-AUC against human labels of main
 text vs boilerplate, with 95% bootstrap CIs, on whole documents and on lines.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ SCORES: dict[str, ScoreInfo] = {
         "How many similar documents surround this one in embedding space (kernel density, RACE sketch).",
         "Neither good nor bad: high means common, low means rare; coverage sampling favours low density "
         "so rare topics are kept.",
-        "Spearman 0.87 against an exact kernel density estimate (bench/density_results.md)."),
+        "Spearman 0.87 against an exact kernel density estimate (bench/results/density_results.md)."),
     "distilled": ScoreInfo(
         "Distilled judge (0-1 rank)",
         "A small head on the stored embeddings trained to reproduce the judge's scores on a seeded sample: "
@@ -92,7 +92,7 @@ STRATEGIES: dict[str, str] = {
 TEMPERATURE = ("Sampling temperature T of density and combined: P ~ (1/propensity)^(1/T). LOWER keeps MORE "
                "rare documents (small topics, sparse regions); 1 = plain inverse propensity (each topic its "
                "equal share); 0.5, the default, kept rare sources at 1.6x random's rate at a 10% budget "
-               "(bench/coverage_results.md); very low values spend the budget on the smallest topics.")
+               "(bench/results/coverage_results.md); very low values spend the budget on the smallest topics.")
 PROPENSITY = ("How density sampling weighs a document. 'topics + density': its topic cluster's share of the "
               "corpus x its density within the topic, so small topics are kept even when their documents "
               "sit close together (needs the clusters stage; falls back to density only without it). "

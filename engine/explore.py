@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine import ingest_formats as formats
+from engine import readers
 from engine import stages
 
 
@@ -65,6 +66,8 @@ def colour_values(frame: pd.DataFrame, mask: np.ndarray, colour_by: str,
         return pd.Series(np.where(mask, "selected", "not selected"), index=frame.index), False
     if colour_by == "review status":
         return frame["decision"].fillna("unreviewed"), False
+    if colour_by == "language_code":  # categories (engine.language): the code, "none" before the stage ran
+        return frame["language_code"].fillna("none"), False
     return frame[colour_by], True
 
 
@@ -76,6 +79,9 @@ def hover_text(frame: pd.DataFrame, width: int = 120) -> list[str]:
     for c in cols:
         parts.append(f"<br>{c}: " + frame[c].map(lambda v: "-" if pd.isna(v) else f"{v:.3f}"))
     parts.append("<br>review: " + frame["decision"].fillna("unreviewed"))
+    for col, name in (("first_failed", "fails"), ("language_code", "language"), ("near_dup_of", "near-duplicate of")):
+        if col in frame and frame[col].notna().any():  # engine.filters columns: names and ids, not user text
+            parts.append(frame[col].map(lambda v, n=name: "" if pd.isna(v) or v == "" else f"<br>{n}: {str(v)[:16]}"))
     out = parts[0]
     for p in parts[1:]:
         out = out + p
@@ -88,7 +94,7 @@ def preview(path: str | Path, n: int = 5) -> tuple[pd.DataFrame, list[str]]:
     path = Path(path)
     kind = formats.format_of(path)
     src = formats.Source(path, path.name, lambda *_: None, lambda *_: None)
-    good = (v for _, v in formats.rows(src, kind, formats.ReadOptions()) if not isinstance(v, formats.Problem))
+    good = (v for _, v in readers.rows(src, kind, formats.ReadOptions()) if not isinstance(v, formats.Problem))
     rows = [v if isinstance(v, dict) else {"text": v} for v in islice(good, n)]
     table = pd.DataFrame(rows)
     lengths = {c: table[c].map(lambda v: len(v) if isinstance(v, str) else -1).mean() for c in table.columns}

@@ -4,7 +4,8 @@
 Rows are the selection's documents in rank order minus those a curator rejected, then the
 corpus's curator-accepted documents outside the selection (rank empty), with columns
 rank, doc_id, text, meta, one column per signal of the corpus (askllm, perplexity, density,
-curator, ... as present; clusters as `cluster` id and `cluster_label`), decision and note. The selection itself (name, corpus, strategy,
+curator, ... as present; clusters as `cluster` id and `cluster_label`; the filter columns
+failed_rules (comma-joined), first_failed, failed_reason, language_code, near_dup_of), decision and note. The selection itself (name, corpus, strategy,
 parameters, signal keys, counts) travels with the data: as Parquet file metadata under the key
 `seedbed.selection`, for JSONL in a sidecar `<stem>.selection.json` beside the file, for a
 datasets folder in `seedbed_selection.json` inside it.
@@ -28,9 +29,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine import ensemble
+from engine import ensemble, stages
 from engine.clusters import stored_labels
 from engine.errors import UserError
+from engine.filters import FILTER_COLUMNS, with_filter_columns
 from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
@@ -77,9 +79,12 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
             raise UserError(f"no selection named '{name}' (known: {known}); save one with "
                             f"`python -m engine select --corpus C --strategy S --name {name}`")
         rows = selection_store.selection_documents(con, name)
-        frame = store.corpus_frame(con, sel["corpus"], snippet_chars=0)
+        frame = with_filter_columns(con, sel["corpus"], store.corpus_frame(con, sel["corpus"], snippet_chars=0))
         labels = stored_labels(con, sel["corpus"])
-    frame["quality"] = ensemble.default_quality(frame)  # always exported: the combined quality signal
+    frame["failed_rules"] = frame["failed_rules"].map(",".join).replace("", None)  # one string column: any format
+    frame = frame.drop(columns=[c for c in FILTER_COLUMNS if frame[c].isna().all()])  # stages not run: no column
+    # always exported: the combined quality signal
+    frame["quality"] = ensemble.default_quality(frame, stages.member_signals(), stages.good_ends())
     if "cluster" in frame.columns:  # topic id (engine.clusters) and its label beside it
         frame = frame.assign(cluster=frame["cluster"].astype("Int64"),
                              cluster_label=frame["cluster"].map(labels).astype("string"))

@@ -39,6 +39,7 @@ from typing import Callable, NamedTuple
 from engine import ingest_formats as formats
 from engine import ingest_inputs as inputs
 from engine import ingest_staging as staging
+from engine import readers
 from engine.errors import UserError
 from engine.progress import ProgressFn
 from engine.progress import report as report_progress
@@ -49,7 +50,7 @@ from engine.ingest_inputs import safe_upload_path  # noqa: F401 (part of this mo
 from engine.user_text import check_name
 
 STAGE_ROWS = 10_000  # rows per staged Arrow batch
-COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/ingest_results.md
+COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/results/ingest_results.md
 MAX_LEADING_BAD = 10_000  # this many unusable rows before the first good one: surely the wrong file or column
 MAX_REPORTED = 1000  # issues kept in the in-memory report (all of them are stored)
 
@@ -141,7 +142,7 @@ def _ingest_file(writer: "_Writer", file: Path, source: str, kind: str) -> None:
         return  # read to its end by an earlier run
     n_read, n_skipped, n_issues = writer.report.n_read, writer.report.n_skipped, len(writer.report.issues)
     try:
-        for line, value in formats.rows(src, kind, opts):
+        for line, value in readers.rows(src, kind, opts):
             if kind in formats.HEADED and not src.column_seen:
                 break  # reported below, before anything of this file is written
             writer.add(src, line, value)

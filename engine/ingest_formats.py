@@ -176,13 +176,6 @@ def sniff_encoding(src: Source, head: bytes, encoding: str) -> tuple[str, int]:
     return encoding, 0
 
 
-def rows(src: Source, kind: str, opts: ReadOptions) -> Iterator[tuple[int, object]]:
-    """(line, value) pairs of one file: see `engine.readers`."""
-    from engine.readers import rows as read_rows  # noqa: PLC0415 (readers import this module)
-
-    return read_rows(src, kind, opts)
-
-
 def _plausible(body: bytes, encoding: str) -> bool:
     """A UTF-16/32 byte-order mark is believed unless the text after it has newline bytes but no
     newline in that encoding (then the mark was the first bytes of a broken line, not a BOM)."""

@@ -1,6 +1,6 @@
 """Staging for `engine.ingest`: rows become Arrow batches in a Parquet spill file beside the
 workspace, so memory holds one batch while a commit can be hundreds of MB (fewer commits write
-less: bench/ingest_results.md). Also the row normalisation: text column out, the other fields as
+less: bench/results/ingest_results.md). Also the row normalisation: text column out, the other fields as
 a JSON object."""
 from __future__ import annotations
 

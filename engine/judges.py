@@ -2,7 +2,7 @@
 
 The evidence: every judge option's ROC-AUC against human labels (main text vs boilerplate of web
 pages, all of the shared quality/train + dev sets) with its 95% stratified-bootstrap CI and n,
-measured once on a GPU with the real weights (bench/quality_auc.md, made by bench/quality_auc.py).
+measured once on a GPU with the real weights (bench/results/quality_auc.md, made by bench/quality_auc.py).
 `scripts/make_judge_evidence.py` bundles those figures as engine/judge_evidence.json; the product
 reads only that file (never bench/ or ../shared at run time).
 
@@ -11,7 +11,7 @@ The default Ask-LLM judge (`default_judge`), used whenever a user names neither 
   `scripts/setup.sh --with-qwen` that is Qwen2.5-Coder-1.5B-Instruct, chat template on, the
   `content` prompt (0.80 [0.71, 0.89] on 78 pages); without it, Gemma 3 270M `paper-inline`.
 - CPU: Gemma 3 270M `paper-inline`, the fast default (about 2 docs/s on 2 cores,
-  bench/pipeline_results.md): the 1.5B judge needs about 8 GiB of RAM in fp32 and has 6.6x the
+  bench/results/pipeline_results.md): the 1.5B judge needs about 8 GiB of RAM in fp32 and has 6.6x the
   parameters, so it is never loaded on a CPU unless asked for (`--set model=qwen2.5-coder-1.5b-instruct`).
 The device is the one the stages would use (`engine.models.pick_device`: CUDA when torch sees a GPU).
 """

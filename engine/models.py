@@ -104,7 +104,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     # Gemma 3 270M took 86 s and 6.5 min on 2 shared CPU cores (most of it reading the GGUF's 262k-token
-    # vocabulary; bench/demo_timing.md). Stages resolve their model before drawing their own bar,
+    # vocabulary; bench/results/demo_timing.md). Stages resolve their model before drawing their own bar,
     # so this message and the de-quantisation bar stand alone.
     print(f"[seedbed] converting {gguf.name} to {target}: once per machine; 1-7 min on 2 CPU cores, "
           "depending on how busy they are ...", flush=True)

@@ -32,7 +32,7 @@ class PerplexityConfig:
     batch_size: int = 16  # rows per batch on CPU; not part of the key
     # most padded tokens per batch on CUDA, lowered to what the logits leave room for (every
     # position's logits are kept: `logits_token_budget`); 8192 ran 1.6-2.3x slower on an H100
-    # (bench/perplexity_gpu.md); not part of the key
+    # (bench/results/perplexity_gpu.md); not part of the key
     batch_tokens: int = 32768
     device: str | None = None  # None: cuda when available; not part of the key
 

@@ -11,61 +11,21 @@ stage descriptions on a Ray cluster.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import numpy as np
-import pandas as pd
-
-from engine import stages
+from engine import stage_runners, stages
+from engine.clusters import MIN_DOCS as MIN_CLUSTER_DOCS
 from engine.errors import UserError
+from engine.executor import (  # noqa: F401 (also this module's API)
+    Executor, chunk_for, corpus_vectors, first_step, run_cached)
 from engine.export import ExportResult, export_selection
 from engine.models import DEFAULT_EMBEDDER
-from engine.progress import ProgressFn, adaptive_steps, report
-from engine.clusters import MIN_DOCS as MIN_CLUSTER_DOCS
-from engine.select import SelectionResult, choose, needed_columns
+from engine.filters import CHEAP_STAGES, FilterSpec, keep_mask, with_filter_columns
+from engine.progress import ProgressFn, report
+from engine.select import SelectionResult, budget_count, choose, needed_columns
 from engine.stages import StageResult, embedding_key, require_corpus  # noqa: F401 (this module's API)
 from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
-
-
-def run_cached(ws: Workspace, label: str, missing: pd.DataFrame, n_total: int,
-               batch_fn: Callable[[list[str]], Any], write_fn: Callable[[Any, list[str], Any], None],
-               chunk_size: int, progress: ProgressFn | None = None, first_step: int | None = None) -> int:
-    """Compute `batch_fn(texts)` for the `missing` rows (doc_id, text), shortest first (similar
-    lengths pad little), and store each step with `write_fn(con, doc_ids, output)` in its own
-    transaction. Steps start at `first_step` documents and then hold what the measured rate does
-    in a few seconds (at most `chunk_size`): progress moves and a stop loses little on a busy CPU,
-    while a GPU gets full chunks. Reports progress over `n_total` documents (the stored ones count
-    as done). Returns how many documents were computed."""
-    order = np.argsort(missing["text"].str.len().to_numpy(), kind="stable")
-    ids, texts = missing["doc_id"].to_numpy()[order], missing["text"].to_numpy()[order]
-    n_cached = n_total - len(ids)
-    report(progress, label, n_cached, n_total)
-    for start, stop in adaptive_steps(len(ids), first_step or chunk_size, chunk_size):
-        output = batch_fn(list(texts[start:stop]))
-        with ws.connect() as con:
-            write_fn(con, list(ids[start:stop]), output)
-        report(progress, label, n_cached + stop, n_total)
-    return len(ids)
-
-
-def chunk_for(chunk_size: int | None, device: str | None, cpu: int, gpu: int) -> int:
-    """Documents per stored chunk: `chunk_size` when given; else small on a CPU (progress and
-    resume stay fine-grained) and large on a GPU, where a chunk of only a batch or two leaves it
-    idle between chunks (bench/ray_results_gpu.md measures both)."""
-    from engine.models import pick_device  # noqa: PLC0415 (probing the device imports torch)
-
-    return chunk_size or (gpu if pick_device(device).startswith("cuda") else cpu)
-
-
-def first_step(device: str | None, chunk: int, cpu_first: int = 4) -> int:
-    """Documents in a stage's first step: a few on a CPU (the first update comes within seconds,
-    before the rate is known), a whole chunk on a GPU."""
-    from engine.models import pick_device  # noqa: PLC0415
-
-    return chunk if pick_device(device).startswith("cuda") else min(chunk, cpu_first)
 
 
 def signal_config(signal: str, **overrides):
@@ -83,16 +43,14 @@ def run_stage(ws: Workspace, corpus: str, name: str, config=None, progress: Prog
     config = stage.make_config() if config is None else config
     if stage.kind == stages.MAP:
         return project(ws, corpus, config.max_points, config.seed, embed_model, progress)
-    if stage.kind == stages.CLUSTERS:  # ids + labels need the texts too: engine.clusters stores both
-        from engine.clusters import run_clusters  # noqa: PLC0415
-
-        return run_clusters(ws, corpus, config, embed_model, progress)
+    if stage.kind == stages.CLUSTERS:  # ids + labels need the texts too: the runner stores both
+        return stage_runners.run_clusters(ws, corpus, config, embed_model, progress)
     if stage.reads == "text":
         return _run_text(ws, corpus, stage, config, progress, chunk_size)
     if stage.reads == "vectors":
         return _run_vectors(ws, corpus, stage, config, embedding_key(embed_model), progress)
-    if stage.runner is not None:  # signals with their own recipe (distilled, quality)
-        return stage.runner(ws, corpus, config, progress, embed_model)
+    if stage.runner is not None:  # signals with their own recipe (distilled, quality): engine.stage_runners
+        return stage_runners.resolve(stage.runner)(ws, corpus, config, progress, embed_model)
     raise UserError(f"'{name}' is not computed by the pipeline: {stage.how_to_get(corpus)}")
 
 
@@ -121,16 +79,6 @@ def _run_text(ws, corpus, stage: stages.Stage, config, progress, chunk_size) -> 
     return StageResult(stage.name, n, n_total - n, elapsed(),
                        f"{verb} {n} documents {'with' if verb == 'embedded' else 'as'} {key} "
                        f"({n_total - n} already stored)")
-
-
-def corpus_vectors(con, corpus: str, embed_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(doc_ids, vectors) of every document of the corpus; a UserError when some lack a vector."""
-    n_total = require_corpus(con, corpus)
-    ids, vectors = signal_store.embeddings(con, corpus, embed_key)
-    if len(ids) < n_total:
-        raise UserError(f"{n_total - len(ids)} documents of '{corpus}' have no {embed_key} embedding: "
-                        f"run `python -m engine embed --corpus {corpus}` first")
-    return ids, vectors
 
 
 def _run_vectors(ws, corpus, stage: stages.Stage, config, embed_key: str, progress) -> StageResult:
@@ -214,17 +162,25 @@ def refuse_existing_selection(con, name: str | None, replace: bool, corpus: str,
 
 def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budget: float | int = 0.2,
            seed: int = 0, name: str | None = None, quality: str = "askllm", replace: bool = False,
-           temperature: float | None = None, propensity: str = "clusters") -> SelectionResult:
+           temperature: float | None = None, propensity: str = "clusters",
+           filters: FilterSpec | None = None) -> SelectionResult:
     """Choose documents with `engine.select.choose` (`temperature` None: its default); saved under
     `name` when given (an existing, different selection of that name only with `replace`), with the
-    parameters and the signal keys it read."""
+    parameters and the signal keys it read. `filters` (`engine.filters`) drop documents before any
+    strategy ranks them; a fractional budget stays a fraction of the whole corpus."""
     elapsed = stages.timer()
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)
         active = signal_store.signals(con, corpus).drop_duplicates("kind").set_index("kind")["signal_key"]
+        if filters is not None and filters.active():
+            frame = with_filter_columns(con, corpus, frame)
     coverage = {"propensity": propensity, **({} if temperature is None else {"temperature": temperature})}
+    frame, budget, dropped = _apply_filters(frame, filters, budget)
     result = choose(frame, strategy, weight, budget, seed, quality, corpus=corpus, **coverage)
+    if dropped is not None:
+        result.params.update(filters=filters.params(), n_filtered_out=dropped)
+        result.message += f"; {dropped} documents filtered out first"
     used = needed_columns(strategy, float(weight), quality)
     used += ["cluster"] if result.params.get("propensity") == "clusters" else []
     result.params["signals"] = {k: active[k] for k in used if k in active.index}
@@ -235,6 +191,17 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
         result.message += f"; saved as '{name}'"
     result.name, result.seconds = name, elapsed()
     return result
+
+
+def _apply_filters(frame: pd.DataFrame, filters: FilterSpec | None, budget):
+    """(kept rows, budget as a count of the whole corpus where it was a fraction, how many were
+    dropped or None when no filter is on)."""
+    if filters is None or not filters.active():
+        return frame, budget, None
+    keep = keep_mask(frame, filters)
+    if isinstance(budget, float) and budget <= 1:
+        budget = max(1, min(int(keep.sum()), budget_count(budget, len(frame))))
+    return frame[keep].reset_index(drop=True), budget, int((~keep).sum())
 
 
 def export(ws: Workspace, selection_name: str, out_path, fmt: str | None = None,
@@ -257,21 +224,46 @@ def corpus_status(con, corpus: str) -> dict:
 
 
 def stage_status(ws: Workspace, corpus: str) -> dict:
-    """`corpus_status` in its own read transaction (the CLI's `status`)."""
+    """`corpus_status` in its own read transaction (the CLI's `status`, the pages' `api.stage_status`)."""
     with ws.connect() as con:
         return corpus_status(con, corpus)
+
+
+class InProcess:
+    """The in-process executor (`engine.executor.Executor`): runs every registry stage here."""
+
+    @staticmethod
+    def supports(stage: stages.Stage) -> bool:  # noqa: ARG004 (every stage runs in this process)
+        return True
+
+    @staticmethod
+    def run_stage(ws: Workspace, corpus: str, name: str, config=None, progress: ProgressFn | None = None,
+                  embed_model: str | None = None) -> StageResult:
+        return run_stage(ws, corpus, name, config, progress, embed_model=embed_model or DEFAULT_EMBEDDER)
+
+    @staticmethod
+    def ingest(ws: Workspace, path, corpus: str, progress: ProgressFn | None = None, **kwargs) -> StageResult:
+        """`ingest` as a StageResult (its report in `detail`)."""
+        elapsed = stages.timer()
+        done = ingest(ws, path, corpus, progress=progress, **kwargs)
+        return StageResult("ingest", done.n_new, done.n_duplicates, elapsed(), done.summary(), done)
+
+
+LOCAL = InProcess()
 
 
 def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
                  signals: tuple[str, ...] = ("askllm",), strategy: str = "combined", weight: float = 0.5,
                  budget: float | int = 0.2, seed: int = 0, selection_name: str | None = None,
-                 progress: ProgressFn | None = None, executor=None, replace: bool = False,
-                 temperature: float | None = None, propensity: str = "clusters") -> list[StageResult]:
-    """Every stage in order on one file: ingest, embed, score each of `signals`, density, clusters
-    (skipped, with the reason, below `clusters.MIN_DOCS` documents), project, select (saved as
-    `selection_name`, default "<corpus>-<strategy>"). `executor` None runs here;
-    `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray (the map runs
-    here either way). Returns one StageResult per stage."""
+                 progress: ProgressFn | None = None, executor: Executor | None = None, replace: bool = False,
+                 temperature: float | None = None, propensity: str = "clusters", rules: bool = True,
+                 filters: FilterSpec | None = None) -> list[StageResult]:
+    """Every stage in order on one file: ingest, the cheap signals (`engine.filters.CHEAP_STAGES`:
+    heuristic rules, language, near-duplicates; unless `rules` is False), embed, score each of
+    `signals`, density, clusters (skipped, with the reason, below `clusters.MIN_DOCS` documents),
+    project, select (saved as `selection_name`, default "<corpus>-<strategy>"). `executor` None runs
+    here (`LOCAL`); `engine.ray_backend.RayExecutor(options)` runs the stages it can shard on Ray and
+    hands the others (the map, clusters, near-duplicates) to this process. Returns one StageResult per stage."""
     for s in signals:
         signal_config(s)  # an unknown name fails before any work
     saved_as = selection_name or f"{corpus}-{strategy}"
@@ -280,21 +272,15 @@ def run_pipeline(ws: Workspace, path, corpus: str, text_column: str = "text",
     with ws.connect() as con:  # a name taken by another selection fails before hours of stages, not after
         refuse_existing_selection(con, saved_as, replace, corpus,
                                   lambda old: all(old["params"].get(k) == v for k, v in wanted.items()))
-    run = executor.run_stage if executor is not None else None
-    elapsed = stages.timer()
-    report_ = (executor.ingest if executor is not None else ingest)(ws, path, corpus, text_column=text_column,
-                                                                     progress=progress)
-    results = [report_ if isinstance(report_, StageResult) else
-               StageResult("ingest", report_.n_new, report_.n_duplicates, elapsed(), report_.summary(), report_)]
-    for name in ("embed", *signals, "density", "clusters", "project"):
-        ray_ok = run is not None and executor.supports(stages.stage(name))
+    executor = executor or LOCAL
+    results = [executor.ingest(ws, path, corpus, text_column=text_column, progress=progress)]
+    for name in (*(CHEAP_STAGES if rules else ()), "embed", *signals, "density", "clusters", "project"):
         if name == "clusters" and _too_few_to_cluster(ws, corpus):
             results.append(StageResult(name, message=f"skipped: clusters need at least {MIN_CLUSTER_DOCS} documents"))
             continue
-        results.append(run(ws, corpus, name, progress=progress) if ray_ok else
-                       run_stage(ws, corpus, name, progress=progress))
+        results.append(executor.run_stage(ws, corpus, name, progress=progress))
     chosen = select(ws, corpus, strategy, weight, budget, seed, name=saved_as, quality=quality, replace=replace,
-                    temperature=temperature, propensity=propensity)
+                    temperature=temperature, propensity=propensity, filters=filters)
     results.append(StageResult("select", len(chosen.doc_ids), 0, chosen.seconds, chosen.message, chosen))
     return results
 

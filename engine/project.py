@@ -5,7 +5,7 @@ Up to `max_points` documents, the neighbour graph is EXACT cosine k-NN computed 
 (NumPy matrix products, with progress), handed to UMAP as `precomputed_knn`: never approximate,
 and it skips NN-descent's numba compilation, so the first map in a process (every CLI job's) takes
 20.6 s instead of 75.5 s on 5,000 documents on 2 busy cores; once compiled, NN-descent is about
-1 s faster (bench/map_knn_results.md). The layout epochs report progress too (UMAP's epoch loop is
+1 s faster (bench/results/map_knn_results.md). The layout epochs report progress too (UMAP's epoch loop is
 observed through the `tqdm` it calls, per thread), so the map step shows a rate and an ETA.
 Above `max_points`, UMAP (with NN-descent, needed by `transform`) is fitted on a seeded sample
 and every other document is placed with `transform` in chunks, so every document is on the map

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import sys
 import time
 import uuid
 from functools import partial
@@ -31,7 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import stages
+from engine.density import sample_positions
 from engine.errors import UserError
+from engine.executor import require_embedded
+from engine.pipeline import LOCAL
 from engine.progress import ProgressFn, report
 from engine.storage import Workspace
 from engine.storage import corpus as store
@@ -178,9 +182,9 @@ def _apply_fn(apply, to_table, state: bytes, config):
 # --- the executor: the same stage descriptions as `engine.pipeline`, launched as shards ---------
 
 class RayExecutor:
-    """Runs registry stages on Ray: per-document stages and corpus-relative stages with a
-    `ShardPlan`; `engine.pipeline.run_pipeline(..., executor=RayExecutor(options))` runs the
-    rest (the map) in-process."""
+    """The Ray executor (`engine.executor.Executor`): per-document stages and corpus-relative
+    stages with a `ShardPlan` run on Ray; any other stage (the map, clusters, the runner stages)
+    is handed to the in-process executor with a one-line note on stderr."""
 
     def __init__(self, options: RayOptions | None = None):
         self.options = options or RayOptions()
@@ -192,12 +196,12 @@ class RayExecutor:
     def run_stage(self, ws: Workspace, corpus: str, name: str, config=None, progress: ProgressFn | None = None,
                   embed_model: str | None = None) -> stages.StageResult:
         stage = stages.stage(name)
-        if not self.supports(stage):
-            raise UserError(f"stage '{name}' does not run on Ray; run it without --backend ray")
+        if not self.supports(stage):  # the map, clusters, distilled, quality: one line, then in this process
+            print(f"{name}: Ray runs per-document and sharded stages only; running it here", file=sys.stderr)
+            return LOCAL.run_stage(ws, corpus, name, config, progress, embed_model)
         config = stage.make_config() if config is None else config
-        if stage.reads == "text":
-            return self._text(ws, corpus, stage, config, progress)
-        return self._sharded(ws, corpus, stage, config, stages.embedding_key(embed_model), progress)
+        return self._text(ws, corpus, stage, config, progress) if stage.reads == "text" else self._sharded(
+            ws, corpus, stage, config, stages.embedding_key(embed_model), progress)
 
     def ingest(self, ws: Workspace, path, corpus: str, progress: ProgressFn | None = None, **kwargs):
         return ingest(ws, path, corpus, self.options, progress, **kwargs)
@@ -230,10 +234,7 @@ class RayExecutor:
         job = _job_dir(ws, options, stage.name, key)
         with ws.connect() as con:
             n_total = stages.require_corpus(con, corpus)
-            n_embedded = signal_store.embedded_counts(con, corpus).get(ekey, 0)
-            if n_embedded < n_total:
-                raise UserError(f"{n_total - n_embedded} documents of '{corpus}' have no {ekey} embedding: "
-                                f"run `python -m engine embed --corpus {corpus}` first")
+            require_embedded(corpus, ekey, n_total, signal_store.embedded_counts(con, corpus).get(ekey, 0))
             _stage_inputs(job, lambda: signal_store.embeddings_reader(con, corpus, ekey, options.shard_size),
                           options.shard_size)
         ray, plan = init_ray(options), stage.shards
@@ -273,8 +274,6 @@ def density(ws: Workspace, corpus: str, config=None, embed_model: str | None = N
 
 def _reference_sample(job: Path, n: int, config) -> np.ndarray:
     """The rows of `density.sample_positions` from the input shards (doc_id order, as in-process)."""
-    from engine.density import sample_positions  # noqa: PLC0415
-
     tables = [pq.read_table(path) for path in sorted((job / "in").glob("*.parquet"))]
     starts = np.cumsum([0] + [t.num_rows for t in tables])
     wanted = sample_positions(n, config.sample, config.seed)

@@ -32,11 +32,13 @@ import numpy as np
 import pandas as pd
 
 from engine import stages
+from engine.coverage import cluster_metrics
 from engine.errors import UserError
+from engine.ranks import percentile_ranks
 
 COVERAGE = "density"  # the coverage side of `combined`
 PROPENSITIES = ("clusters", "density")  # how the coverage side weighs documents (module docstring)
-TEMPERATURE = 0.5  # default T, chosen on bench/coverage_results.md (T = 1 keeps fewer rare documents)
+TEMPERATURE = 0.5  # default T, chosen on bench/results/coverage_results.md (T = 1 keeps fewer rare documents)
 LEGACY = {"temperature": 1.0, "propensity": "density"}  # what selections saved before these settings used
 
 
@@ -85,16 +87,9 @@ def budget_count(budget: float | int, n_docs: int) -> int:
     return max(1, int(round(budget * n_docs))) if n_docs else 0
 
 
-def percentile_rank(x: np.ndarray) -> np.ndarray:
-    """Average rank / n in (0, 1]: equal values share a rank, order is kept strictly."""
-    uniq, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
-    return average_rank[inverse] / len(x)
-
-
 def ips_keys(density: np.ndarray, noise: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Gumbel-top-k keys for sampling without replacement with P ∝ (1/density)^(1/temperature):
-    1 is the paper's inverse propensity, below 1 sharper (bench/coverage_results.md sweeps it)."""
+    1 is the paper's inverse propensity, below 1 sharper (bench/results/coverage_results.md sweeps it)."""
     return -np.log(np.clip(density, 1e-300, None)) / temperature + noise
 
 
@@ -172,9 +167,9 @@ def _keys(frame: pd.DataFrame, mask: np.ndarray, strategy: str, weight: float, q
         return col(strategy)
     key = np.zeros(int(mask.sum()))
     if weight > 0:
-        key += weight * percentile_rank(col(quality))
+        key += weight * percentile_ranks(col(quality), from_zero=False)
     if weight < 1:
-        key += (1.0 - weight) * percentile_rank(ips())
+        key += (1.0 - weight) * percentile_ranks(ips(), from_zero=False)
     return key
 
 
@@ -247,8 +242,6 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
     map coverage (fraction of occupied grid cells of the 2-D projection that the selection hits;
     NaN without a projection; `coverage`: temperature, propensity), with a `cluster` column the topic coverage of
     `engine.coverage.cluster_metrics`, and Jaccard overlap with every other strategy (`overlap_<name>`)."""
-    from engine.coverage import cluster_metrics
-
     chosen = choose_all(frame, budget, seed, weight, quality, **coverage)
     has_xy = {"x", "y"} <= set(frame.columns) and frame["x"].notna().any()
     cells = grid_cells(frame["x"].to_numpy(float), frame["y"].to_numpy(float), grid) if has_xy else None

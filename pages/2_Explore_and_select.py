@@ -1,9 +1,11 @@
 """Explore and select: run missing stages, see the corpus map, tune quality vs coverage live,
 compare strategies, pick documents on the map for review, save a selection."""
+import pandas as pd
 import streamlit as st
 
 import ui
-from engine import api, coverage, explain, explore, review, select
+import ui_filters
+from engine import api, coverage, explain, explore, filters, review, select
 from engine.user_text import check_name, escape_markdown
 
 ui.setup_page("Explore and select · Seedbed", ":material/scatter_plot:")
@@ -82,8 +84,12 @@ propensity = bar.radio("Coverage by", select.PROPENSITIES, key="explore_propensi
                        horizontal=True, help=explain.PROPENSITY,
                        format_func={"clusters": "topics + density", "density": "density only"}.get)
 coverage_settings = {"temperature": temperature, "propensity": propensity}
+spec = ui_filters.sidebar_filters(bar, frame, corpus)
+pool = frame[filters.keep_mask(frame, spec)].reset_index(drop=True) if spec.active() else frame
+pool_budget = select.budget_count(budget, len(frame)) if spec.active() and isinstance(budget, float) else budget
+pool_budget = max(1, min(len(pool), pool_budget)) if spec.active() else budget
 
-result = ui.attempt(select.choose, frame, strategy, weight, budget, seed, quality, corpus, **coverage_settings)
+result = ui.attempt(select.choose, pool, strategy, weight, pool_budget, seed, quality, corpus, **coverage_settings)
 if result is None:
     st.stop()
 mask = explore.selected_mask(frame, result.doc_ids)
@@ -110,6 +116,7 @@ with left:
         points = frame.iloc[rows]
         colours = [c for c in explore.colour_choices() if c in ("selected", "review status") or c in scores]
         colours += ["cluster"] if has_clusters else []
+        colours += ["language_code"] if frame.get("language_code", pd.Series(dtype=object)).notna().any() else []
         colour_by = st.selectbox("Colour by", colours, index=len(colours) - 1 if has_clusters else 0,
                                  key="explore_colour_" + "_".join(colours), format_func=explain.label,
                                  help="\n\n".join(f"{explain.label(c)}: {explain.score_help(c)}"
@@ -154,7 +161,7 @@ with right:
     st.markdown("**Strategies at this budget**")
     compare = st.toggle("Compare strategies", len(frame) <= 20_000, key="explore_compare",
                         help="About 1 s per change on 100,000 documents, so off by default on large corpora.")
-    table = select.compare_strategies(frame, budget, seed, weight, quality, **coverage_settings) if compare else None
+    table = select.compare_strategies(pool, pool_budget, seed, weight, quality, **coverage_settings) if compare else None
     if table is not None and not table.empty:
         view = table.set_index("strategy").rename(columns={"mean_quality": "quality", f"overlap_{strategy}": "overlap"})
         view = view.rename(columns={"cluster_coverage": "topics", "rare_cluster_retention": "rare topics kept"})
@@ -185,7 +192,7 @@ with right:
             else:
                 saved = ui.attempt(lambda: api.save_selection(ui.workspace(), corpus, strategy, weight, budget, seed,
                                                               check_name("selection name", name), quality,
-                                                              replace=replace, **coverage_settings))
+                                                              replace=replace, filters=spec, **coverage_settings))
                 ui.refresh()
                 if saved is not None:
                     st.success(f"Saved '{escape_markdown(name)}' ({len(saved.doc_ids)} documents): review or export it.")
@@ -210,7 +217,9 @@ else:
                               width="stretch", key="explore_dropped")
         st.dataframe(audit.round(3), hide_index=True, width="stretch", key="explore_audit")
         st.caption("loss = 1 - (topic's kept rate / the selection's average rate): 1 = dropped entirely, "
-                   "0 = kept at the average rate, below 0 = favoured. Mean quality is over all the topic's documents.")
+                   "0 = kept at the average rate, below 0 = favoured. Mean quality is over all the topic's documents."
+                   + (" fail_rules: share of the topic's documents failing any heuristic rule." if "fail_rules" in audit
+                      else ""))
         pick, go_review = st.columns([3, 1])
         cluster = pick.selectbox("Send a cluster to Review", audit["cluster"].tolist(), key="explore_cluster_pick",
                                  format_func=lambda c: f"{c}: {labels.get(int(c), 'cluster')}")

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from engine import api, forms, jobs, run_summary
+from engine import api, forms, jobs, job_summary
 from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
 from engine.user_text import escape_markdown
@@ -148,7 +148,7 @@ def progress_text(rec) -> str:
 def details(run_id: str) -> None:
     rec = jobs.get_job(ui.workspace(), run_id)
     left, mid, right = st.columns([2, 1, 1])
-    left.markdown(f"**{escape_markdown(run_summary.run_label(rec))}**")
+    left.markdown(f"**{escape_markdown(job_summary.job_label(rec))}**")
     # Callbacks run before the rerun, so the record below already shows their effect.
     mid.button("Cancel", key="runs_cancel", disabled=rec["status"] not in ("queued", "running"),
                on_click=ui.attempt, args=(jobs.cancel_job, ui.workspace(), run_id))
@@ -159,9 +159,9 @@ def details(run_id: str) -> None:
     if rec["error"]:
         st.error(escape_markdown(rec["error"]))
     cols = st.columns(2)
-    cols[0].dataframe(pd.DataFrame(run_summary.run_fields(rec), columns=["", "value"]), hide_index=True,
+    cols[0].dataframe(pd.DataFrame(job_summary.job_fields(rec), columns=["", "value"]), hide_index=True,
                       width="stretch")
-    cols[1].code(run_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
+    cols[1].code(job_summary.clean_log(jobs.log_tail(rec, 6000))[-3000:] or "(no output yet)", language=None)
 
 
 @st.fragment(run_every=2)
@@ -171,13 +171,13 @@ def live() -> None:
         st.info("No jobs yet: start one above, or from a shell: `python -m engine jobs start score --corpus NAME`.")
         return
     frame["progress"] = [progress_text(r) for _, r in frame.iterrows()]
-    frame["duration"] = [format_seconds(run_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
+    frame["duration"] = [format_seconds(job_summary.duration_s(r)) if pd.notna(r["started_at"]) else ""
                          for _, r in frame.iterrows()]
     st.dataframe(frame[["id", "kind", "status", "duration", "progress", "device", "created_at", "error"]],
                  hide_index=True, width="stretch")
     # The label is the option itself (status and duration change the options, which resets the
     # widget), so the chosen job is kept by id and its index recomputed on every rerun.
-    labels = {run_summary.run_label(r): r["id"] for _, r in frame.iterrows()}
+    labels = {job_summary.job_label(r): r["id"] for _, r in frame.iterrows()}
     options, picked = list(labels), st.session_state.get("runs_pick_id")
     if picked not in labels.values():  # open on the job that is running, not the newest queued one
         picked = run_summary.default_job(frame)

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from engine import clusters, demo_bundle, pipeline  # noqa: E402
+from engine import demo_bundle, pipeline, stage_runners  # noqa: E402
 from engine.progress import tqdm_progress  # noqa: E402
 from engine.storage import Workspace  # noqa: E402
 
@@ -94,7 +94,7 @@ def main() -> int:
         if args.scores:
             import_scores(ws, corpus, Path(args.scores))
         for stage in (pipeline.embed, lambda w, c, progress: pipeline.score(w, c, "askllm", progress=progress),
-                      pipeline.density, clusters.run_clusters, pipeline.project):
+                      pipeline.density, stage_runners.run_clusters, pipeline.project):
             print(stage(ws, corpus, progress=progress).message, flush=True)
         manifest = demo_bundle.write_bundle(ws, corpus, Path(args.out))
     size = Path(args.out).stat().st_size

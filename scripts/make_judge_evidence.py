@@ -1,4 +1,4 @@
-"""Bundle the judges' measured evidence for the product: reads bench/quality_auc.json (made by
+"""Bundle the judges' measured evidence for the product: reads bench/results/quality_auc.json (made by
 bench/quality_auc.py from the GPU run's scores) and writes engine/judge_evidence.json, which the
 Judges page and `engine.judges.default_judge` read (the product never reads bench/ at run time).
 
@@ -6,7 +6,7 @@ Kept per judge option: what it is (signal, model alias, Ask-LLM settings), ROC-A
 stratified-bootstrap CI and n on each labelled split, docs/s on the measuring machine; plus the
 machine, the date and the source file's sha256, so the panel can say where each figure comes from.
 
-    python scripts/make_judge_evidence.py [--source bench/quality_auc.json] [--out engine/judge_evidence.json]
+    python scripts/make_judge_evidence.py [--source bench/results/quality_auc.json] [--out engine/judge_evidence.json]
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def build(source: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", type=Path, default=ROOT / "bench" / "quality_auc.json")
+    ap.add_argument("--source", type=Path, default=ROOT / "bench" / "results" / "quality_auc.json")
     ap.add_argument("--out", type=Path, default=ROOT / "engine" / "judge_evidence.json")
     args = ap.parse_args()
     evidence = build(args.source.resolve())

@@ -36,11 +36,13 @@ class JobProgress:
             self._stage, self._t0, self._done0 = stage, now, done
         elif now - self._last < self.interval_s and done < total:
             return
-        self._last = now
         elapsed = now - self._t0
         rate = (done - self._done0) / elapsed if elapsed > 0 and done > self._done0 else None
         eta = (total - done) / rate if rate and total else None
         self._write(stage=stage, done=int(done), total=int(total), rate=rate, eta_s=eta)
+        # The interval counts from the end of the write: a write slowed by a busy file or machine
+        # must not make the next call write again at once.
+        self._last = time.monotonic()
 
     def _write(self, **fields) -> None:
         try:

@@ -117,7 +117,7 @@ def experiment_report(ws: Workspace, name: str) -> dict:
 
 FALLBACK_NOTE = ("The teacher is {teacher}, the small offline fallback. Measured on TREC with 100 seeds it "
                  "did not improve the student (0.73 at iteration 0 → 0.62 after 3 rounds, "
-                 "bench/llm2llm_results_cpu-100seeds.md): read any change here as training noise. "
+                 "bench/results/llm2llm_results_cpu-100seeds.md): read any change here as training noise. "
                  "A capable teacher: Qwen2.5-Coder-1.5B-Instruct (`scripts/setup.sh --with-qwen`) or an "
                  "OpenAI-compatible endpoint.")
 

@@ -6,7 +6,7 @@ Both answer `generate` (sampled replies) and `choose` (which of a few options, e
 prompt's answer is: the local model scores each option's log-probability, an endpoint is asked).
 The default teacher is Qwen2.5-Coder-1.5B-Instruct when its packaged weights are installed
 (`teacher_default`), else SmolLM2-135M-Instruct, which writes usable questions but is too weak
-to lift a student (bench/llm2llm_results_cpu-100seeds.md).
+to lift a student (bench/results/llm2llm_results_cpu-100seeds.md).
 """
 from __future__ import annotations
 

@@ -23,14 +23,13 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import duckdb
-import pyarrow as pa
 
 from engine.storage import open_errors
+from engine.storage.sql import Con, insert_arrow  # noqa: F401 (the package's API; areas import engine.storage.sql)
 
-Con = duckdb.DuckDBPyConnection
 DEFAULT_DB = "seedbed.duckdb"
 _initialised: set[str] = set()
 _init_lock = threading.Lock()
@@ -85,22 +84,14 @@ class Workspace:
         with _init_lock:
             if self.path in _initialised:
                 return
-            from engine.storage import (corpus, ingest_log, jobs, llm2llm, review_log,  # noqa: PLC0415
-                                        selections, signals)
+            from engine.storage import (corpus, details, ingest_log, jobs, llm2llm,  # noqa: PLC0415
+                                        review_log, selections, signals)
 
             with self.connect() as con:
-                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log):
+                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log, details):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
                     for statement in getattr(area, "MIGRATIONS", ()):
                         con.execute(statement)
             _initialised.add(self.path)
 
-
-def insert_arrow(con: Con, sql: str, table: pa.Table, params: Sequence = ()) -> None:
-    """Run `sql` (which reads from the view `batch`) over an Arrow table."""
-    con.register("batch", table)
-    try:
-        con.execute(sql, list(params))
-    finally:
-        con.unregister("batch")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.storage import Con
+from engine.storage.sql import Con
 
 SCHEMA = ""
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from engine.storage import Con, insert_arrow
+from engine.storage.sql import Con, insert_arrow
 from engine.storage.signals import active_signal_key
 
 SCHEMA = """

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from engine.storage import Con
+from engine.storage.sql import Con
 
 SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS review_event_seq;

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from engine.storage import Con, insert_arrow
+from engine.storage.sql import Con, insert_arrow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
