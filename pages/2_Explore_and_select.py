@@ -170,7 +170,7 @@ with right:
         st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
                    f"cells they hit; topics: share of clusters hit; rare topics kept: share of the documents "
                    f"of the smallest clusters (10% of the corpus) kept; overlap: Jaccard with '{strategy}'.")
-        chosen = select.choose_all(frame, budget, seed, weight, quality, **coverage_settings)
+        chosen = select.choose_all(pool, pool_budget, seed, weight, quality, **coverage_settings)  # as the table above
         by_source = api.kept_by_source(ui.workspace(), corpus, frame,
                                        {name: list(r.doc_ids) for name, r in chosen.items()})
         if by_source is not None:  # the documents carry a `source` field (the demo does)

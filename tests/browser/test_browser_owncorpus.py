@@ -24,7 +24,7 @@ from engine.storage import Workspace
 from engine.storage import selections as store
 from engine.storage import signals as signal_store
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(30 * 60),

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import jobs, pipeline, review, run_summary, select
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _page(name: str) -> AppTest:
@@ -100,7 +100,7 @@ def test_experiment_form_queues_one_job_with_its_estimate(workspace, monkeypatch
 
 
 def test_export_page_offers_an_llm2llm_runs_training_data(workspace):
-    from test_app_llm2llm import RUN, store_finished_run
+    from tests.pages.test_app_llm2llm import RUN, store_finished_run
 
     store_finished_run(workspace)
     at = _page("4_Export.py").run()
