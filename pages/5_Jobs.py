@@ -180,7 +180,7 @@ def live() -> None:
     labels = {job_summary.job_label(r): r["id"] for _, r in frame.iterrows()}
     options, picked = list(labels), st.session_state.get("runs_pick_id")
     if picked not in labels.values():  # open on the job that is running, not the newest queued one
-        picked = run_summary.default_job(frame)
+        picked = job_summary.default_job(frame)
     index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
     choice = st.selectbox("Job", options, index=index, key="runs_pick")
     st.session_state["runs_pick_id"] = labels[choice]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from engine import jobs, pipeline, review, run_summary, select
+from engine import job_summary, jobs, pipeline, review, select
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,9 +61,9 @@ def test_queued_work_is_shown_not_offered_again(app_workspace, monkeypatch):
 
 def test_jobs_view_opens_on_the_running_job():
     frame = pd.DataFrame({"id": ["q2", "q1", "r1", "d1"], "status": ["queued", "queued", "running", "done"]})
-    assert run_summary.default_job(frame) == "r1"
-    assert run_summary.default_job(frame[frame["status"] != "running"]) == "q1"
-    assert run_summary.default_job(frame[frame["status"] == "done"]) == "d1"
+    assert job_summary.default_job(frame) == "r1"
+    assert job_summary.default_job(frame[frame["status"] != "running"]) == "q1"
+    assert job_summary.default_job(frame[frame["status"] == "done"]) == "d1"
 
 
 def test_reviewer_source_and_page_come_back_from_the_url(app_workspace):
