@@ -387,3 +387,36 @@ def selection_audit(frame: pd.DataFrame, doc_ids, labels: dict[int, str], qualit
     if len(fails):  # the share of each topic's documents that fail any heuristic rule
         audit["fail_rules"] = audit["cluster"].map(fails)
     return audit
+
+
+
+# --- the curator-trained quality model and its queue (engine.quality_model, engine.active_learning) ---
+
+def quality_good_ends() -> dict[str, str]:
+    """Each quality signal's good end ("high"/"low"), from the registry."""
+    return {s.name: s.good for s in stages.signals("top")}
+
+
+def label_next(ws: Workspace, corpus: str, n: int = 1, skip=()) -> dict:
+    """The next documents to decide, with the model's guess and why (`active_learning.next_batch`)."""
+    from engine import active_learning  # noqa: PLC0415
+
+    return active_learning.next_batch(ws, corpus, n, quality_good_ends(), skip)
+
+
+def refit_quality(ws: Workspace, corpus: str) -> dict:
+    """Refit the quality model on the decisions: its summary, or {"no_model": one-line reason}."""
+    from engine import quality_model  # noqa: PLC0415
+    from engine.errors import UserError  # noqa: PLC0415
+
+    try:
+        return quality_model.refit(ws, corpus, quality_good_ends()).summary()
+    except UserError as exc:
+        return {"no_model": str(exc)}
+
+
+def quality_curve(ws: Workspace, corpus: str) -> pd.DataFrame:
+    """Every stored fit of the quality model (the learning curve), oldest first."""
+    from engine import quality_model  # noqa: PLC0415
+
+    return quality_model.fits(ws, corpus)

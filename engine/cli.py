@@ -22,6 +22,7 @@ from engine.errors import UserError
 from engine import demo_bundle, process
 from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
+from engine import review_cli
 from engine.progress import ProgressFn, tqdm_progress
 
 
@@ -321,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection_verbs(verb)
     jobs_cli.register(sub)
     llm2llm_cli.register(sub)
+    review_cli.register(sub)
     demo_bundle.register(sub)
     process.register(sub)
     return parser

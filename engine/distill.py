@@ -159,5 +159,14 @@ def fit_distilled(X: np.ndarray, judge: np.ndarray, config: DistillConfig,
     return {"head": head, "validation": figures, "n_train": int(len(y)), "n_curator": int(n_cur)}
 
 
+def judge_settings(stored: dict | None, fields: set[str], judge_model: str = "") -> dict:
+    """The judge settings a head learns: those of the corpus's active judge signal (what was
+    scored or chosen, e.g. `score --set template=content`), minus settings that do not change
+    results; fresh defaults (+ `judge_model`) when nothing is stored or another model is named."""
+    if not stored or (judge_model and stored.get("model") != judge_model):
+        return {"model": judge_model or None}
+    return {k: v for k, v in stored.items() if k in fields and k not in ("device", "batch_size", "batch_tokens")}
+
+
 def head_digest(head: dict) -> str:
     return hashlib.sha1(json.dumps(head, sort_keys=True).encode()).hexdigest()[:12]

@@ -81,6 +81,7 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
         rows = selection_store.selection_documents(con, name)
         frame = with_filter_columns(con, sel["corpus"], store.corpus_frame(con, sel["corpus"], snippet_chars=0))
         labels = stored_labels(con, sel["corpus"])
+        sel["quality"] = quality_record(con, sel["corpus"], "quality" in frame)
     frame["failed_rules"] = frame["failed_rules"].map(",".join).replace("", None)  # one string column: any format
     frame = frame.drop(columns=[c for c in FILTER_COLUMNS if frame[c].isna().all()])  # stages not run: no column
     # always exported: the combined quality signal
@@ -94,6 +95,25 @@ def selection_table(ws: Workspace, name: str) -> tuple[pd.DataFrame, dict, int]:
     cols = ["rank", "doc_id", "text", "meta", *signals.columns[1:], "decision", "note"]
     sel.pop("doc_ids")
     return rows.loc[~rejected, cols].reset_index(drop=True), sel, int(rejected.sum())
+
+
+def quality_record(con, corpus: str, stored: bool) -> dict:
+    """What the exported `quality` column is: the curator-trained model (its CV AUC and the number
+    of decisions it used), a stored ensemble, or the rank-mean computed at export time."""
+    from engine.storage import signals as signal_store  # noqa: PLC0415
+
+    if not stored:
+        return {"source": "rank-mean of the quality signals present, computed at export (no stored quality)"}
+    sig = signal_store.signals(con, corpus)
+    row = sig[sig["kind"] == "quality"].iloc[0]
+    params = json.loads(row["params"])
+    record = {"signal_key": row["signal_key"], "mode": params.get("mode")}
+    if params.get("mode") == "curator-model":
+        record.update(source="quality model trained on curator decisions (engine.quality_model)",
+                      **{k: params.get(k) for k in ("cv_auc", "cv_auc_ci", "n_decisions", "ensemble_auc", "why")})
+    elif "stack" in params:
+        record.update(cv_auc=params["stack"].get("cv_auc"), n_decisions=params["stack"].get("n_decisions"))
+    return record
 
 
 def check_target(ws: Workspace, out: Path, fmt: str, force: bool) -> list[Path]:

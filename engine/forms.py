@@ -65,8 +65,9 @@ def teacher_ref(value: str, workspace_path: str | Path) -> str:
 
 def llm2llm_argv(workspace_path: str | Path, task: str, seed_size: int, iterations: int, name: str,
                  student: str = "", teacher: str = "", teacher_model: str = "", test_size: int = 0,
-                 lora: bool = False) -> list[str]:
-    """`llm2llm run ...` from the LLM2LLM form's fields (no API key variable: see teacher_ref)."""
+                 lora: bool = False, check: bool = False) -> list[str]:
+    """`llm2llm run ...` from the LLM2LLM form's fields (no API key variable: see teacher_ref);
+    `check`: only the teacher readiness check (`--check`), recorded under the run's name."""
     if task not in LLM2LLM_TASKS:
         raise UserError(f"task {shown(task)}: choose one of {', '.join(LLM2LLM_TASKS)}")
     name = check_name("run name", name or f"{task}-{seed_size}x{iterations}")
@@ -79,7 +80,7 @@ def llm2llm_argv(workspace_path: str | Path, task: str, seed_size: int, iteratio
         if teacher.strip().startswith(("http://", "https://")):
             argv += ["--teacher-model", check_name("endpoint model", teacher_model)]
     argv += ["--test-size", str(int(test_size))] if test_size else []
-    return check_argv(argv + (["--lora"] if lora else []))
+    return check_argv(argv + (["--lora"] if lora else []) + (["--check"] if check else []))
 
 
 def _int_list(what: str, text: str) -> list[int]:

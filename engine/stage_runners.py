@@ -9,6 +9,7 @@ quality members) without the registry importing it.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 
@@ -69,7 +70,12 @@ def run_distilled(ws, corpus: str, config: distill.DistillConfig, progress=None,
     judge = stages.stage(config.judge)
     if judge.reads != "text" or judge.kind != SIGNAL:
         raise UserError(f"the distilled judge must be a per-document signal, not '{config.judge}'")
-    judge_config = judge.make_config(model=config.judge_model or None)
+    with ws.connect() as con:  # the judge settings that were scored, not a fresh default run (issue 22)
+        stored = signal_store.signals(con, corpus)
+    stored = stored.loc[stored["kind"] == config.judge, "params"]
+    stored = json.loads(stored.iloc[0]) if len(stored) else None
+    judge_config = judge.make_config(**distill.judge_settings(
+        stored, {f.name for f in dataclasses.fields(judge.config)}, config.judge_model))
     judge_key = judge.key(judge_config, corpus, "")
     with ws.connect() as con:
         ids, vectors = corpus_vectors(con, corpus, embed_key)  # one line when embeddings are missing

@@ -52,6 +52,8 @@ def undo() -> None:
         st.session_state["review_error"] = ("top", "Enter your name as reviewer (sidebar) to undo your actions.")
         return
     result = review.undo_last(ui.workspace(), corpus, reviewer())
+    if result.kind and st.session_state.get("review_label_next"):  # the quality model follows the decisions
+        st.session_state["review_model"] = api.refit_quality(ui.workspace(), corpus)
     kept = f"; {result.kept} changed by someone since were left as they are" if result.kept else ""
     st.session_state["review_notice"] = ("top", f"Undid your last {result.kind}: {result.restored} document(s) "
                                          f"restored{kept}." if result.kind else "Nothing of yours to undo.")
@@ -100,6 +102,54 @@ def remember_reviewer() -> None:
     ui.remember("reviewer", name)
 
 
+# --- label next: the queue that teaches the quality model most -----------------------------------
+def label_next_decide(doc_id: str, decision: str | None) -> None:
+    """Accept / reject (logged, then the quality model is refitted) or skip (this session only)."""
+    if decision is None:
+        st.session_state.setdefault("review_skipped", []).append(doc_id)
+        return
+    if not reviewer():
+        st.session_state["review_error"] = ("next", "Enter your name as reviewer (sidebar) before deciding.")
+        return
+    review.decide(ui.workspace(), corpus, [doc_id], decision, reviewer(), change_decided=True)
+    st.session_state["review_model"] = api.refit_quality(ui.workspace(), corpus)
+    st.session_state["review_error"] = None
+    ui.refresh()
+
+
+def label_next() -> None:
+    """One document at a time with the model's guess and why (all user text as plain text)."""
+    batch = ui.attempt(api.label_next, ui.workspace(), corpus, 1, tuple(st.session_state.get("review_skipped", [])))
+    if batch is None:
+        return
+    model = st.session_state.get("review_model") or batch.get("model")
+    if model and "why" in model:
+        st.caption(escape_markdown(f"Quality model: CV AUC {model['cv_auc']:.3f} on {model['n_decisions']} decisions; "
+                                   f"active quality = {model['active']} ({model['why']})."))
+    else:
+        st.caption(escape_markdown((model or {}).get("no_model") or batch.get("no_model", "")))
+    if not batch["documents"]:
+        st.info("Nothing left to label: every embedded document is decided, skipped or a near-duplicate of one.")
+        return
+    doc = batch["documents"][0]
+    st.caption(escape_markdown(f"How documents are chosen: {batch['chosen']}."))
+    with st.container(border=True):
+        st.markdown(f"`{doc['doc_id'][:12]}` · {batch['n_decided']} decided so far")
+        st.text(doc["text"][:3000] + ("…" if len(doc["text"]) > 3000 else ""))
+        st.text("Why this one, and the model's guess: " + doc["why"])
+        for n in doc["neighbours"]:
+            st.text(f"  decided {n['decision']} · similarity {n['similarity']:.2f} · {' '.join(n['snippet'].split())[:100]}")
+        a, r, s, _ = st.columns([1, 1, 1, 4])
+        a.button("Accept", key="review_next_accept", on_click=label_next_decide, args=(doc["doc_id"], review.ACCEPT),
+                 type="primary", shortcut="A")
+        r.button("Reject", key="review_next_reject", on_click=label_next_decide, args=(doc["doc_id"], review.REJECT),
+                 shortcut="X")
+        s.button("Skip", key="review_next_skip", on_click=label_next_decide, args=(doc["doc_id"], None), shortcut="S")
+        messages("next")
+    st.caption("Keyboard: **A** accept, **X** reject, **S** skip, **U** undo. Every decision refits the quality "
+               "model; the Judges page shows its learning curve.")
+
+
 # --- what to review ---------------------------------------------------------------------------
 options = sources()
 if st.session_state.get("review_source") not in options:  # a reload, a new tab or a corpus switch
@@ -117,6 +167,14 @@ else:
         ui.remember("reviewer", st.session_state["reviewer"])
     st.sidebar.text_input("Reviewer", key="review_reviewer_input", placeholder="your name", on_change=remember_reviewer,
                           help="Stored with every decision and note (who decided what, when); kept across reloads.")
+if st.toggle("Label next: one document at a time, chosen to teach the quality model most", key="review_label_next",
+             help="Documents the current model is least sure about, spread over topic clusters, never a "
+                  "near-duplicate of a decided one."):
+    st.button(f"Undo my last action ({review.undoable(ui.workspace(), corpus, reviewer()) if reviewer() else 0} can be "
+              "undone)", key="review_undo_next", on_click=undo, shortcut="U")
+    messages("top")
+    label_next()
+    st.stop()
 wanted = options[source]()
 queue = frame.set_index("doc_id").reindex(wanted).dropna(subset=["n_chars"]).astype({"n_chars": int}).reset_index()
 counts = review.progress_counts(queue["decision"])

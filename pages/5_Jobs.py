@@ -27,7 +27,8 @@ def launch(build, *args) -> None:
 
 
 def l2l_command(task, train, test, labels, seed_size, iterations, name, *fields) -> list[list[str]]:
-    """The LLM2LLM form's command; for 'my files' the user's uploads become `--task jsonl --train --test`."""
+    """The LLM2LLM form's command; for 'my files' the user's uploads become `--task jsonl --train --test`.
+    The last field `check` asks for the teacher readiness check only."""
     if task != "my files":
         return [forms.llm2llm_argv(ui.db(), task, seed_size, iterations, name, *fields)]
     files = l2l_files(train, test, labels, seed_size)
@@ -96,10 +97,29 @@ def launcher_forms() -> None:
         own_train = own[0].file_uploader("My train file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_train")
         own_test = own[1].file_uploader("My test file (.jsonl/.csv)", type=["jsonl", "csv"], key="runs_l2l_test")
         own_labels = own[2].text_input("Labels (comma-separated; empty: the train file's)", key="runs_l2l_labels")
-        if st.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
+        start, check = st.columns(2)
+        if start.form_submit_button("Start", type="primary", key="runs_submit_llm2llm"):
             launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
                    teacher, teacher_model, test_size, lora)
+        if check.form_submit_button("Check the teacher first", key="runs_check_llm2llm",
+                                    help="a job: the teacher labels 16 seeds and writes one example each"):
+            launch(l2l_command, task, own_train, own_test, own_labels, seed_size, iterations, name, student,
+                   teacher, teacher_model, test_size, lora, True)
+    with l2l:
+        l2l_readiness(name or f"{task}-{seed_size}x{iterations}")
     experiment_form(exp)
+
+
+def l2l_readiness(run: str) -> None:
+    """The teacher readiness block for the run name in the form (from `llm2llm run --check`)."""
+    from engine.llm2llm import view
+
+    report = view.readiness(ui.workspace(), run)
+    if report is None:
+        st.caption("No teacher check for this run name yet: 'Check the teacher first' runs one as a job.")
+        return
+    (st.warning if report["level"] == "warning" else st.info)(escape_markdown(report["sentence"]))
+    st.dataframe(view.readiness_rows(report), hide_index=True)
 
 
 def experiment_form(tab) -> None:

@@ -2,6 +2,7 @@
 the teacher wrote about it; reject synthetic examples before the next iteration trains on them."""
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -28,16 +29,29 @@ def experiments_view() -> None:
     if summary.empty:
         st.info("No cell has been evaluated yet.")
         return
+    sizes = sorted(summary["seed_size"].unique())
     fig = px.line(summary, x="iteration", y="acc_mean", error_y="acc_std", color="arm", facet_col="seed_size",
-                  markers=True, labels={"acc_mean": "test accuracy (mean ± std over seeds)", "seed_size": "seeds"})
+                  markers=True, category_orders={"seed_size": sizes},
+                  labels={"acc_mean": "test accuracy (mean ± std over seeds)", "seed_size": "seeds"})
+    band = view.noise_band(summary)
+    for col, size in enumerate(sizes, start=1):  # the noise floor around plain: a gain must leave it
+        part = band[band["seed_size"] == size]
+        if len(part):
+            fig.add_trace(go.Scatter(x=list(part["iteration"]) + list(part["iteration"])[::-1],
+                                     y=list(part["high"]) + list(part["low"])[::-1], fill="toself",
+                                     fillcolor="rgba(128,128,128,0.2)", line={"width": 0}, hoverinfo="skip",
+                                     name="noise floor around plain", showlegend=col == 1), row=1, col=col)
     fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_exp_curves")
+    st.caption("Grey band: plain's accuracy ± the noise floor (2 standard errors of a difference, from the seed "
+               "set retrained with other training seeds). Inside it: no measured gain.")
     st.info(escape_markdown("Verdict: " + report["verdict"]))
     for level, note in report["notes"]:  # next to the result: no gain implied within the seed spread
         (st.success if level == "success" else st.warning)(escape_markdown(note))
     st.markdown("**Lift over plain** (paired by seed: same seeds, same iteration-0 student)")
     st.dataframe(summary.rename(columns={"acc_mean": "test acc", "acc_std": "± std", "lift_mean": "lift vs plain",
-                                         "lift_std": "lift ± std", "accepted_mean": "accepted per run",
+                                         "lift_std": "lift ± std", "noise_floor": "noise floor",
+                                         "acc_gen_mean": "test acc (generation)", "accepted_mean": "accepted per run",
                                          "judge_acc_mean": "relabel judge acc on seeds"}), hide_index=True)
     rejections = report["rejections"]
     if len(rejections):
@@ -108,11 +122,28 @@ def accuracy_section(summary: pd.DataFrame) -> None:
         return
     fig = px.line(long, x="iteration", y="accuracy", color="split", markers=True, range_y=[0, 1.02])
     fig.add_vline(x=0, line_dash="dot", annotation_text="iteration 0: plain fine-tuning")
+    figures = records.run_figures(ui.workspace(), run)
+    base, floor = figures["iterations"][0]["test_acc"], figures["noise"]["floor"]
+    if base is not None and floor is not None:  # the test curve must leave this band to show a gain
+        fig.add_hrect(y0=base - floor, y1=base + floor, fillcolor="grey", opacity=0.2, line_width=0,
+                      annotation_text=f"noise floor ±{floor:.3f}", annotation_position="top left")
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis={"dtick": 1})
     st.plotly_chart(fig, key="l2l_accuracy")
     level, note = records.outcome_note(summary, (record["config"].get("teacher") or {}).get("model", ""))
     (st.warning if level == "warning" else st.info)(escape_markdown(note))
     st.dataframe(explain.plain_columns(summary.drop(columns=["run"], errors="ignore")), hide_index=True)
+    verdicts = [(r["iteration"], r["n_added"], r["verdict"]) for r in figures["iterations"][1:] if r["verdict"]]
+    if verdicts:
+        st.caption("Against the noise floor: " + "; ".join(f"iteration {i} (+{a} examples): {v}"
+                                                           for i, a, v in verdicts))
+    if figures["readiness"]:
+        readiness_block(figures["readiness"])
+
+
+def readiness_block(report: dict) -> None:
+    """The teacher readiness check: its sentence (a warning when the teacher cannot label the task)."""
+    (st.warning if report["level"] == "warning" else st.info)(escape_markdown(report["sentence"]))
+    st.dataframe(view.readiness_rows(report), hide_index=True)
 
 
 def teacher_section() -> None:

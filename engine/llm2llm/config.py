@@ -24,6 +24,12 @@ class LLM2LLMConfig:
     Filters: `label_check` auto | teacher | student | off (who relabels a new input; auto: the
     teacher when it labels the seeds right at least `AUTO_MIN_JUDGE_ACC` of the time, else off), `topic_check`
     (embedding on-topic rule with `embedder`), near-duplicates at `rouge_threshold`.
+    Measurement: every iteration's student is trained with the same `seed_for_training()`
+    (`train_seed`, default `seed`), so an iteration's change is its data's; `noise_seeds` k trains
+    the seed set k more times with other training seeds (the noise floor, `engine.llm2llm.noise`);
+    `readiness_sample` seeds are labelled by the teacher before the first augmentation
+    (`engine.llm2llm.readiness`; 0: skip); `record_generation` also scores the test set by free
+    generation beside label likelihood (`test_acc_gen`), so the change of metric stays visible.
     """
     task: str = "trec"
     train_path: str | None = None
@@ -33,6 +39,10 @@ class LLM2LLMConfig:
     test_size: float | None = None
     iterations: int = 3
     seed: int = 0
+    train_seed: int | None = None
+    noise_seeds: int = 0
+    readiness_sample: int = 16
+    record_generation: bool = True
     per_wrong: int = 1
     max_attempts: int = 3
     rouge_threshold: float = 0.95
@@ -58,6 +68,14 @@ class LLM2LLMConfig:
                 raise UserError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.iterations < 0 or self.per_wrong < 1 or self.max_attempts < 1:
             raise UserError("iterations >= 0, per_wrong >= 1 and max_attempts >= 1 are required")
+        if self.noise_seeds < 0 or self.readiness_sample < 0:
+            raise UserError("noise_seeds and readiness_sample must be >= 0")
+        if self.student.answer_by not in ("auto", "generate"):
+            raise UserError(f"answer_by must be auto or generate, got {self.student.answer_by!r}")
+
+    def seed_for_training(self) -> int:
+        """The training seed of every iteration (data order, LoRA init, dropout): never the iteration's."""
+        return self.seed if self.train_seed is None else self.train_seed
 
     @classmethod
     def from_dict(cls, data: dict) -> "LLM2LLMConfig":

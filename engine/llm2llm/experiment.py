@@ -5,7 +5,9 @@ Arms (`ARMS`): `plain` fine-tunes on the seeds only; `llm2llm` augments the seed
 wrong; `random-seeds` is the control that asks the teacher for as many examples for seeds drawn
 at random (right or wrong); `one-shot`, `augment-all` and `continue-training` are the paper's
 other ablations. Every arm of a (seed size, seed) cell trains the same iteration-0 student, so
-it is trained once and shared (`share_iteration`). An experiment resumes after a kill: done runs
+it is trained once and shared (`share_iteration`), with its noise replicates (`noise_seeds`: the
+same seeds retrained with other training seeds, the floor every verdict compares against) and
+the teacher readiness check. An experiment resumes after a kill: done runs
 are skipped, the run in progress resumes at its stage. With `workers` > 1 the cells run in child
 processes, each in its own shard workspace merged back at the end (DuckDB has one writer per file).
 """
@@ -25,6 +27,7 @@ from engine.llm2llm.loop import create_llm2llm, resume_llm2llm
 from engine.progress import ProgressFn
 from engine.storage import Workspace
 from engine.storage import llm2llm as db
+from engine.storage import llm2llm_controls as controls
 from engine.storage import llm2llm_experiments as xdb
 
 ARMS = {"plain": dict(iterations=0), "llm2llm": dict(select="wrong"), "random-seeds": dict(select="random"),
@@ -107,24 +110,33 @@ def run_experiment(ws: Workspace, name: str, spec: ExperimentSpec | None = None,
 
 def _run_cell(ws: Workspace, name: str, spec: ExperimentSpec, size: float, seed: int,
               progress: ProgressFn | None) -> None:
-    """Every arm of one (seed size, seed) cell; the first arm trains iteration 0, the others share it."""
-    donor = None
+    """Every arm of one (seed size, seed) cell; the first arm trains iteration 0 and the noise
+    replicates, the first augmenting arm checks the teacher, the others share those records."""
+    donor = checker = None
     for arm in spec.arms:
         run = run_name(name, arm, size, seed)
+        config = spec.run_config(arm, size, seed)
         with ws.connect() as con:
             exists = db.get_run(con, run) is not None
         if not exists:
-            create_llm2llm(ws, run, spec.run_config(arm, size, seed))
+            create_llm2llm(ws, run, config)
         with ws.connect() as con:
             xdb.add_cell(con, name, arm, size, seed, run)
-            if donor and _can_share(spec.run_config(arm, size, seed)) and all(
+            if donor and _can_share(config) and all(
                     db.stage_status(con, donor, 0, s) == "done" for s in SHARED_STAGES):
                 if db.stage_status(con, run, 0, "eval_test") != "done":
                     xdb.share_iteration(con, donor, run, 0, SHARED_STAGES)
+                if config.noise_seeds and db.stage_status(con, donor, 0, "noise") == "done" \
+                        and db.stage_status(con, run, 0, "noise") != "done":
+                    controls.copy_controls(con, donor, run, "noise")
+            if checker and db.stage_status(con, run, 0, "check") != "done":
+                controls.copy_controls(con, checker, run, "check")  # same seeds, same teacher
             status = db.get_run(con, run)["status"]
         if status != "done":
             resume_llm2llm(ws, run, progress)
         donor = donor or run
+        with ws.connect() as con:
+            checker = checker or (run if db.stage_status(con, run, 0, "check") == "done" else None)
 
 
 def _can_share(config: LLM2LLMConfig) -> bool:

@@ -1,7 +1,9 @@
 """The LLM2LLM loop (Lee et al. 2024, arXiv:2403.15042) as resumable stages in DuckDB.
 
 Iteration i runs `train` -> `eval_train` -> `eval_test` -> `augment`; the last iteration has no
-`augment`. Every stage records `running` before it starts and `done` in the same transaction as
+`augment`; iteration 0 starts with the teacher readiness `check` and ends with the `noise`
+replicates when configured. Every iteration trains with the same training seed, so an iteration
+that added nothing reproduces the previous student (bit-exact on CPU). Every stage records `running` before it starts and `done` in the same transaction as
 its last outputs; `resume_llm2llm` skips done stages and redoes the one in progress idempotently
 (train sets are replaced, predictions and synthetic rows are upserted by primary key, and parents
 already augmented in this iteration are skipped). Trained students are checkpointed in the run
@@ -22,11 +24,13 @@ from engine.errors import UserError
 from engine.llm2llm import student as st
 from engine.llm2llm.augment import augment_parents, check_teacher_output
 from engine.llm2llm.config import LLM2LLMConfig
-from engine.llm2llm.tasks import Task, check_sizes, load_task, sample_rows
+from engine.llm2llm.replicates import generation_accuracy, train_noise_replicates
+from engine.llm2llm.tasks import Example, Task, check_sizes, load_task, sample_rows
 from engine.llm2llm.teacher import teacher_default
 from engine.progress import ProgressFn
 from engine.storage import Workspace
 from engine.storage import llm2llm as db
+from engine.storage import llm2llm_controls as controls
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EVAL_CHUNK = 64  # predictions per transaction: a killed evaluation loses at most one chunk
@@ -63,17 +67,31 @@ def run_dir(ws: Workspace, name: str, config: LLM2LLMConfig) -> Path:
     return root / name
 
 
-def start_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig, progress: ProgressFn | None = None) -> dict:
+def start_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig, progress: ProgressFn | None = None,
+                  readiness: dict | None = None) -> dict:
     """Create run `name` (seeds and test rows sampled with `config.seed`) and drive it to the end.
     Returns the run's row. A name already used is an error: use `resume_llm2llm`."""
-    create_llm2llm(ws, name, config)
+    create_llm2llm(ws, name, config, readiness)
     return resume_llm2llm(ws, name, progress)
 
 
-def create_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig) -> None:
-    """Record run `name`: its resolved config, seeds and test rows (nothing is trained yet)."""
+def check_name(name: str) -> None:
     if not _NAME.match(name):
         raise UserError(f"run name {name!r}: use letters, digits, '_', '.', '-' (max 100)")
+
+
+def check_new_name(ws: Workspace, name: str) -> None:
+    """A valid run name not used yet (checked before the teacher readiness check loads a model)."""
+    check_name(name)
+    with ws.connect() as con:
+        if db.get_run(con, name) is not None:
+            raise UserError(f"llm2llm run '{name}' exists: resume it with `llm2llm resume {name}`")
+
+
+def create_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig, readiness: dict | None = None) -> None:
+    """Record run `name`: its resolved config, seeds and test rows (nothing is trained yet), and
+    `readiness` when the caller already checked the teacher (its `check` stage is then done)."""
+    check_new_name(ws, name)
     config = copy.deepcopy(config)  # defaults are resolved below; the caller's object stays as given
     config.validate()
     task, train_rows, test_rows = load_task(config.task, config.train_path, config.test_path, config.labels)
@@ -92,6 +110,9 @@ def create_llm2llm(ws: Workspace, name: str, config: LLM2LLMConfig) -> None:
             raise UserError(f"llm2llm run '{name}' exists: resume it with `llm2llm resume {name}`")
         db.create_run(con, name, config.task, saved, config.seed,
                       [(r.id, r.input, r.output) for r in seeds], [(r.id, r.input, r.output) for r in tests])
+        if readiness is not None:
+            controls.save_readiness(con, name, readiness)
+            db.mark_stage(con, name, 0, "check", "done", 0.0)
 
 
 def resume_llm2llm(ws: Workspace, name: str, progress: ProgressFn | None = None) -> dict:
@@ -129,12 +150,21 @@ class _Driver:
     def run_all(self) -> None:
         for it in range(last_iteration(self.config) + 1):
             stages = ["train", "eval_train", "eval_test"]
+            if it == 0 and self.config.readiness_sample and last_iteration(self.config) > 0 \
+                    and not self._done(0, "augment"):  # before the first augmentation (older runs skip it)
+                stages.insert(0, "check")
+            if it == 0 and self.config.noise_seeds:
+                stages.append("noise")
             if it < last_iteration(self.config) and (self.config.schedule == "iterative" or it == 0):
                 stages.append("augment")
             for stage in stages:
                 self._stage(it, stage)
         if not self.config.keep_checkpoints:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _done(self, it: int, stage: str) -> bool:
+        with self.ws.connect() as con:
+            return db.stage_status(con, self.name, it, stage) == "done"
 
     def _stage(self, it: int, stage: str) -> None:
         with self.ws.connect() as con:
@@ -161,8 +191,9 @@ class _Driver:
         if not self.config.retrain_from_base and it > 0:
             init = str(self._checkpoint(it - 1))
         progress = (lambda _s, d, t: self.progress(self._label(it, "train"), d, t)) if self.progress else None
+        # One training seed for every iteration: the difference between iterations is the data's.
         model, tok = st.train_student(self.task, [(x, y) for _, x, y in rows], self.config.student,
-                                      self.config.seed + it, init, progress)
+                                      self.config.seed_for_training(), init, progress)
         st.save_student(model, tok, self._checkpoint(it))
         # Evaluate the reloaded checkpoint, never the in-memory model: a resumed run then sees
         # exactly the same weights and dtype (bf16 on CUDA) as an uninterrupted one.
@@ -202,7 +233,7 @@ class _Driver:
         for start in range(0, len(todo), _EVAL_CHUNK):
             chunk = todo[start:start + _EVAL_CHUNK]
             progress = self.progress and (lambda _l, d, _t: self.progress(label, start + d, len(todo)))
-            outs = st.generate_answers(model, tok, self.task, [x for _, x, _ in chunk], self.config.student, progress)
+            outs = st.answer(model, tok, self.task, [x for _, x, _ in chunk], self.config.student, progress)
             with self.ws.connect() as con:
                 db.save_predictions(con, self.name, it, split, [(i, out, self.task.is_correct(out, y))
                                                                  for (i, _, y), out in zip(chunk, outs)])
@@ -224,8 +255,32 @@ class _Driver:
         with self.ws.connect() as con:
             rows = db.run_examples(con, self.name, "test")
         self._evaluate(it, "test", rows)
-        return lambda con: db.upsert_iteration(
-            con, self.name, it, test_acc=_mean([ok for _, _, ok in db.predictions(con, self.name, it, "test")]))
+        gen = self._generation_acc(self._model(it), rows) if self._records_generation() else None
+
+        def finish(con):
+            acc = _mean([ok for _, _, ok in db.predictions(con, self.name, it, "test")])
+            db.upsert_iteration(con, self.name, it, test_acc=acc, test_acc_gen=gen)
+        return finish
+
+    def _records_generation(self) -> bool:
+        return self.config.record_generation and st.uses_likelihood(self.task, self.config.student)
+
+    def _generation_acc(self, student, rows) -> float | None:
+        return generation_accuracy(student, self.task, rows, self.config.student)
+
+    def _check(self, it: int):
+        """Teacher readiness on the run's own seeds, recorded before anything is trained."""
+        from engine.llm2llm.readiness import check_readiness
+
+        with self.ws.connect() as con:
+            seeds = [Example(*r) for r in db.run_examples(con, self.name, "seed")]
+        report = check_readiness(self.config, self.config.readiness_sample, self.task, seeds)
+        return lambda con: controls.save_readiness(con, self.name, report)
+
+    def _noise(self, it: int):
+        progress = self.progress and (lambda label, d, t: self.progress(self._label(0, label), d, t))
+        train_noise_replicates(self.ws, self.name, self.task, self.config, self.dir, progress)
+        return lambda con: None
 
     def _augment(self, it: int):
         with self.ws.connect() as con:
@@ -257,7 +312,7 @@ class _Driver:
 
         def relabel(texts):
             model, tok = self._model(it)
-            answers = st.generate_answers(model, tok, self.task, texts, self.config.student)
+            answers = st.answer(model, tok, self.task, texts, self.config.student)
             return [self.task.canonical_label(a) for a in answers]
         return relabel
 

@@ -25,7 +25,9 @@ DEFAULT_STUDENT = "smollm2-135m-instruct"  # = engine.models.DEFAULT_STUDENT; mo
 @dataclass
 class StudentSettings:
     """Student model and hyper-parameters. `max_new_tokens` 0 means 8 for classification and
-    256 for numeric tasks; `device` None picks CUDA when available."""
+    256 for numeric tasks; `device` None picks CUDA when available. `answer_by` auto: a closed
+    label set is answered by label likelihood (`label_answers`), open answers by generation;
+    `generate` forces generation (the metric before 2026-12)."""
     model: str = DEFAULT_STUDENT
     lora: bool = False
     lora_r: int = 16
@@ -37,6 +39,7 @@ class StudentSettings:
     eval_batch_size: int = 16
     max_new_tokens: int = 0
     device: str | None = None
+    answer_by: str = "auto"
 
 
 def _encode(tok, task: Task, text: str, answer: str, max_len: int) -> tuple[list[int], list[int]]:
@@ -145,11 +148,7 @@ def generate_answers(model, tok, task: Task, inputs: Sequence[str], settings: St
     tok.padding_side = "left"  # every row's last prompt token at -1; generate derives positions from the mask
     batches = length_sorted_batches([len(p) for p in prompts], settings.eval_batch_size)
     stop = end_of_turn_ids(model, tok)
-    if model.device.type == "cuda":  # eager attention masks with a finite minimum: a left-padded row's
-        try:                         # fully masked pad positions cannot turn into NaN (sdpa: -inf)
-            model.set_attn_implementation("eager")
-        except (AttributeError, ValueError):
-            pass
+    _eager_on_cuda(model)
     done = 0
     for idx in batches:
         enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
@@ -163,6 +162,66 @@ def generate_answers(model, tok, task: Task, inputs: Sequence[str], settings: St
         if progress:
             progress(label, done, len(prompts))
     return answers
+
+
+def uses_likelihood(task: Task, settings: StudentSettings) -> bool:
+    """True when the student's answer is the most likely label (closed label set, `answer_by` auto)."""
+    return task.kind == "classification" and bool(task.labels) and settings.answer_by != "generate"
+
+
+def answer(model, tok, task: Task, inputs: Sequence[str], settings: StudentSettings,
+           progress: ProgressFn | None = None, label: str = "eval") -> list[str]:
+    """The student's answers as the run scores them: `label_answers` for a closed label set,
+    else `generate_answers` (GSM8K, or `answer_by="generate"`)."""
+    if uses_likelihood(task, settings):
+        return label_answers(model, tok, task, inputs, settings, progress, label)
+    return generate_answers(model, tok, task, inputs, settings, progress, label)
+
+
+def label_answers(model, tok, task: Task, inputs: Sequence[str], settings: StudentSettings,
+                  progress: ProgressFn | None = None, label: str = "eval") -> list[str]:
+    """Per input, the label with the highest log P(label + end of turn | prompt), the same
+    target the student was trained on: every (input, label) row of a batch in one forward pass.
+    Always a label of the set, so "no parse" cannot count as an error (generation's failure mode)."""
+    import torch
+
+    from engine.batching import causal_position_ids, pad_rows
+
+    labels = list(task.labels)
+    tails = [tok(y + turn_end(tok), add_special_tokens=False)["input_ids"] for y in labels]
+    width = max(map(len, tails))  # left padding: every tail ends at the last position
+    target = torch.zeros((len(labels), width), dtype=torch.long)  # tails right-aligned, mask marks them
+    counted = torch.zeros((len(labels), width))
+    for j, tail in enumerate(tails):
+        target[j, width - len(tail):], counted[j, width - len(tail):] = torch.tensor(tail), 1.0
+    _eager_on_cuda(model)
+    per_call = max(1, settings.eval_batch_size // len(labels))
+    answers: list[str] = []
+    for start in range(0, len(inputs), per_call):
+        heads = [tok(render_chat(tok, [{"role": "user", "content": task.prompt(x)}]), add_special_tokens=False)
+                 ["input_ids"] for x in inputs[start:start + per_call]]
+        rows = [(h + t)[-settings.max_len:] for h in heads for t in tails]
+        ids, mask = pad_rows(rows, tok.pad_token_id, True, model.device)
+        with torch.no_grad():  # position k of the kept logits predicts kept token k + 1
+            logp = model(input_ids=ids, attention_mask=mask, position_ids=causal_position_ids(mask),
+                         logits_to_keep=width + 1).logits[:, :width].float().log_softmax(-1)
+        tgt = target.repeat(len(heads), 1).to(logp.device)
+        scores = (logp.gather(-1, tgt[..., None])[..., 0] * counted.repeat(len(heads), 1).to(logp.device)).sum(-1)
+        best = scores.view(len(heads), len(labels)).argmax(-1).tolist()
+        answers += [labels[j] for j in best]
+        if progress:
+            progress(label, len(answers), len(inputs))
+    return answers
+
+
+def _eager_on_cuda(model) -> None:
+    """Eager attention masks use a finite minimum: a left-padded row's fully masked pad positions
+    cannot turn into NaN on CUDA (sdpa: -inf)."""
+    if model.device.type == "cuda":
+        try:
+            model.set_attn_implementation("eager")
+        except (AttributeError, ValueError):
+            pass
 
 
 def end_of_turn_ids(model, tok) -> list[int]:

@@ -176,3 +176,33 @@ def experiment(ws: Workspace, name: str) -> dict:
     summary = report["summary"]
     rows = summary.astype(object).where(summary.notna(), None).to_dict("records") if len(summary) else []
     return report | {"verdict": experiment_verdict(rows), "notes": gain_notes(rows)}
+
+
+def readiness(ws: Workspace, name: str) -> dict | None:
+    """The teacher readiness check recorded for run `name` (by `llm2llm run --check` or the run)."""
+    from engine.storage import llm2llm_controls as controls
+
+    with ws.connect() as con:
+        return controls.readiness(con, name)
+
+
+def readiness_rows(report: dict) -> pd.DataFrame:
+    """The check as a small table: sampled, labelled right, parsed, then passing each filter in order."""
+    rows = [("seeds sampled", report["sampled"]), ("labelled right by the teacher", report["labelled_right"]),
+            ("new examples parsed", report["parsed"])]
+    rows += [(f"passed {rule}" + ("" if rule in report.get("rules_on", [rule]) else " (rule off)"), n)
+             for rule, n in report["passed"].items()]
+    return pd.DataFrame(rows, columns=["step", "count"])
+
+
+def noise_band(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per seed size and iteration: plain's mean accuracy ± the noise floor of the llm2llm arm (or
+    of any augmenting arm): the band a curve must leave to show a measured gain."""
+    if summary.empty or "noise_floor" not in summary:
+        return pd.DataFrame(columns=["seed_size", "iteration", "low", "high"])
+    base = summary[summary["iteration"] == 0].groupby("seed_size")["acc_mean"].first()
+    floors = summary[summary["arm"] != "plain"].groupby(["seed_size", "iteration"])["noise_floor"].max().reset_index()
+    floors["noise_floor"] = floors["noise_floor"].fillna(0.0)
+    floors["low"] = floors["seed_size"].map(base) - floors["noise_floor"]
+    floors["high"] = floors["seed_size"].map(base) + floors["noise_floor"]
+    return floors[["seed_size", "iteration", "low", "high"]]

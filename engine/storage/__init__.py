@@ -85,10 +85,11 @@ class Workspace:
             if self.path in _initialised:
                 return
             from engine.storage import (corpus, details, ingest_log, jobs, llm2llm,  # noqa: PLC0415
-                                        review_log, selections, signals)
+                                        quality_models, review_log, selections, signals)
 
             with self.connect() as con:
-                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log, details):
+                for area in (corpus, ingest_log, signals, selections, llm2llm, jobs, review_log, details,
+                             quality_models):
                     if area.SCHEMA.strip():
                         con.execute(area.SCHEMA)
                     for statement in getattr(area, "MIGRATIONS", ()):

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import duckdb
 import pandas as pd
 
+from engine.storage.llm2llm_controls import CONTROLS_SCHEMA
 from engine.storage.llm2llm_experiments import EXPERIMENT_SCHEMA
 
 SCHEMA = """
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS llm2llm_stages (
     seconds DOUBLE, PRIMARY KEY (run, iteration, stage));
 ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS n_parsed INTEGER;
 ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS judge_seed_acc DOUBLE;
-""" + EXPERIMENT_SCHEMA
+ALTER TABLE llm2llm_iterations ADD COLUMN IF NOT EXISTS test_acc_gen DOUBLE;
+""" + EXPERIMENT_SCHEMA + CONTROLS_SCHEMA
 
 Con = duckdb.DuckDBPyConnection
 _SYN_COLS = ("example_id", "parent_id", "iteration", "attempt", "teacher", "raw_output", "input",
@@ -163,7 +165,7 @@ def predictions(con: Con, run: str, iteration: int, split: str) -> list[tuple[st
 def upsert_iteration(con: Con, run: str, iteration: int, **fields) -> None:
     """Set some columns of an iteration's summary row (creating it when missing)."""
     allowed = {"train_size", "n_synthetic", "train_acc", "seed_acc", "test_acc", "n_wrong", "n_requests", "n_parsed",
-               "n_accepted", "judge_seed_acc"}
+               "n_accepted", "judge_seed_acc", "test_acc_gen"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown iteration fields: {sorted(unknown)}")

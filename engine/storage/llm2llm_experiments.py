@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS llm2llm_experiment_runs (
 """
 # Tables a shard workspace (one worker of a parallel experiment) merges back, all keyed.
 SHARD_TABLES = ("llm2llm_runs", "llm2llm_examples", "llm2llm_synthetic", "llm2llm_train_sets",
-                "llm2llm_predictions", "llm2llm_iterations", "llm2llm_stages", "llm2llm_experiment_runs")
+                "llm2llm_predictions", "llm2llm_iterations", "llm2llm_stages", "llm2llm_experiment_runs",
+                "llm2llm_noise", "llm2llm_readiness")
 Con = duckdb.DuckDBPyConnection
 
 
@@ -59,7 +60,7 @@ def experiment_iterations(con: Con, experiment: str) -> pd.DataFrame:
     """One row per (arm, seed size, seed, iteration) with the run's figures and status."""
     return con.execute(
         "SELECT c.arm, c.seed_size, c.seed, c.run, r.status, i.iteration, i.train_size, i.n_synthetic, "
-        "i.test_acc, i.seed_acc, i.n_wrong, i.n_requests, i.n_parsed, i.n_accepted, i.judge_seed_acc "
+        "i.test_acc, i.test_acc_gen, i.seed_acc, i.n_wrong, i.n_requests, i.n_parsed, i.n_accepted, i.judge_seed_acc "
         "FROM llm2llm_experiment_runs c JOIN llm2llm_runs r ON r.name = c.run "
         "LEFT JOIN llm2llm_iterations i ON i.run = c.run WHERE c.experiment = ? "
         "ORDER BY c.arm, c.seed_size, c.seed, i.iteration", [experiment]).df()
@@ -82,7 +83,8 @@ def share_iteration(con: Con, source: str, target: str, iteration: int, stages: 
     con.execute("INSERT OR REPLACE INTO llm2llm_predictions SELECT ? AS run, * EXCLUDE (run) FROM "
                 "llm2llm_predictions WHERE run = ? AND iteration = ?", args)
     con.execute("INSERT OR REPLACE INTO llm2llm_iterations (run, iteration, train_size, n_synthetic, train_acc, "
-                "seed_acc, test_acc) SELECT ?, iteration, train_size, n_synthetic, train_acc, seed_acc, test_acc "
+                "seed_acc, test_acc, test_acc_gen) SELECT ?, iteration, train_size, n_synthetic, train_acc, seed_acc, "
+                "test_acc, test_acc_gen "
                 "FROM llm2llm_iterations WHERE run = ? AND iteration = ?", args)
     for stage in stages:
         con.execute("INSERT OR REPLACE INTO llm2llm_stages VALUES (?, ?, ?, 'done', now(), now(), 0)",

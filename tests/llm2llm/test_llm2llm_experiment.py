@@ -55,26 +55,37 @@ def test_summary_mean_std_and_paired_lift_over_plain():
     assert summary.loc[("llm2llm", 0), "lift_mean"] == 0 and summary.loc[("plain", 0), "acc_std"] == pytest.approx(0.1)
 
 
-def _summary_rows(pairs):
+def _summary_rows(pairs, retrained=None):
+    """Summary rows of a one-size experiment; `retrained`: per cell, the accuracies of its seed set
+    retrained with other training seeds (the noise replicates)."""
     rows = []
     for seed, (p, a1) in enumerate(pairs):
         rows += [dict(arm="plain", seed_size=8.0, seed=seed, iteration=0, test_acc=p, n_accepted=None, train_size=8),
                  dict(arm="llm2llm", seed_size=8.0, seed=seed, iteration=0, test_acc=p, n_accepted=3, train_size=8),
                  dict(arm="llm2llm", seed_size=8.0, seed=seed, iteration=1, test_acc=a1, n_accepted=None, train_size=11)]
-    summary = experiment_summary(pd.DataFrame(rows))
+    noise = None if retrained is None else pd.DataFrame(
+        [dict(seed_size=8.0, seed=seed, replicate=j, test_acc=acc) for seed, (p, _) in enumerate(pairs)
+         for j, acc in enumerate([p, *retrained[seed]])])
+    summary = experiment_summary(pd.DataFrame(rows), noise)
     return summary.astype(object).where(summary.notna(), None).to_dict("records")
 
 
-def test_no_gain_is_implied_within_the_seed_spread_or_from_one_seed():
+def test_no_gain_is_claimed_inside_the_noise_floor_or_without_one():
     from engine.llm2llm.records import experiment_verdict, gain_notes
 
-    (level, note), = gain_notes(_summary_rows([(0.50, 0.60), (0.40, 0.60), (0.60, 0.60)]))  # +0.10 ± 0.10
-    assert level == "warning" and "No measured gain" in note and "spread (0.100)" in note
+    # sigma pooled over cells = 0.05; n = 3; lift +0.10 ± 0.10: floor 2 * max(0.05 * sqrt(2/3), 0.1 / sqrt(3)) = 0.115
+    rows = _summary_rows([(0.50, 0.60), (0.40, 0.60), (0.60, 0.60)], [[0.55, 0.45], [0.45, 0.35], [0.65, 0.55]])
+    last = next(r for r in rows if r["arm"] == "llm2llm" and r["iteration"] == 1)
+    assert last["noise_sd"] == pytest.approx(0.05) and last["noise_floor"] == pytest.approx(0.2 / 3 ** 0.5)
+    (level, note), = gain_notes(rows)
+    assert level == "warning" and "No measured gain: within the noise floor (±0.115)" in note
+    assert last["verdict"] == "no measured gain" and "→ no measured gain" in experiment_verdict(rows)
     (level, note), = gain_notes(_summary_rows([(0.50, 0.60)]))
-    assert level == "warning" and "one seed has no spread" in note
-    assert "does NOT beat plain" in experiment_verdict(_summary_rows([(0.50, 0.60)]))
-    (level, note), = gain_notes(_summary_rows([(0.50, 0.70), (0.48, 0.69), (0.52, 0.70)]))
-    assert level == "success" and "more than the seed spread" in note
+    assert level == "warning" and "no noise floor was measured" in note
+    assert "no noise floor" in experiment_verdict(_summary_rows([(0.50, 0.60)]))
+    rows = _summary_rows([(0.50, 0.70), (0.48, 0.69), (0.52, 0.70)], [[0.51, 0.49], [0.49, 0.47], [0.53, 0.51]])
+    (level, note), = gain_notes(rows)
+    assert level == "success" and "above the noise floor" in note and "→ gain" in experiment_verdict(rows)
 
 
 def _cmd(path, *args):
@@ -118,6 +129,7 @@ def test_experiment_killed_and_resumed(tmp_path):
 def test_llm2llm_page_shows_an_experiment_with_error_bars_and_lift(workspace):
     from streamlit.testing.v1 import AppTest
 
+    from engine.storage import llm2llm_controls as controls
     from engine.storage import llm2llm_experiments as xdb
 
     with workspace.connect() as con:
@@ -130,6 +142,9 @@ def test_llm2llm_page_shows_an_experiment_with_error_bars_and_lift(workspace):
                 xdb.add_cell(con, "exp", arm, 8, seed, run)
                 for it, acc in enumerate(accs):
                     db.upsert_iteration(con, run, it, train_size=8 + 3 * it, test_acc=acc, n_accepted=3)
+                if arm == "plain":  # the cell's seed set retrained twice: sigma 0.02
+                    controls.save_replicate(con, run, 1, 1000, p + 0.02)
+                    controls.save_replicate(con, run, 2, 2000, p - 0.02)
             db.save_synthetic(con, run, [dict(example_id="syn-0-a-0", parent_id="a", iteration=0, attempt=1,
                                               teacher="t", raw_output="x", input=None, output=None, accepted=False,
                                               reason="off_topic: far")])
@@ -143,8 +158,12 @@ def test_llm2llm_page_shows_an_experiment_with_error_bars_and_lift(workspace):
     table = next(d.value for d in at.dataframe if "lift vs plain" in d.value.columns)
     row = table[(table["arm"] == "llm2llm") & (table["iteration"] == 1)].iloc[0]
     assert row["lift vs plain"] == pytest.approx(0.15) and row["test acc"] == pytest.approx(0.60)
-    assert any("does NOT beat plain" in i.value or "beats plain" in i.value for i in at.info)
-    assert any("llm2llm at 8 seeds" in s.value and "more than the seed spread" in s.value for s in at.success)
+    # floor = 2 * max(0.02 * sqrt(2/2), sd(0.1, 0.2) / sqrt(2) = 0.05) = 0.1 < 0.15: a measured gain
+    assert row["noise floor"] == pytest.approx(0.1)
+    assert any("llm2llm − plain = 0.150" in i.value and "→ gain" in i.value for i in at.info)
+    assert any("llm2llm at 8 seeds" in s.value and "above the noise floor (0.100)" in s.value for s in at.success)
+    curves = str(at.get("plotly_chart")[0].proto)
+    assert "noise floor around plain" in curves  # the band is drawn
 
 
 def test_merge_shard_copies_a_workers_records_idempotently(tmp_path):

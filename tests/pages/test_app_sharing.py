@@ -143,3 +143,27 @@ def test_forms_build_argv_for_registered_verbs_only(tmp_path):
     for bad in ("/root/model", "~/.cache/x", "../../x", "a/b/c", "x.gguf", "http://h/v1"):
         with pytest.raises(UserError):
             forms.model_ref(bad, tmp_path / "ws.duckdb")
+
+
+def test_llm2llm_form_checks_the_teacher_and_shows_the_recorded_check(busy):
+    """'Check the teacher first' queues `llm2llm run --check`; a check recorded under the run's
+    name (as that job records it) shows under the form, a warning when the teacher is unreliable."""
+    from engine.storage import llm2llm_controls as controls
+
+    at = _page()
+    at.text_input(key="runs_l2l_name").input("t2")
+    at.button(key="runs_check_llm2llm").click().run()
+    assert not at.exception, at.exception
+    [rec] = _started(busy)
+    assert rec["argv"][:2] == ["llm2llm", "run"] and rec["argv"][-1] == "--check"
+    jobs.cancel_job(busy, rec["id"])
+    report = {"teacher": "t", "sampled": 16, "labelled_right": 3, "parsed": 12, "level": "warning",
+              "passed": {"format": 12, "label_consistency": 4, "on_topic": 4, "near_duplicate": 4},
+              "rules_on": ["format", "label_consistency", "on_topic", "near_duplicate"],
+              "sentence": "The teacher t labelled 3 of 16 sampled seeds right; it cannot label this task reliably."}
+    with busy.connect() as con:
+        controls.save_readiness(con, "t2", report)
+    at.run()
+    assert any("cannot label this task reliably" in w.value for w in at.warning)
+    table = next(d.value for d in at.dataframe if "step" in d.value.columns)
+    assert table.set_index("step").loc["labelled right by the teacher", "count"] == 3
