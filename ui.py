@@ -5,7 +5,6 @@ other browser sessions can use the file; query results are cached briefly with `
 and cleared after every write made here."""
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import numpy as np
@@ -148,20 +147,29 @@ def progress_bar(label: str = "Working ...") -> ProgressFn:
     each step, every few seconds)."""
     from engine.progress import RateMeter  # noqa: PLC0415
 
-    bar, meter = st.progress(0.0, text=label), RateMeter()
+    # A label renders Markdown and names files and stages: escaped, so a file name cannot fetch anything
+    bar, meter = st.progress(0.0, text=escape_markdown(label)), RateMeter()
 
     def update(stage: str, done: int, total: int) -> None:
-        bar.progress(min(1.0, done / total) if total else 1.0, text=meter.describe(stage, done, total))
+        bar.progress(min(1.0, done / total) if total else 1.0,
+                     text=escape_markdown(meter.describe(stage, done, total)))
 
     return update
 
 
 def attempt(fn: Callable, *args, **kwargs):
-    """Run an engine call; a UserError becomes a one-line error on the page, not a traceback."""
+    """Run an engine call; a UserError, or an OS/DuckDB failure (full disk, a name too long, a
+    read-only folder: its traceback goes to the error log, engine.failures), becomes a one-line
+    error on the page, not a traceback."""
+    from engine import failures  # noqa: PLC0415
+
     try:
         return fn(*args, **kwargs)
     except UserError as exc:
         st.error(escape_markdown(str(exc)))  # messages quote user data: plain text, never Markdown
+        return None
+    except failures.BOUNDARY as exc:
+        st.error(escape_markdown(failures.report(exc, f"dashboard: {getattr(fn, '__name__', fn)}")))
         return None
 
 
@@ -338,13 +346,15 @@ def map_points(db: str, corpus: str, n_rows: int) -> tuple[np.ndarray, list[str]
     return rows, explore.hover_text(data.iloc[rows])
 
 
-# --- page setup and login (engine.auth decides who may enter; this draws it) -------------------
+# --- page setup and login (engine.auth and engine.hosts decide; ui_guard draws and enforces) ----
 
 def setup_page(title: str, icon: str, layout: str = "wide") -> None:
-    """Every page's first call: the page config, then the login when the server is shared."""
+    """Every page's first call: the page config, then the host check and the login (ui_guard)."""
+    import ui_guard  # noqa: PLC0415
+
     _leave_pages_folder_mode()
     st.set_page_config(page_title=title, page_icon=icon, layout=layout)
-    require_login()
+    ui_guard.guard_page()
 
 
 def _leave_pages_folder_mode() -> None:
@@ -360,73 +370,16 @@ def _leave_pages_folder_mode() -> None:
         st.rerun()
 
 
-def _secrets() -> dict:
-    return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+def upload_owner() -> str:
+    """Who an upload belongs to (this browser session): each gets its own upload folder."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: PLC0415
 
-
-def require_login() -> None:
-    """Return when this browser session may use the dashboard; otherwise draw the login (or the
-    refusal) and stop the page. Loopback servers need no login (see engine.auth)."""
-    from engine import auth  # noqa: PLC0415
-
-    try:
-        plan = auth.login_plan(st.get_option("server.address"), _secrets(), auth.login_forced())
-    except UserError as exc:
-        _refuse(str(exc))
-    if plan.mode == "none" or current_user():
-        if plan.mode != "none":
-            st.sidebar.caption(f"Signed in as {escape_markdown(current_user())}")
-            st.sidebar.button("Log out", key="auth_logout", on_click=_logout, args=(plan.mode,))
-        return
-    st.title("Seedbed")
-    if plan.mode == "oidc":
-        for provider in plan.providers:
-            st.button("Log in" + (f" with {provider}" if provider else ""), key=f"auth_login_{provider}",
-                      type="primary", on_click=st.login, args=(provider,) if provider else ())
-        st.stop()
-    with st.form("auth_login"):
-        name = st.text_input("Name")
-        password = st.text_input("Password", type="password")
-        if st.form_submit_button("Log in", type="primary"):
-            who = auth.check_login(plan, name, password)
-            if who:
-                st.session_state["auth_user"] = who
-                st.rerun()
-            time.sleep(1.0)  # slows password guessing (each try also costs one scrypt hash)
-            st.error("Wrong name or password.")
-    st.stop()
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
 
 
 def current_user() -> str | None:
-    """The logged-in user's name (password login, or the OIDC name/email), else None."""
-    if st.session_state.get("auth_user"):
-        return st.session_state["auth_user"]
-    try:
-        if st.user.is_logged_in:
-            return str(st.user.get("name") or st.user.get("email") or "signed in")
-    except Exception:  # noqa: BLE001 (no [auth] section: st.user has nothing to say)
-        return None
-    return None
+    """The logged-in user's name (a verified password login, or the OIDC name/email), else None."""
+    import ui_guard  # noqa: PLC0415
 
-
-def _logout(mode: str) -> None:
-    st.session_state.pop("auth_user", None)
-    if mode == "oidc":
-        st.logout()
-
-
-def _refuse(message: str) -> None:
-    """Shared with no login configured: say so in one line (page and server log), stop the server."""
-    import os  # noqa: PLC0415
-    import signal  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    import threading  # noqa: PLC0415
-
-    from streamlit import runtime  # noqa: PLC0415
-
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    st.error(message)
-    if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:  # a real server, not AppTest
-        # Streamlit's own handler shuts the server down, once this page has shown the line
-        threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
-    st.stop()
+    return ui_guard.current_user()

@@ -13,7 +13,9 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (usage stays available through --help)."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+        from engine.terminal import safe  # noqa: PLC0415
+
+        self.exit(2, safe(f"error: {' '.join(message.split())} (see `{self.prog} --help`)") + "\n")
 
 
 def fraction_or_count(text: str) -> float | int:

@@ -7,6 +7,13 @@ Streamlit's OIDC `st.login` when `.streamlit/secrets.toml` has an `[auth]` secti
 name and password checked against `[seedbed.users]` (name = salted scrypt hash, made by
 `python -m engine.auth NAME`). With neither, the dashboard refuses to serve, in one line.
 
+A password login is not the Streamlit session id: it is a signed, expiring token (HMAC-SHA256
+with a per-process server secret, `LoginTokens`) bound to the browser's XSRF cookie, so a session
+id replayed from another client (it shows in upload URLs) finds no login. Wrong passwords are
+throttled per account and per client address across all sessions (`Throttle`: a lockout after
+a few failures, the right password included), and every attempt is one line in
+`seedbed-auth.log` beside the workspace file (`audit`).
+
 `python -m engine.auth NAME` asks for a password (twice; or reads one line from stdin when not a
 terminal) and prints the `NAME = "scrypt$..."` line to paste under `[seedbed.users]`.
 """
@@ -20,7 +27,10 @@ import ipaddress
 import os
 import secrets
 import sys
+import threading
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from engine.errors import UserError
@@ -116,6 +126,89 @@ def check_login(plan: LoginPlan, name: str, password: str) -> str | None:
     stored = plan.users.get((name or "").strip())
     ok = verify_password(password, stored or _DUMMY)
     return (name or "").strip() if stored and ok else None
+
+
+class LoginTokens:
+    """Signed, expiring login tokens: `user.expiry.signature`, the signature an HMAC of the user,
+    the expiry and the client binding (the browser's XSRF cookie) under a secret that never
+    leaves the server process. Restarting the server ends every login."""
+
+    def __init__(self, secret: bytes | None = None, ttl_s: float = 8 * 3600):
+        self.secret, self.ttl_s = secret or secrets.token_bytes(32), ttl_s
+
+    def _sign(self, user: str, expiry: int, binding: str) -> str:
+        message = f"{user}\0{expiry}\0{binding}".encode()
+        return base64.urlsafe_b64encode(hmac.new(self.secret, message, hashlib.sha256).digest()).decode().rstrip("=")
+
+    def issue(self, user: str, binding: str, now: float | None = None) -> str:
+        expiry = int((time.time() if now is None else now) + self.ttl_s)
+        name = base64.urlsafe_b64encode(user.encode()).decode()
+        return f"{name}.{expiry}.{self._sign(user, expiry, binding)}"
+
+    def verify(self, token: str | None, binding: str, now: float | None = None) -> str | None:
+        """The user of a valid, unexpired token issued for this binding, else None."""
+        try:
+            name, expiry, signature = str(token or "").split(".")
+            user, expiry_s = base64.urlsafe_b64decode(name.encode()).decode(), int(expiry)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if expiry_s < (time.time() if now is None else now):
+            return None
+        return user if hmac.compare_digest(signature, self._sign(user, expiry_s, binding)) else None
+
+
+class Throttle:
+    """Failed logins per key ("account:NAME", "address:IP") in a sliding window; a key with
+    `limit` failures within `window_s` is locked for `lock_s` (every session of the server shares
+    one Throttle, so opening more sessions does not buy more tries)."""
+
+    def __init__(self, account_limit: int = 5, address_limit: int = 20, window_s: float = 900, lock_s: float = 900):
+        self.limits = {"account": account_limit, "address": address_limit}
+        self.window_s, self.lock_s = window_s, lock_s
+        self.failures: dict[str, list[float]] = {}
+        self.locked_until: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def wait_s(self, keys: list[str], now: float | None = None) -> float:
+        """Seconds until every key may try again (0: not locked)."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            return max([self.locked_until.get(k, 0) - now for k in keys] + [0.0])
+
+    def fail(self, keys: list[str], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            for key in keys:
+                recent = [t for t in self.failures.get(key, []) if now - t < self.window_s] + [now]
+                self.failures[key] = recent
+                if len(recent) >= self.limits[key.split(":", 1)[0]]:
+                    self.locked_until[key], self.failures[key] = now + self.lock_s, []
+
+    def succeed(self, keys: list[str]) -> None:
+        with self.lock:
+            for key in keys:
+                self.failures.pop(key, None)
+
+
+def throttle_keys(name: str, address: str | None) -> list[str]:
+    return [f"account:{(name or '').strip().lower()}"] + ([f"address:{address}"] if address else [])
+
+
+AUDIT_LOG = "seedbed-auth.log"
+
+
+def audit(folder: str | Path, event: str, name: str, address: str | None) -> None:
+    """Append one line (UTC time, event, login name as a quoted literal, client address) to the
+    audit log in `folder`; a log that cannot be written is reported on stderr, not raised."""
+    from engine.user_text import shown  # noqa: PLC0415
+
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {event} user={shown(name, 60)} " \
+           f"address={address or 'unknown'}\n"
+    try:
+        with open(Path(folder) / AUDIT_LOG, "a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError as exc:
+        print(f"[seedbed] login audit line not written ({exc.strerror}): {line.strip()}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:

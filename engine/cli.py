@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from engine import stages
+from engine import failures, stages
 from engine.arguments import Parser, field_default, filter_args, filter_spec, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
 from engine import demo_bundle, process
@@ -24,6 +24,7 @@ from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
 from engine import review_cli
 from engine.progress import ProgressFn, tqdm_progress
+from engine.terminal import say
 
 
 def _ws(args):
@@ -60,7 +61,7 @@ def _run(args, name: str, config, **local) -> int:
         from engine import pipeline  # noqa: PLC0415
 
         result = pipeline.run_stage(_ws(args), args.corpus, name, config, args.progress, **local)
-    print(result.summary())
+    say(result.summary())
     return 0
 
 
@@ -71,14 +72,14 @@ def _ingest(args) -> int:
                   progress=args.progress)
     executor = _executor(args)
     if executor is not None:
-        print(executor.ingest(_ws(args), args.path, args.corpus, **kwargs).summary())
+        say(executor.ingest(_ws(args), args.path, args.corpus, **kwargs).summary())
         return 0
     report = pipeline.ingest(_ws(args), args.path, args.corpus, **kwargs)
     for issue in report.issues[:20]:
-        print(f"skipped {issue}", file=sys.stderr)
+        say(f"skipped {issue}", file=sys.stderr)
     if len(report.issues) > 20:
-        print(f"... and {len(report.issues) - 20} more skipped rows (stored in the workspace)", file=sys.stderr)
-    print(report.summary())
+        say(f"... and {len(report.issues) - 20} more skipped rows (stored in the workspace)", file=sys.stderr)
+    say(report.summary())
     return 0
 
 
@@ -118,19 +119,19 @@ def _select(args) -> int:
     result = pipeline.select(_ws(args), args.corpus, args.strategy, args.weight, args.budget, args.seed,
                              name=args.name, quality=args.quality, replace=args.replace,
                              temperature=args.temperature, propensity=args.propensity, filters=filter_spec(args))
-    print(f"select: {result.message} [{result.seconds:.2f} s]")
+    say(f"select: {result.message} [{result.seconds:.2f} s]")
     if not args.ids and len(result.doc_ids):
-        print(f"  {len(result.doc_ids)} doc_ids, first {result.doc_ids[0]}; --ids lists them all"
-              + ("" if args.name else ", --name saves them"))
+        say(f"  {len(result.doc_ids)} doc_ids, first {result.doc_ids[0]}; --ids lists them all"
+            + ("" if args.name else ", --name saves them"))
     for rank, doc_id in enumerate(result.doc_ids if args.ids else result.doc_ids[:args.show]):
-        print(f"{rank}\t{doc_id}")
+        say(f"{rank}	{doc_id}")
     return 0
 
 
 def _export(args) -> int:
     from engine import pipeline  # noqa: PLC0415
 
-    print(pipeline.export(_ws(args), args.selection, args.out, args.format, force=args.force).message)
+    say(pipeline.export(_ws(args), args.selection, args.out, args.format, force=args.force).message)
     return 0
 
 
@@ -145,7 +146,7 @@ def _pipeline(args) -> int:
                                     temperature=args.temperature, propensity=args.propensity,
                                     rules=args.rules, filters=filter_spec(args))
     for r in results:
-        print(r.message if r.stage == "ingest" else f"{r.stage}: {r.message}")
+        say(r.message if r.stage == "ingest" else f"{r.stage}: {r.message}")
     return 0
 
 
@@ -154,7 +155,7 @@ def _corpora(args) -> int:
 
     with _ws(args).connect() as con:
         frame = store.list_corpora(con)
-    print(frame.to_string(index=False) if len(frame)
+    say(frame.to_string(index=False) if len(frame)
           else "no corpora yet: python -m engine ingest PATH --corpus NAME")
     return 0
 
@@ -162,7 +163,7 @@ def _corpora(args) -> int:
 def _status(args) -> int:
     from engine import pipeline  # noqa: PLC0415
 
-    print(json.dumps(pipeline.stage_status(_ws(args), args.corpus), indent=2, default=str))
+    say(json.dumps(pipeline.stage_status(_ws(args), args.corpus), indent=2, default=str))
     return 0
 
 
@@ -175,7 +176,7 @@ def _compare(args) -> int:
         frame = store.corpus_frame(con, args.corpus, snippet_chars=0)
     table = compare_strategies(frame, args.budget, args.seed, args.weight, args.quality,
                                temperature=args.temperature, propensity=args.propensity)
-    print(table.round(3).to_string(index=False))
+    say(table.round(3).to_string(index=False))
     return 0
 
 
@@ -329,23 +330,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, progress: ProgressFn | None = None) -> int:
-    """Run one command; returns the exit code (0 ok, 2 bad input, 130 interrupted). `progress`
+    """Run one command; returns the exit code (0 ok, 2 bad input or an OS/DuckDB failure, told in
+    one line with the traceback in the error log (engine.failures), 130 interrupted). `progress`
     receives every stage's progress (default: tqdm bars on stderr)."""
     parser = build_parser()
+    sink = progress if progress is not None else tqdm_progress()
     try:
         args = parser.parse_args(argv)
-        args.progress, args.parser = progress if progress is not None else tqdm_progress(), parser
+        args.progress, args.parser = sink, parser
         args.run_command = main  # a job worker runs its job's command through it (`jobs work`)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2
     except UserError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        _error(sink, " ".join(str(exc).split()))
         return 2
     except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, like any Unix tool
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return 141
     except KeyboardInterrupt:
-        print("error: interrupted; finished batches are stored, rerun the command to continue", file=sys.stderr)
+        _error(sink, "interrupted; finished batches are stored, rerun the command to continue")
         return 130
+    except failures.BOUNDARY as exc:  # full disk, name too long, read-only folder, broken workspace file
+        _error(sink, failures.report(exc, "python -m engine " + " ".join(argv or sys.argv[1:])))
+        return 2
+
+
+def _error(progress, text: str) -> None:
+    """`error: TEXT` on a line of its own (open progress bars are ended first)."""
+    getattr(progress, "close", lambda: None)()
+    say(f"error: {text}", file=sys.stderr)

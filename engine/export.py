@@ -12,15 +12,20 @@ datasets folder in `seedbed_selection.json` inside it.
 
 Safety: the workspace file is never a target; an existing target is replaced only with
 `force=True` (a folder only when it is a saved dataset); everything is written under a temporary
-name that is removed on any failure, then renamed into place.
+name that is removed on any failure, then renamed into place. One export at a time per target:
+a second one to the same path is refused while the first runs (an OS lock, released even by
+kill -9), and temporary files a killed export left behind are removed by the next export there.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,13 +121,24 @@ def quality_record(con, corpus: str, stored: bool) -> dict:
     return record
 
 
+MAX_NAME_BYTES = 255  # a file name's limit on common file systems (ext4, APFS, NTFS)
+
+
 def check_target(ws: Workspace, out: Path, fmt: str, force: bool) -> list[Path]:
     """The paths an export would replace (the file and its sidecar); UserError when it must not."""
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"{out}: {blocker} is a file, not a folder")
     workspace = Path(ws.path).resolve()
     target = out.resolve()
     if target in (workspace, workspace.with_name(workspace.name + ".wal")) or workspace.is_relative_to(target):
         raise UserError(f"{out}: is the workspace (or holds it); export somewhere else")
     targets = [out] if fmt == "datasets" else [out, _sidecar(out)] if fmt.startswith("jsonl") else [out]
+    for path in targets:
+        if len(path.name.encode()) > MAX_NAME_BYTES:
+            raise UserError(f"{path.name[:60]}…: the file name is {len(path.name.encode())} bytes long (max "
+                            f"{MAX_NAME_BYTES}{', with the .selection.json beside it' if path != out else ''}); "
+                            "choose a shorter name")
     for path in targets:
         if path.is_dir() and not (fmt == "datasets" and path == out and (path / "state.json").is_file()):
             raise UserError(f"{path}: is a folder; give a file name (or --format datasets for a new folder)")
@@ -145,7 +161,37 @@ def export_selection(ws: Workspace, name: str, out_path: str | os.PathLike, fmt:
     rows, sel, n_rejected = selection_table(ws, name)
     sel.update(n_exported=len(rows), n_rejected=n_rejected)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with exclusive(out):
+        check_target(ws, out, fmt, force)  # again, now that no other export to `out` can run
+        return _write(out, fmt, rows, sel, name, n_rejected)
+
+
+@contextlib.contextmanager
+def exclusive(out: Path):
+    """Hold the export lock of `out` (UserError when another export to it runs), and first remove
+    the temporary files an export to `out` that was killed left behind."""
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:24]
+    folder = Path(tempfile.gettempdir()) / f"seedbed-export-locks-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{key}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the OS drops it when the process dies
+        except BlockingIOError:
+            raise UserError(f"{out}: another export to this path is running; wait for it or export elsewhere") from None
+        for stale in out.parent.glob(f"{_tmp_prefix(out)}*.tmp"):
+            _remove(stale)
+        for stale in out.parent.glob(f"{_tmp_prefix(_sidecar(out))}*.tmp"):
+            _remove(stale)
+        yield
+
+
+def _tmp_prefix(path: Path) -> str:
+    """Short, fixed per target (a 250-byte name plus a suffix would exceed the name limit)."""
+    return f".seedbed-{hashlib.sha256(path.name.encode()).hexdigest()[:12]}."
+
+
+def _write(out: Path, fmt: str, rows: pd.DataFrame, sel: dict, name: str, n_rejected: int) -> ExportResult:
+    tmp = out.with_name(f"{_tmp_prefix(out)}{uuid.uuid4().hex[:8]}.tmp")
     sidecar = _sidecar(out) if fmt.startswith("jsonl") else None
     try:
         if fmt == "parquet":
@@ -198,7 +244,7 @@ def _dtype(kind: pa.DataType) -> str:
 
 
 def _replace_file(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f"{_tmp_prefix(path)}{uuid.uuid4().hex[:8]}.tmp")
     try:
         tmp.write_text(text)
         os.replace(tmp, path)

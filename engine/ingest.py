@@ -50,6 +50,7 @@ from engine.ingest_inputs import safe_upload_path  # noqa: F401 (part of this mo
 from engine.user_text import check_name
 
 STAGE_ROWS = 10_000  # rows per staged Arrow batch
+STAGE_CHARS = 32_000_000  # ... or fewer: 10,000 rows of 16 MB (the line limit) would be 160 GB in Python lists
 COMMIT_CHARS = 64_000_000  # characters per transaction: see bench/results/ingest_results.md
 MAX_LEADING_BAD = 10_000  # this many unusable rows before the first good one: surely the wrong file or column
 MAX_REPORTED = 1000  # issues kept in the in-memory report (all of them are stored)
@@ -151,7 +152,8 @@ def _ingest_file(writer: "_Writer", file: Path, source: str, kind: str) -> None:
     n_read = writer.report.n_read - n_read
     if n_read == writer.report.n_skipped - n_skipped and not writer.resumed(source):  # nothing usable
         if kind in formats.STRUCTURED and src.fields and not src.column_seen:
-            raise UserError(f"{source}: no column '{opts.text_column}'; columns are: {', '.join(src.fields)}")
+            shown = ", ".join(map(str, src.fields[:20])) + (f", ... ({len(src.fields)} in all)" if len(src.fields) > 20 else "")
+            raise UserError(f"{source}: no column '{opts.text_column}'; columns are: {shown}")
         if n_read == 0:
             raise UserError(f"{source}: empty file (no rows)")
         first = writer.report.issues[n_issues:n_issues + 1]
@@ -184,6 +186,7 @@ class _Writer:
         self.report = IngestReport(corpus)
         self.spill = staging.Spill(Path(ws.path).parent)
         self.events = 0  # rows and issues since the last staged batch
+        self.pending_chars = 0  # characters of text and fields since the last staged batch
         self.issues: list[Issue] = []
         self.notes: list[Issue] = []
         self.staged_chars = self.committed_chars = 0
@@ -289,13 +292,14 @@ class _Writer:
             self.files[src.name].good += 1
             self.spill.append((doc_id(text), text, len(text), meta, src.name, line, self.files[src.name].ordinal))
             self.staged_chars += len(text) + len(meta)
+            self.pending_chars += len(text) + len(meta)
         self.events += 1
-        if self.events >= STAGE_ROWS:
+        if self.events >= STAGE_ROWS or self.pending_chars >= STAGE_CHARS:
             self.stage()
 
     def stage(self) -> None:
         """Move the rows in Python lists to the spill file; commit when enough is staged."""
-        self.events = 0
+        self.events = self.pending_chars = 0
         self.spill.flush()
         self.report_documents()
         # a commit rewrites the index: commit sizes grow with what is stored (capped: the lock is held meanwhile)

@@ -24,7 +24,9 @@ from typing import Callable, Iterator
 
 import zstandard
 
+from engine import read_limits
 from engine.errors import UserError
+from engine.read_limits import Limits
 
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
             ".parquet": "parquet", ".arrow": "arrow", ".txt": "txt"}
@@ -50,6 +52,7 @@ class ReadOptions:
     text_column: str = "text"
     encoding: str = "utf-8"
     on_decode_error: str = "report"  # or "latin-1"
+    limits: Limits = field(default_factory=Limits.from_env)  # line, column and decompression bounds
 
 
 @dataclass
@@ -118,8 +121,9 @@ def json_type(value: object) -> str:
 
 
 @contextlib.contextmanager
-def open_bytes(src: Source) -> Iterator[tuple[io.BufferedReader, object]]:
+def open_bytes(src: Source, limits: Limits | None = None) -> Iterator[tuple[io.BufferedReader, object]]:
     """(decompressed byte stream, the file underneath: its tell() is the progress in bytes)."""
+    limits = limits or Limits.from_env()
     with open(src.path, "rb") as raw:
         head = raw.read(4)
         raw.seek(0)
@@ -130,6 +134,8 @@ def open_bytes(src: Source) -> Iterator[tuple[io.BufferedReader, object]]:
             stream = _ZstdReader(raw)
         else:
             stream = raw
+        if stream is not raw:  # a decompression bomb stops at the cap (read_limits)
+            stream = read_limits.CappedReader(stream, limits.decompressed_cap(src.size), src.name, src.size)
         with io.BufferedReader(stream, 1 << 16) if stream is not raw else contextlib.nullcontext(raw) as buf:
             yield buf, raw
 
@@ -200,24 +206,32 @@ def decode(src: Source, raw: bytes, line: int, offset: int, opts: ReadOptions, u
         return None
 
 
-def lines(src: Source, opts: ReadOptions) -> Iterator[tuple[int, str]]:
-    """(1-based line number, decoded line with its newline) for every decodable line."""
-    number = 0
-    with open_bytes(src) as (buf, raw):
+def lines(src: Source, opts: ReadOptions, pieces: bool = False) -> Iterator[tuple[int, str]]:
+    """(1-based line number, decoded line with its newline) for every decodable line; a line over
+    the line limit is skipped (one issue), or with `pieces` comes as several pieces of one number."""
+    number, limit = 0, opts.limits.max_line_bytes
+    with open_bytes(src, opts.limits) as (buf, raw):
         try:
             encoding, bom = sniff_encoding(src, buf.peek(4096)[:4096], opts.encoding)
             offset = len(buf.read(bom))
             if ascii_compatible(encoding):
-                for number, data in enumerate(buf, 1):
+                for number, data in _numbered(read_limits.bounded_lines(buf, limit, pieces)):
+                    if isinstance(data, int):
+                        src.skip(number, opts.limits.too_long(data))
+                        offset += data
+                        continue
                     text = decode(src, data, number, offset, opts, encoding=encoding)
                     offset += len(data)
                     src.done = raw.tell()
                     if text is not None:
                         yield number, text
             else:
-                for number, text in enumerate(io.TextIOWrapper(buf, encoding, _MARK, newline="\n"), 1):
+                wrapper = io.TextIOWrapper(buf, encoding, _MARK, newline="\n")
+                for number, text in enumerate(read_limits.bounded_text_lines(wrapper, limit // 2), 1):
                     src.done = raw.tell()
-                    if _MARKED.search(text):
+                    if isinstance(text, int):
+                        src.skip(number, opts.limits.too_long(text * 2))
+                    elif _MARKED.search(text):
                         src.skip(number, f"bytes that are not valid {encoding}; line skipped")
                     else:
                         yield number, text
@@ -228,13 +242,18 @@ def lines(src: Source, opts: ReadOptions) -> Iterator[tuple[int, str]]:
 
 
 def read_text(src: Source, opts: ReadOptions) -> str | None:
-    """A whole (small) file as text, under the decoding policy (a .txt document in a folder)."""
-    with open_bytes(src) as (buf, _):
+    """A whole (small) file as text, under the decoding policy (a .txt document in a folder); a
+    file over the line limit is skipped (one issue), never read whole."""
+    with open_bytes(src, opts.limits) as (buf, _):
         try:
-            data = buf.read()
+            data = buf.read(opts.limits.max_line_bytes + 1)
         except STREAM_ERRORS as exc:
             src.skip(1, f"the compressed file is cut short or corrupt ({exc}); file skipped")
             return None
+    if len(data) > opts.limits.max_line_bytes:
+        src.skip(1, f"the document is over {opts.limits.max_line_bytes >> 20} MB (SEEDBED_MAX_LINE_MB); file skipped")
+        src.done = src.size
+        return None
     src.done = src.size
     encoding, bom = sniff_encoding(src, data[:4096], opts.encoding)
     data = data[bom:]
@@ -249,3 +268,13 @@ def read_text(src: Source, opts: ReadOptions) -> str | None:
     except UnicodeDecodeError as exc:  # name the line of the bad byte, then apply the policy
         line = data.count(b"\n", 0, exc.start) + 1
         return decode(src, data, line, bom, opts, unit="file", encoding=encoding)
+
+
+def _numbered(items: Iterator[bytes | int]) -> Iterator[tuple[int, bytes | int]]:
+    """Line numbers for `read_limits.bounded_lines`: pieces of one long line share a number."""
+    number, continued = 0, False
+    for item in items:
+        if not continued:
+            number += 1
+        continued = isinstance(item, bytes) and not item.endswith(b"\n")
+        yield number, item

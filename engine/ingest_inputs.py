@@ -144,21 +144,36 @@ def fingerprint(path: Path, opts: formats.ReadOptions, kind: str) -> str:
     return h.hexdigest()[:32]
 
 
-def safe_upload_path(upload_dir: str | Path, filename: str) -> Path:
+def safe_upload_path(upload_dir: str | Path, filename: str, owner: str = "") -> Path:
     """A path inside `upload_dir` for an uploaded file: only the base name is kept (any directory
-    part, `..` or drive is dropped), odd characters become `_`, hidden/empty names and unknown
-    suffixes are refused with UserError. The same upload name always maps to the same path (a
-    re-upload replaces the file); the folder is created if missing."""
+    part, `..` or drive is dropped), odd characters become `_`, the stem is cut to 100 characters
+    (its format suffix, `.jsonl.gz` too, is kept), hidden/empty names and unknown suffixes are
+    refused with UserError. Each `owner` (a browser session) gets its own sub-folder, so two
+    users uploading `data.csv` never share one file; within it the same name maps to the same
+    path (a re-upload replaces the file). The folders are created if missing."""
     base = re.split(r"[/\\]", (filename or "").replace("\0", ""))[-1].strip()
     if not base or base.startswith(".") or base in ("..", "."):
         raise UserError(f"upload name {filename!r} is empty or hidden")
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or not stem.strip(" ._") or formats.kind_of(Path(base.lower())) is None:
-        raise UserError(f"upload {base!r}: unknown format; use one of {formats.known_suffixes()}")
-    name = f"{_UNSAFE.sub('_', stem)[:150]}.{suffix.lower()}"
+    ext = _format_suffix(base)
+    stem = base[:-len(ext)] if ext else ""
+    if not ext or not stem.strip(" ._"):
+        raise UserError(f"upload {base[:80]!r}: unknown format; use one of {formats.known_suffixes()}")
+    name = f"{_UNSAFE.sub('_', stem)[:100]}{ext}"
     root = Path(upload_dir).resolve()
+    if owner:
+        root = root / hashlib.sha256(owner.encode()).hexdigest()[:16]
     root.mkdir(parents=True, exist_ok=True)
     target = (root / name).resolve()
     if target.parent != root:  # defence in depth: the checks above already make this impossible
         raise UserError(f"upload name {filename!r} escapes the upload folder")
     return target
+
+
+def _format_suffix(name: str) -> str:
+    """The known format suffix `name` ends with, compression included (`.jsonl.gz`), or ""."""
+    lower = name.lower()
+    for ext, kind in formats.SUFFIXES.items():
+        for comp in ("", *([] if kind in formats.SELF_COMPRESSED else formats.COMPRESSIONS)):
+            if lower.endswith(ext + comp) and len(lower) > len(ext + comp):
+                return (ext + comp)
+    return ""

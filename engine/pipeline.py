@@ -26,6 +26,7 @@ from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
+from engine.user_text import check_name
 
 
 def signal_config(signal: str, **overrides):
@@ -169,6 +170,7 @@ def select(ws: Workspace, corpus: str, strategy: str, weight: float = 0.5, budge
     parameters and the signal keys it read. `filters` (`engine.filters`) drop documents before any
     strategy ranks them; a fractional budget stays a fraction of the whole corpus."""
     elapsed = stages.timer()
+    name = check_name("selection name", name) if name else None  # before any work, as the dashboard does
     with ws.connect() as con:
         require_corpus(con, corpus)
         frame = store.corpus_frame(con, corpus, snippet_chars=0)

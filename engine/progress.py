@@ -101,12 +101,22 @@ def tqdm_progress(refresh_s: float = 1.0, **tqdm_kwargs) -> ProgressFn:
                     bar.close()
                 # initial=: documents already stored count as done but not towards the rate
                 unit = BYTE_UNITS if label.endswith("(bytes)") else {"unit": "doc"}
-                bar = bars[label] = tqdm(total=total, initial=done, desc=label, **unit, **tqdm_kwargs)
+                from engine.terminal import safe  # noqa: PLC0415 (labels name files: no escape codes)
+
+                bar = bars[label] = tqdm(total=total, initial=done, desc=safe(label), **unit, **tqdm_kwargs)
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()
                 del bars[label]
 
+    def close() -> None:
+        """End every open bar (its line), so an error printed next starts on a line of its own."""
+        with lock:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+
     if sys.stderr.isatty():  # a log file gets a line per update, not one per second
         threading.Thread(target=tick, daemon=True, name="seedbed-progress").start()
+    update.close = close
     return update

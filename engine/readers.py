@@ -22,7 +22,7 @@ from engine.ingest_formats import Problem, ReadOptions, Source, json_type, lines
 
 BATCH = 1000  # Parquet/Arrow rows per batch
 JSON_BLOCK = 1 << 16  # characters a JSON buffer grows by at least (amortises re-parsing)
-csv.field_size_limit(2**31 - 1)  # web documents exceed the default 128 KiB field limit
+csv.field_size_limit(2**31 - 1)  # web documents exceed the default 128 KiB field limit; lines are bounded
 
 
 def rows(src: Source, kind: str, opts: ReadOptions) -> Iterator[tuple[int, object]]:
@@ -44,6 +44,9 @@ def _object(src: Source, text: str, opts: ReadOptions) -> dict | Problem:
 def _check_object(src: Source, value: object, opts: ReadOptions) -> dict | Problem:
     if not isinstance(value, dict):
         return Problem(f"row is {json_type(value)}, not a JSON object")
+    if len(value) > opts.limits.max_columns:
+        return Problem(f"object has {len(value):,} fields (more than the {opts.limits.max_columns:,} "
+                       "of SEEDBED_MAX_COLUMNS)")
     if not src.fields:
         src.fields = list(value)
     src.column_seen = src.column_seen or opts.text_column in value
@@ -90,6 +93,7 @@ def _csv(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, objec
             if not row:
                 continue  # blank line
             if header is None:
+                opts.limits.check_columns(f"{src.name}:{feed.first}: the header has", len(row))
                 header, src.fields, src.column_seen = row, row, opts.text_column in row
                 continue
             if len(row) == len(header):
@@ -136,6 +140,7 @@ class _Feed:
 # --- Parquet and Arrow (Hugging Face `datasets` save_to_disk shards) -------------------------
 
 def _check_schema(src: Source, schema: pa.Schema, opts: ReadOptions) -> None:
+    opts.limits.check_columns(f"{src.name}: the schema has", len(schema.names))
     src.fields, src.column_seen = list(schema.names), opts.text_column in schema.names
     kind_ = schema.field(opts.text_column).type if src.column_seen else pa.string()
     if not (pa.types.is_string(kind_) or pa.types.is_large_string(kind_) or
@@ -193,7 +198,7 @@ def _arrow(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, obj
 def _json_array(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int, object]]:
     """Elements of a top-level JSON array, each with the line it starts on. A syntax error stops
     the file there (what came before is kept), since the array cannot be resynchronised."""
-    buf = _JsonBuffer(lines(src, opts))
+    buf = _JsonBuffer(lines(src, opts, pieces=True), opts.limits.max_line_bytes)
     first = buf.peek()
     if first == "{":  # one object per line, named .json: read it as JSON Lines
         try:
@@ -222,6 +227,9 @@ def _json_array(src: Source, opts: ReadOptions, kind: str) -> Iterator[tuple[int
         except RecursionError:
             yield line, Problem("invalid JSON (nested too deeply); the rest of the file is not read")
             return
+        except _TooLarge as exc:
+            yield line, Problem(f"{exc}; the rest of the file is not read")
+            return
         yield line, _check_object(src, value, opts)
         if buf.peek() == ",":
             buf.pos += 1
@@ -237,8 +245,9 @@ class _JsonBuffer:
     buffer has at least doubled, and the consumed prefix is dropped only once it is over half the
     buffer, so every character is scanned O(1) times on average: linear in the file size."""
 
-    def __init__(self, numbered: Iterator[tuple[int, str]]):
-        self.numbered, self.text, self.pos = numbered, "", 0
+    def __init__(self, numbered: Iterator[tuple[int, str]], max_element: int = 1 << 62):
+        self.numbered, self.text, self.pos, self.max_element = numbered, "", 0, max_element
+        self.partial = False  # the buffer ends inside a line (a piece of a long line): a value may be cut
         self.offsets: list[int] = []  # text offset where each buffered line starts
         self.numbers: list[int] = []  # its file line number
         self.decoder = json.JSONDecoder()
@@ -260,6 +269,7 @@ class _JsonBuffer:
             if added >= at_least:
                 break
         self.text += "".join(parts)
+        self.partial = added > 0 and not parts[-1].endswith("\n")
         return added > 0
 
     def first_line(self) -> str:
@@ -280,15 +290,37 @@ class _JsonBuffer:
         the very end of the text)."""
         while True:
             try:
-                value, self.pos = self.decoder.raw_decode(self.text, self.pos)
-                return value
+                value, end = self.decoder.raw_decode(self.text, self.pos)
+                if not (end == len(self.text) and self.partial and self._grow()):  # `12|34`: a cut number
+                    self.pos = end
+                    return value
             except json.JSONDecodeError as exc:
-                if self.text[exc.pos:].strip():
+                if self.text[exc.pos:].strip() and not _maybe_cut(self, exc):
                     raise
                 where = exc.pos - self.pos  # more() may drop the prefix: keep the failure relative
+                _check_element(len(self.text) - self.pos, self.max_element)
                 if not self.more(max(JSON_BLOCK, len(self.text) - self.pos)):
                     raise json.JSONDecodeError(exc.msg, self.text, self.pos + where) from None
+
+    def _grow(self) -> bool:
+        _check_element(len(self.text) - self.pos, self.max_element)
+        return self.more(max(JSON_BLOCK, len(self.text) - self.pos))
 
     def line_at(self, pos: int) -> int:
         i = bisect.bisect_right(self.offsets, pos) - 1
         return self.numbers[max(i, 0)] if self.numbers else 1
+
+
+class _TooLarge(ValueError):
+    """One JSON array element is over the line limit (read_limits)."""
+
+
+def _check_element(n_chars: int, limit: int) -> None:
+    if n_chars > limit:
+        raise _TooLarge(f"an array element is over {limit >> 20} MB (SEEDBED_MAX_LINE_MB)")
+
+
+def _maybe_cut(buf: "_JsonBuffer", exc: json.JSONDecodeError) -> bool:
+    """Whether a parse failure may only be the end of a piece of a long line (read more and retry):
+    an unterminated string, or any failure within the last few characters of a piece."""
+    return buf.partial and (exc.msg.startswith("Unterminated string") or exc.pos >= len(buf.text) - 64)

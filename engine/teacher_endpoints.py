@@ -6,7 +6,8 @@ vLLM), for example `https://api.openai.com/v1=OPENAI_API_KEY;http://gpu-box:8000
 
 A request URL matches an entry when scheme, host and port are equal and the entry's path is a
 whole-segment prefix of its path (`https://api.openai.com.evil.test/v1` and `.../v1evil` do not
-match). A key is sent only to a matching endpoint; the HTTP client does not follow redirects, so
+match). The path is compared after resolving `.`/`..` segments (percent-encoded ones too), as the
+server will: `/v1/../admin` is `/admin`, outside `/v1`. A key is sent only to a matching endpoint; the HTTP client does not follow redirects, so
 it never travels on to another host. The dashboard offers only these endpoints and cannot name
 an environment variable; on the CLI, `--api-key-env NAME` with an unlisted URL is refused.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from engine.errors import UserError
 from engine.user_text import shown
@@ -35,7 +36,20 @@ def _origin_and_path(url: str) -> tuple[tuple[str, str, int], list[str]]:
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         raise UserError(f"teacher URL {shown(url)}: use http(s)://host[:port]/path, without a user name")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return (parts.scheme, parts.hostname.lower(), port), [s for s in parts.path.split("/") if s]
+    return (parts.scheme, parts.hostname.lower(), port), _segments(parts.path)
+
+
+def _segments(path: str) -> list[str]:
+    """Path segments with `.` and `..` resolved (also `%2e%2e` and backslashes, which some
+    servers read as `/`), so a prefix check sees the path the server will serve."""
+    out: list[str] = []
+    for segment in unquote(path).replace("\\", "/").split("/"):
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment and segment != ".":
+            out.append(segment)
+    return out
 
 
 def configured() -> list[Endpoint]:

@@ -14,7 +14,7 @@ st.title("Corpus")
 
 def save_upload(upload) -> Path:
     """Write the upload once (per file id) under the workspace's upload folder, never by its raw name."""
-    target = safe_upload_path(Path(ui.db()).parent / "uploads", upload.name)
+    target = safe_upload_path(Path(ui.db()).parent / "uploads", upload.name, owner=ui.upload_owner())
     if st.session_state.get("corpus_saved") != (upload.file_id, str(target)):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(upload.getbuffer())

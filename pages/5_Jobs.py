@@ -175,7 +175,8 @@ def details(run_id: str) -> None:
     right.button("Resume", key="runs_resume", disabled=rec["status"] not in ("failed", "cancelled"),
                  on_click=ui.attempt, args=(jobs.resume_job, ui.workspace(), run_id))
     if rec["total"]:
-        st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=progress_text(pd.Series(rec)) or rec["stage"])
+        label = progress_text(pd.Series(rec)) or rec["stage"]  # the stage names files: Markdown-escaped
+        st.progress(min(1.0, (rec["done"] or 0) / rec["total"]), text=escape_markdown(label))
     if rec["error"]:
         st.error(escape_markdown(rec["error"]))
     cols = st.columns(2)

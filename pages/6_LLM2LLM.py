@@ -101,9 +101,10 @@ run = st.sidebar.selectbox("Run", list(status), key="l2l_run", format_func=lambd
 record, process = view.run_header(ui.workspace(), run)  # and the job behind it, when started as one
 stopped = process is not None and process["status"] in ("failed", "cancelled")
 live = record["status"] == "running" and not stopped
-st.caption(f"**{run}** · task `{record['task']}` · seed {record['seed']} · **{record['status']}**"
+st.caption(f"**{escape_markdown(run)}** · task {escape_markdown(record['task'])} · seed {record['seed']} · "
+           f"**{record['status']}**"
            + (f" · {escape_markdown(record['error'])}" if record.get("error") else "")
-           + (f" · {process['stage']}: {process['done']}/{process['total']}"
+           + (f" · {escape_markdown(process['stage'])}: {process['done']}/{process['total']}"
               if live and process is not None and pd.notna(process["total"]) else "")
            + (" · updating every 5 s" if live else ""))
 if stopped and record["status"] != "done":

@@ -16,4 +16,4 @@ phase "Demo corpus (ingest, bundled signals, default selection) into $SEEDBED_DB
 done_phase
 
 phase "Dashboard (Ctrl-C stops it; its address follows)"
-exec .venv/bin/streamlit run app.py "$@"
+exec .venv/bin/python scripts/dashboard.py "$@"  # checks login and allowed hosts, then streamlit run app.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.terminal import say
 from engine.storage import Workspace
 
 
@@ -40,7 +41,7 @@ def jobs_command(args) -> int:
 def _start(ws: Workspace, args) -> int:
     from engine.jobs.launcher import start_job  # noqa: PLC0415
 
-    print(start_job(ws, list(args.command), parser=getattr(args, "parser", None)))
+    say(start_job(ws, list(args.command), parser=getattr(args, "parser", None)))
     return 0
 
 
@@ -55,10 +56,10 @@ def _list(ws: Workspace, args) -> int:
 
     frame = list_jobs(ws, args.limit)
     if frame.empty:
-        print("no jobs")
+        say("no jobs")
         return 0
     cols = ["id", "kind", "status", "stage", "done", "total", "pid", "device", "created_at", "error"]
-    print(frame[cols].to_string(index=False, max_colwidth=60))
+    say(frame[cols].to_string(index=False, max_colwidth=60))
     return 0
 
 
@@ -66,11 +67,11 @@ def _print_record(rec: dict) -> None:
     from engine.jobs.launcher import log_tail  # noqa: PLC0415
 
     shown = {k: v for k, v in rec.items() if v is not None}
-    print(json.dumps(shown, indent=2, default=str))
+    say(json.dumps(shown, indent=2, default=str))
     tail = log_tail(rec, 2000)
     if tail.strip():
-        print("--- log tail ---")
-        print(tail)
+        say("--- log tail ---")
+        say(tail)
 
 
 def _show(ws: Workspace, args) -> int:
@@ -85,7 +86,7 @@ def _cancel(ws: Workspace, args) -> int:
     from engine.jobs.launcher import cancel_job  # noqa: PLC0415
 
     rec = cancel_job(ws, args.job_id)
-    print(f"{rec['id']} {rec['status']}")
+    say(f"{rec['id']} {rec['status']}")
     return 0
 
 
@@ -95,5 +96,5 @@ def _resume(ws: Workspace, args) -> int:
     rec = resume_job(ws, args.job_id)
     if args.wait:
         rec = wait_job(ws, args.job_id)
-    print(f"{rec['id']} {rec['status']}" + (f": {rec['error']}" if rec["error"] else ""))
+    say(f"{rec['id']} {rec['status']}" + (f": {rec['error']}" if rec["error"] else ""))
     return 0 if rec["status"] == "done" or not args.wait else 1

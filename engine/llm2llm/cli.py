@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from engine.terminal import say
 from engine.arguments import fraction_or_count
 from engine.llm2llm.config import LLM2LLMConfig
 from engine.llm2llm.student import StudentSettings
@@ -151,6 +152,9 @@ def _run(args) -> int:
 
     from engine.llm2llm.loop import check_name, check_new_name, start_llm2llm
     from engine.llm2llm.readiness import check_readiness
+    from engine.user_text import check_name as check_text_name
+
+    args.name = check_text_name("run name", args.name)  # NFKC, look-alikes: as the dashboard's form does
 
     config = config_from_args(args)
     config.validate()
@@ -161,8 +165,8 @@ def _run(args) -> int:
     report = None
     if args.check or (config.readiness_sample and config.iterations > 0):
         report = check_readiness(config, config.readiness_sample or 16)
-        print(f"teacher readiness: {json.dumps({k: report[k] for k in ('sampled', 'labelled_right', 'parsed', 'passed')})}")
-        print(("WARNING: " if report["level"] == "warning" else "") + report["sentence"],
+        say(f"teacher readiness: {json.dumps({k: report[k] for k in ('sampled', 'labelled_right', 'parsed', 'passed')})}")
+        say(("WARNING: " if report["level"] == "warning" else "") + report["sentence"],
               file=sys.stderr if report["level"] == "warning" else sys.stdout, flush=True)
     if args.check:  # recorded under the run's name: the LLM2LLM form shows it; the run replaces it
         from engine.storage import llm2llm_controls as controls
@@ -187,6 +191,9 @@ def _experiment(args) -> int:
     if args.cells is not None:  # a worker of a parallel experiment: the spec is in its shard
         run_experiment(_ws(args), args.name, None, None, cells=list(_split(args.cells, int)))
         return 0
+    from engine.user_text import check_name
+
+    args.name = check_name("experiment name", args.name)
     spec = ExperimentSpec(_split(args.seed_sizes, fraction_or_count), _seeds(args),
                           _split(args.arms, str.strip), config_from_args(args))
     run_experiment(_ws(args), args.name, spec, _progress(args), workers=args.workers)
@@ -210,14 +217,14 @@ def _print_experiment(args, name: str) -> int:
     report = experiment_report(_ws(args), name)
     row, summary = report["experiment"], report["summary"]
     if getattr(args, "json", False):
-        print(json.dumps({"experiment": name, "kind": "experiment", "status": row["status"], "error": row["error"],
+        say(json.dumps({"experiment": name, "kind": "experiment", "status": row["status"], "error": row["error"],
                           "summary": summary.astype(object).where(summary.notna(), None).to_dict("records"),
                           "runs": report["iterations"].astype(object).where(report["iterations"].notna(), None)
                           .to_dict("records")}, default=str))
         return 0
-    print(f"experiment {name}: {row['status']}" + (f" {row['error']}" if row["error"] else ""))
+    say(f"experiment {name}: {row['status']}" + (f" {row['error']}" if row["error"] else ""))
     if len(summary):
-        print(summary.round(3).to_string(index=False))
+        say(summary.round(3).to_string(index=False))
     return 0
 
 
@@ -226,11 +233,11 @@ def _print_report(args, name: str) -> int:
 
     report = run_report(_ws(args), name)
     run = report["run"]
-    print(f"run {name}: {run['status']} (task {run['task']}, seed {run['seed']})" + (f" {run['error']}" if run["error"] else ""))
+    say(f"run {name}: {run['status']} (task {run['task']}, seed {run['seed']})" + (f" {run['error']}" if run["error"] else ""))
     if len(report["iterations"]):
-        print(report["iterations"].drop(columns=["run"]).round(3).to_string(index=False))
+        say(report["iterations"].drop(columns=["run"]).round(3).to_string(index=False))
     if len(report["outcomes"]):
-        print("candidates:\n" + report["outcomes"].to_string(index=False))
+        say("candidates:\n" + report["outcomes"].to_string(index=False))
     return 0
 
 
@@ -245,21 +252,21 @@ def _status(args) -> int:
         if args.json:
             from engine.llm2llm.records import run_figures
 
-            print(json.dumps(run_figures(_ws(args), args.name), default=str))
+            say(json.dumps(run_figures(_ws(args), args.name), default=str))
             return 0
         return _print_report(args, args.name)
     from engine.storage import llm2llm as db
 
     with _ws(args).connect() as con:
         frame = db.list_runs(con)
-    print(frame.to_string(index=False) if len(frame) else "no llm2llm runs yet: python -m engine llm2llm run ...")
+    say(frame.to_string(index=False) if len(frame) else "no llm2llm runs yet: python -m engine llm2llm run ...")
     return 0
 
 
 def _export(args) -> int:
     from engine.llm2llm.records import export_run
 
-    print(f"wrote {export_run(_ws(args), args.name, args.out)} examples to {args.out}")
+    say(f"wrote {export_run(_ws(args), args.name, args.out)} examples to {args.out}")
     return 0
 
 
@@ -270,5 +277,5 @@ def _reject(args) -> int:
     with _ws(args).connect() as con:
         if not db.set_curator_rejected(con, args.name, args.example_id, not args.undo):
             raise UserError(f"run '{args.name}' has no synthetic example '{args.example_id}'")
-    print(f"{args.example_id}: curator_rejected = {not args.undo}")
+    say(f"{args.example_id}: curator_rejected = {not args.undo}")
     return 0

@@ -196,6 +196,7 @@ class EndpointTeacher:
         import httpx
 
         key = os.environ.get(self.key_env, "") if self.key_env else ""
+        self._key = key  # redacted from every reply and error this teacher returns (they get stored)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         gate = asyncio.Semaphore(max(1, self.settings.concurrency))
         async with httpx.AsyncClient(timeout=self.settings.timeout_s, headers=headers) as client:
@@ -216,13 +217,18 @@ class EndpointTeacher:
                 try:
                     resp = await client.post(self.url, json=body)
                     if resp.status_code == 200:
-                        return Reply(resp.json()["choices"][0]["message"]["content"] or "")
-                    error = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                        return Reply(self._redact(resp.json()["choices"][0]["message"]["content"] or ""))
+                    error = f"HTTP {resp.status_code}: {self._redact(resp.text)[:200]}"
                     if resp.status_code in (400, 401, 403, 404):  # retrying cannot fix these
                         break
                 except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
-                    error = f"{type(e).__name__}: {e}"[:300]
+                    error = self._redact(f"{type(e).__name__}: {e}")[:300]
         return Reply(None, f"request_failed: {error}")
+
+    def _redact(self, text: str) -> str:
+        """`text` without the API key (an endpoint may echo the request, e.g. in an error page)."""
+        key = getattr(self, "_key", "")
+        return text.replace(key, "[redacted key]") if key and len(key) >= 4 else text
 
 
 def make_teacher(settings: TeacherSettings):

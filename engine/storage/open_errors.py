@@ -14,7 +14,12 @@ FOREIGN_LOCK_WAIT_S = 3.0
 # connection is tearing the shared instance down; it clears in milliseconds, so it is waited for too.
 LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock", "Unique file handle conflict")
 _HOLDER = re.compile(r"held in (.+?) \(PID (\d+)\)")
-_SEEDBED = re.compile(r"-m engine\b|streamlit|\bapp\.py\b|pytest|ray::|seedbed")  # in a Seedbed process's command line
+# What a Seedbed process runs: its program, `-m` module or script (never its other arguments: any
+# program that opened the default workspace names `seedbed.duckdb` there, and was waited for 120 s).
+_SEEDBED_PROGRAMS = {"streamlit", "pytest", "py.test"}
+_SEEDBED_MODULES = re.compile(r"^(engine|streamlit|pytest)(\.|$)")
+_SEEDBED_SCRIPTS = {"app.py", "dashboard.py", "streamlit", "pytest"}
+_SEEDBED_CODE = re.compile(r"\b(from|import) engine\b")
 _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
@@ -48,10 +53,26 @@ def held_by_seedbed(pid: int | None) -> bool:
     if pid is None:
         return True
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return True  # gone already (retry at once) or not visible: behave as before
-    return bool(_SEEDBED.search(cmdline))
+    return is_seedbed_command([a for a in args if a])
+
+
+def is_seedbed_command(args: list[str]) -> bool:
+    """Whether a command line (argv) runs Seedbed: the CLI or a job (`-m engine`), the dashboard,
+    the tests, a Ray worker, or Python code importing `engine`."""
+    if not args:
+        return True
+    program = Path(args[0]).name
+    if args[0].startswith("ray::") or program in _SEEDBED_PROGRAMS:
+        return True
+    rest = [a for a in args[1:] if a not in ("-u", "-B", "-O", "-E", "-s", "-I")]  # interpreter flags
+    if len(rest) >= 2 and rest[0] == "-m":
+        return bool(_SEEDBED_MODULES.match(rest[1]))
+    if len(rest) >= 2 and rest[0] == "-c":
+        return bool(_SEEDBED_CODE.search(rest[1]))
+    return bool(rest) and Path(rest[0]).name in _SEEDBED_SCRIPTS
 
 
 def lock_wait_s(holder: tuple[str, int | None], seedbed_wait_s: float) -> float:

@@ -114,7 +114,8 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
     ingest(workspace, data, "private-corpus")
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'[seedbed.users]\n"ann" = "{auth.hash_password("open sesame")}"\n')
-    server = Server(tmp_path, ["--server.address", host, "--secrets.files", str(secrets)], host=host)
+    server = Server(tmp_path, ["--server.address", host, "--server.allowedHosts", host, "--secrets.files",
+                                str(secrets)], host=host)
     servers.append(server)
 
     page = browser.new_page()
@@ -142,7 +143,8 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
 @no_chromium
 def test_shared_server_without_a_login_refuses_in_one_line_and_stops(tmp_path, servers, browser):
     host = network_address() or pytest.skip("no network address besides loopback")
-    server = Server(tmp_path, ["--server.address", host, "--secrets.files", str(tmp_path / "none.toml")], host=host)
+    server = Server(tmp_path, ["--server.address", host, "--server.allowedHosts", host, "--secrets.files",
+                                str(tmp_path / "none.toml")], host=host)
     servers.append(server)
     page = browser.new_page()
     page.goto(server.url)
@@ -283,7 +285,8 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     page.get_by_text("documents ready").wait_for()
     _idle(page)
     visit("/Jobs", "Start a job")
-    page.locator('[data-testid="stAlertContentError"]', has_text=f"{tracker.base}/error.png").first.wait_for()
+    page.locator('[data-testid="stAlertContentError"]',  # the scheme carries a word joiner (no bare link)
+                 has_text=f"{tracker.base.removeprefix('http://')}/error.png").first.wait_for()
     visit("/LLM2LLM", "Accuracy per iteration")
     page.get_by_role("tab", name="Families").click()
     seed = page.locator('[data-testid="stMarkdownContainer"]', has_text="Seed train-00").first
@@ -291,7 +294,8 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     _idle(page)
     page.wait_for_timeout(1000)  # let any image request arrive
     assert tracker.seen == [], tracker.seen
-    assert f"![seed]({tracker.base}/seed.png)" in seed.inner_text()  # the seed shown as its characters
+    shown = seed.inner_text().replace("\u2060", "")  # a word joiner after "http" keeps it from being a bare link
+    assert f"![seed]({tracker.base}/seed.png)" in shown  # the seed shown as its characters
 
     # the Corpus page: an uploaded CSV whose header is a trap, previewed, chosen and ingested
     upload = tmp_path / "header.csv"
@@ -305,7 +309,7 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     page.get_by_label("Corpus name").press("Enter")
     _idle(page)
     page.get_by_role("button", name="Ingest").click()
-    page.get_by_text(f"corpus name 'bad ![name]({tracker.base}/").first.wait_for()  # refused, quoted as text
+    page.get_by_text(f"corpus name 'bad ![name](http\u2060://127.0.0.1").first.wait_for()  # refused, quoted as text
     page.get_by_label("Corpus name").fill("header")
     page.get_by_label("Corpus name").press("Enter")
     _idle(page)
