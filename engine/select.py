@@ -223,6 +223,18 @@ def grid_cells(x: np.ndarray, y: np.ndarray, grid: int = 20) -> np.ndarray:
     return np.where(np.isnan(x) | np.isnan(y), -1, axis(x) * grid + axis(y))
 
 
+def choose_all(frame: pd.DataFrame, budget: float | int = 0.2, seed: int = 0, weight: float = 0.5,
+               quality: str = "askllm", **coverage) -> dict[str, SelectionResult]:
+    """Every strategy the frame's signals allow, at the same budget and seed."""
+    chosen: dict[str, SelectionResult] = {}
+    for strategy in strategies():
+        try:
+            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality, **coverage)
+        except UserError:
+            continue  # signal not computed yet: the strategy is simply not offered
+    return chosen
+
+
 def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int = 0,
                        weight: float = 0.5, quality: str = "askllm", grid: int = 20,
                        **coverage) -> pd.DataFrame:
@@ -230,12 +242,7 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
     map coverage (fraction of occupied grid cells of the 2-D projection that the selection hits;
     NaN without a projection; `coverage`: temperature, propensity), with a `cluster` column the topic coverage of
     `engine.coverage.cluster_metrics`, and Jaccard overlap with every other strategy (`overlap_<name>`)."""
-    chosen: dict[str, SelectionResult] = {}
-    for strategy in strategies():
-        try:
-            chosen[strategy] = choose(frame, strategy, weight, budget, seed, quality, **coverage)
-        except UserError:
-            continue  # signal not computed yet: the strategy is simply not offered
+    chosen = choose_all(frame, budget, seed, weight, quality, **coverage)
     has_xy = {"x", "y"} <= set(frame.columns) and frame["x"].notna().any()
     cells = grid_cells(frame["x"].to_numpy(float), frame["y"].to_numpy(float), grid) if has_xy else None
     occupied = len(np.unique(cells[cells >= 0])) if has_xy else 0
@@ -257,3 +264,13 @@ def compare_strategies(frame: pd.DataFrame, budget: float | int = 0.2, seed: int
             row[f"overlap_{other}"] = int((members[s] & m).sum()) / union if union else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def switch_budget(mode: str, fraction: float, count: int | None, n_docs: int) -> float | int:
+    """The budget in `mode` ('count' or 'fraction') when the budget switches, keeping the same
+    number of documents: 0.10 of 400 -> 40 documents, and 40 of 400 -> 0.10."""
+    n = max(1, int(n_docs))
+    if mode == "count":
+        return max(1, min(n, round(float(fraction) * n)))
+    count = n // 5 if count is None else int(count)
+    return min(1.0, max(0.01, round(count / n, 2)))

@@ -49,9 +49,18 @@ if upload is not None:
         else:
             c1, c2, c3 = st.columns(3)
             column = c1.selectbox("Text column", text_like, key="corpus_text_column")
-            name = c2.text_input("Corpus name", Path(path).stem, key="corpus_name")
+            # keyed by the upload: a second file gets its own default name, not the first one's
+            name = c2.text_input("Corpus name", Path(path).stem, key=f"corpus_name_{upload.file_id}").strip()
             fallback = c3.selectbox("Undecodable bytes", ["report", "latin-1"], key="corpus_decode",
                                     help="report: skip such rows and list them; latin-1: decode them as Latin-1")
+            existing = ui.corpora(ui.db())["name"].tolist()
+            if name in existing:  # never merge silently: a second upload asks
+                where = st.radio(f"A corpus named '{escape_markdown(name)}' exists", ["new", "append"],
+                                 key="corpus_append", horizontal=True, format_func={
+                                     "new": "Create a new corpus", "append": f"Add to '{name}'"}.get)
+                if where == "new":
+                    name = st.text_input("New corpus name", api.free_corpus_name(name, existing),
+                                         key=f"corpus_new_name_{name}").strip()
             if st.button("Ingest", key="corpus_ingest", type="primary"):
                 report = ui.attempt(api.ingest, ui.workspace(), path, name.strip(), text_column=column,
                                     on_decode_error=fallback, progress=ui.progress_bar(f"Reading {upload.name} ..."))
@@ -67,6 +76,7 @@ corpus = ui.pick_corpus("corpus")
 if corpus is None:
     st.info("No corpus yet: upload a file above or load the demo corpus on the **Home** page.")
     st.stop()
+ui.process_panel(corpus, "corpus")
 st.subheader(f"Browse '{escape_markdown(corpus)}'")
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 query = c1.text_input("Search text", key="corpus_query")

@@ -19,24 +19,26 @@ missing = api.missing_stages(status)
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
     ui.stopped_stages_notice()
-    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA (Ask-LLM "
-               f"on 2 idle CPU cores: about 2 documents/s, bench/results/pipeline_results.md; a busy machine is slower). "
-               f"For large corpora use the CLI: `python -m engine embed --corpus {corpus}`, "
-               f"`score --corpus {corpus} --signal askllm`, `density --corpus {corpus}`, `project --corpus {corpus}`.")
+    queued = ui.active_work(corpus)  # never offer work a job already does
+    missing = [m for m in missing if m not in queued]
+    offered = [s for s in ui.STAGES if s not in queued]
+    plan = ui.attempt(api.process_plan, ui.workspace(), corpus, missing) if missing else None
+    estimate = f" Estimate for the missing ones: {plan.estimate()}." if plan else ""
+    st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA.{estimate} "
+               f"For large corpora use the CLI: `python -m engine process --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
-    chosen = st.multiselect("Stages to run", ui.STAGES, default=missing, format_func=ui.stage_label,
-                            key="explore_stages_" + "_".join(missing))
+    chosen = st.multiselect("Stages to run", offered, default=missing, format_func=ui.stage_label,
+                            key="explore_stages_" + "_".join(missing) + "__" + "_".join(sorted(queued)))
     here, background = st.columns(2)
     if here.button("Run stages", key="explore_run", type="primary", disabled=not chosen,
                    help="In this page, with a progress bar: fine for a few hundred documents."):
         if ui.run_stages(corpus, chosen):
             st.rerun()
     if background.button("Run in the background", key="explore_background", disabled=not chosen,
-                         help="As background jobs that outlive this page; follow them on the Jobs page."):
-        started = ui.start_background(corpus, chosen)
-        if started:
-            st.success(f"Queued {len(started)} job(s): {', '.join(started)}.")
-            st.page_link("pages/5_Jobs.py", label="Follow them on the Jobs page")
+                         help="As one background job that outlives this page; follow it on the Jobs page."):
+        if ui.start_background(corpus, chosen):
+            ui.refresh()
+            st.rerun()
 
 # --- selection controls ------------------------------------------------------------------------
 scores = explore.score_columns(frame)
@@ -55,12 +57,25 @@ quality = bar.selectbox("Quality signal", qualities, key="explore_quality_" + "_
                              + "\n\n".join(explain.score_help(q) for q in qualities))
 weight = bar.slider("Quality weight (1 = quality only, 0 = coverage only)", 0.0, 1.0, 0.5, 0.05,
                     key="explore_weight", disabled=strategy != "combined")
-mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode")
-if mode == "fraction":
-    budget = bar.slider("Budget (fraction of the corpus)", 0.01, 1.0, 0.2, 0.01, key="explore_budget_frac")
+
+
+def switch_budget() -> None:
+    """Fraction <-> count keeps the same number of documents (0.10 of 400 -> 40)."""
+    state, new_mode = st.session_state, st.session_state["explore_budget_mode"]
+    value = select.switch_budget(new_mode, state.get("explore_budget_frac", 0.2), state.get("explore_budget_count"),
+                                 len(frame))
+    state["explore_budget_count" if new_mode == "count" else "explore_budget_frac"] = value
+
+
+mode = bar.radio("Budget as", ["fraction", "count"], horizontal=True, key="explore_budget_mode",
+                 on_change=switch_budget)
+if mode == "fraction":  # a value only on first draw: afterwards the switch above sets it
+    budget = bar.slider("Budget (fraction of the corpus)", 0.01, 1.0, key="explore_budget_frac", step=0.01,
+                        **({} if "explore_budget_frac" in st.session_state else {"value": 0.2}))
 else:
-    budget = int(bar.number_input("Budget (documents)", 1, max(1, len(frame)), max(1, len(frame) // 5),
-                                  key="explore_budget_count"))
+    budget = int(bar.number_input("Budget (documents)", 1, max(1, len(frame)), key="explore_budget_count",
+                                  **({} if "explore_budget_count" in st.session_state
+                                     else {"value": max(1, len(frame) // 5)})))
 seed = int(bar.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed"))
 samples = strategy == "density" or (strategy == "combined" and weight < 1)  # the coverage side is used
 temperature = bar.slider("Coverage temperature (lower = more rare documents)", 0.1, 1.0, select.TEMPERATURE,
@@ -155,6 +170,12 @@ with right:
         st.caption(f"quality: mean {quality} of the chosen documents; coverage: share of the map's occupied "
                    f"cells they hit; topics: share of clusters hit; rare topics kept: share of the documents "
                    f"of the smallest clusters (10% of the corpus) kept; overlap: Jaccard with '{strategy}'.")
+        chosen = select.choose_all(pool, pool_budget, seed, weight, quality, **coverage_settings)  # as the table above
+        by_source = api.kept_by_source(ui.workspace(), corpus, frame,
+                                       {name: list(r.doc_ids) for name, r in chosen.items()})
+        if by_source is not None:  # the documents carry a `source` field (the demo does)
+            st.markdown("**Kept by source** (share of each source's documents)")
+            st.dataframe(by_source.set_index("group").round(2), width="stretch", key="explore_by_source")
     with st.form("explore_save"):
         # keyed by corpus: a name typed for one corpus never follows you to another
         name = st.text_input("Save this selection as", f"{corpus}-{strategy}",

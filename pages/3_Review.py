@@ -95,13 +95,11 @@ def sources() -> dict:
 
 
 def remember_reviewer() -> None:
-    """The name lives in the URL too, so a reload (or a bookmark) keeps it."""
+    """The name lives in the URL and a cookie of this browser, so a reload, a navigation or a
+    new tab keeps it (ui.remember)."""
     name = st.session_state.get("review_reviewer_input", "").strip()
     st.session_state["reviewer"] = name
-    if name:
-        st.query_params["reviewer"] = name
-    else:
-        st.query_params.pop("reviewer", None)
+    ui.remember("reviewer", name)
 
 
 # --- label next: the queue that teaches the quality model most -----------------------------------
@@ -154,13 +152,19 @@ def label_next() -> None:
 
 # --- what to review ---------------------------------------------------------------------------
 options = sources()
+if st.session_state.get("review_source") not in options:  # a reload, a new tab or a corpus switch
+    remembered = ui.recall("review_source")
+    st.session_state["review_source"] = remembered if remembered in options else next(iter(options))
 source = st.selectbox("Documents to review", list(options), key="review_source")
+ui.remember("review_source", source)
 if ui.current_user():  # the login names the curator
     st.session_state["reviewer"] = ui.current_user()
 else:
     if "review_reviewer_input" not in st.session_state:
-        st.session_state["review_reviewer_input"] = st.query_params.get("reviewer", st.session_state.get("reviewer", ""))
+        st.session_state["review_reviewer_input"] = ui.recall("reviewer", st.session_state.get("reviewer", ""))
     st.session_state["reviewer"] = st.session_state["review_reviewer_input"].strip()
+    if st.session_state["reviewer"]:
+        ui.remember("reviewer", st.session_state["reviewer"])
     st.sidebar.text_input("Reviewer", key="review_reviewer_input", placeholder="your name", on_change=remember_reviewer,
                           help="Stored with every decision and note (who decided what, when); kept across reloads.")
 if st.toggle("Label next: one document at a time, chosen to teach the quality model most", key="review_label_next",
@@ -202,7 +206,12 @@ sort = c5.selectbox("Order", list(review.SORTS), key="review_sort",
 sort_by = score if score != "none" else (scores[0] if scores else None)
 shown = review.sort_queue(review.filter_queue(queue, status, None if score == "none" else score, lo, hi), sort, sort_by)
 pages = max(1, -(-len(shown) // page_size))
-page = int(st.number_input(f"Page (of {pages}; {len(shown)} documents match)", 1, pages, 1, key="review_page"))
+if "review_page" not in st.session_state:  # a reload or a new tab: this browser's last page
+    remembered = str(ui.recall("review_page", "1"))
+    st.session_state["review_page"] = int(remembered) if remembered.isdigit() else 1
+st.session_state["review_page"] = min(max(1, int(st.session_state["review_page"])), pages)
+page = int(st.number_input(f"Page (of {pages}; {len(shown)} documents match)", 1, pages, key="review_page"))
+ui.remember("review_page", str(page))
 rows = shown.iloc[(page - 1) * page_size: page * page_size]
 if rows.empty:
     st.info("Nothing to review with these filters. Pick documents on the **Explore and select** map, "

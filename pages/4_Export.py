@@ -7,8 +7,34 @@ from engine import api
 from engine.user_text import escape_markdown
 
 ui.setup_page("Export · Seedbed", ":material/download:")
-corpus = ui.need_corpus("export")
+
+
+def llm2llm_section() -> None:
+    """An LLM2LLM run's final training data (seeds + accepted synthetic examples), as the CLI's
+    `llm2llm export` writes it."""
+    from engine.llm2llm import view
+
+    runs = view.runs(ui.workspace())
+    if runs.empty:
+        return
+    with st.expander("LLM2LLM training data", expanded=False):
+        c1, c2 = st.columns([3, 1])
+        run = c1.selectbox("LLM2LLM run", runs["name"].tolist(), key="export_l2l_run")
+        fmt = c2.radio("Format", ["jsonl", "csv", "parquet"], horizontal=True, key="export_l2l_format")
+        if st.button("Prepare the training data", key="export_l2l_prepare"):
+            made = ui.attempt(api.llm2llm_export, ui.workspace(), run, fmt)
+            if made is not None:
+                st.session_state["export_l2l_ready"] = (run, fmt, made)
+        ready = st.session_state.get("export_l2l_ready")
+        if ready and ready[:2] == (run, fmt):
+            file_name, data, n = ready[2]
+            st.download_button(f"Download {escape_markdown(file_name)} ({n} examples)", data, file_name=file_name,
+                               key="export_l2l_download")
+
+
 st.title("Export")
+llm2llm_section()
+corpus = ui.need_corpus("export")
 saved = ui.selections(ui.db(), corpus)
 if saved.empty:
     st.info(f"No saved selection for '{escape_markdown(corpus)}' yet: choose one on **Explore and select** and press "
@@ -28,14 +54,33 @@ if st.button("Prepare the export", key="export_prepare", type="primary"):
     prepared = ui.attempt(api.export, ui.workspace(), name, fmt)
     if prepared is not None:
         st.session_state["export_ready"] = prepared
-        st.session_state["export_ready_for"] = (corpus, name, fmt)
-ready = st.session_state.get("export_ready")
-made_for = st.session_state.get("export_ready_for")
-if ready and made_for != (corpus, name, fmt):  # never offer the file of an earlier choice
-    st.info(f"The file prepared before was '{escape_markdown(made_for[1])}' as {made_for[2]}; press "
-            f"**Prepare the export** for '{escape_markdown(name)}' as {fmt}.")
-    ready = None
-if ready:
+        st.session_state["export_ready_for"] = (corpus, name, fmt, api.review_state(ui.workspace(), corpus))
+        st.session_state.pop("export_rebuilt", None)
+
+
+@st.fragment(run_every=3)  # a decision made meanwhile (another tab, another curator) shows within seconds
+def ready_export() -> None:
+    """The prepared file, never out of date: after any review decision or note since it was
+    prepared, it is rebuilt before it is offered again."""
+    ready = st.session_state.get("export_ready")
+    made_for = st.session_state.get("export_ready_for")
+    if ready and made_for[:3] != (corpus, name, fmt):  # never offer the file of an earlier choice
+        st.info(f"The file prepared before was '{escape_markdown(made_for[1])}' as {made_for[2]}; press "
+                f"**Prepare the export** for '{escape_markdown(name)}' as {fmt}.")
+        return
+    if not ready:
+        return
+    state = api.review_state(ui.workspace(), corpus)
+    if state != made_for[3]:  # decisions changed since: the old file would keep a rejected document
+        ready = ui.attempt(api.export, ui.workspace(), name, fmt)
+        if ready is None:
+            st.session_state.pop("export_ready", None)
+            return
+        st.session_state["export_ready"], st.session_state["export_ready_for"] = ready, (corpus, name, fmt, state)
+        st.session_state["export_rebuilt"] = ("Review decisions changed after the export was prepared: it was "
+                                              f"rebuilt with them ({ready.n} documents now).")
+    if st.session_state.get("export_rebuilt"):
+        st.warning(st.session_state["export_rebuilt"])
     st.success(f"{ready.n} documents ready in {escape_markdown(ready.file_name)}.")
     mime = "application/jsonl" if ready.fmt == "jsonl" else "application/octet-stream"
     st.download_button(f"Download {escape_markdown(ready.file_name)}", ready.data, file_name=ready.file_name, mime=mime,
@@ -47,6 +92,9 @@ if ready:
     else:
         st.caption("The selection's parameters travel inside the Parquet file's metadata (`seedbed.selection`).")
     st.dataframe(ready.preview, hide_index=True, width="stretch")
+
+
+ready_export()
 
 st.divider()
 st.subheader("Does this selection train a better model?")

@@ -9,7 +9,7 @@ from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
 from engine.user_text import escape_markdown
 
-ui.setup_page("Jobs · Seedbed", "🏃")
+ui.setup_page("Jobs · Seedbed", ":material/work_history:")
 st.title("Jobs")
 st.caption("Each job is one `python -m engine ...` process with its own record: it keeps going when you close "
            "the tab. Jobs that need the GPU (or the CPU, without one) wait in a queue, one at a time by default.")
@@ -53,7 +53,7 @@ def l2l_files(train, test, labels: str, seed_size: int) -> list[str]:
 
 def launcher_forms() -> None:
     corpora = ui.corpora(ui.db())["name"].tolist()
-    score, pipe, l2l = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM"])  # no free-form command: argv from fields
+    score, pipe, l2l, exp = st.tabs(["Scoring stages", "Pipeline", "LLM2LLM", "LLM2LLM experiment"])  # argv from fields
     # Outside the form, so choosing a backend redraws the form: Ray's fields only show for Ray.
     on_ray = score.radio("Backend", ["in-process", "Ray"], horizontal=True, key="runs_score_backend",
                          help="in-process: this machine, one stage after another; Ray: shards on an actor "
@@ -107,6 +107,7 @@ def launcher_forms() -> None:
                    teacher, teacher_model, test_size, lora, True)
     with l2l:
         l2l_readiness(name or f"{task}-{seed_size}x{iterations}")
+    experiment_form(exp)
 
 
 def l2l_readiness(run: str) -> None:
@@ -119,6 +120,35 @@ def l2l_readiness(run: str) -> None:
         return
     (st.warning if report["level"] == "warning" else st.info)(escape_markdown(report["sentence"]))
     st.dataframe(view.readiness_rows(report), hide_index=True)
+
+
+def experiment_form(tab) -> None:
+    """Arms x seed sizes x seeds as one `llm2llm experiment` job, with its time estimate; the
+    result (mean ± spread per arm, verdict) shows on the LLM2LLM page, as `llm2llm status` prints it."""
+    from engine.llm2llm.experiment import ARMS
+
+    c1, c2, c3 = tab.columns(3)  # outside a form: the estimate follows every change
+    task = c1.selectbox("Task", [t for t in BUILTIN_TASKS if t != "jsonl"], key="runs_exp_task")
+    arms = c2.multiselect("Arms", list(ARMS), default=["plain", "llm2llm"], key="runs_exp_arms",
+                          help="plain: the seeds only; llm2llm: augment what the student got wrong; random-seeds: "
+                               "augment random seeds (the paper's control)")
+    iterations = c3.number_input("Iterations", 1, 20, 2, key="runs_exp_iterations")
+    sizes = c1.text_input("Seed sizes (comma-separated)", "27", key="runs_exp_sizes")
+    seeds = c2.text_input("Seeds (comma-separated)", "0,1", key="runs_exp_seeds",
+                          help="each seed is a repeat: the spread between them is the noise floor of the verdict")
+    test_size = c3.number_input("Test examples (0 = the whole test set)", 0, 100000, 0, key="runs_exp_test_size")
+    name = c1.text_input("Experiment name", key="runs_exp_name")
+    student = c2.text_input("Student (optional)", key="runs_exp_student")
+    teacher = c3.text_input("Teacher (optional)", key="runs_exp_teacher", help="a packaged alias or a model folder")
+    argv = ui.attempt(forms.experiment_argv, task, arms, sizes, seeds, iterations, name, test_size, student, ui.db(),
+                      teacher)
+    if argv is None:
+        return
+    n_sizes, n_seeds = len(sizes.split(",")), len(seeds.split(","))
+    tab.caption("Estimate: " + escape_markdown(api.experiment_estimate(ui.workspace(), arms, n_sizes, n_seeds,
+                                                                       int(iterations))))
+    if tab.button("Start the experiment", type="primary", key="runs_submit_experiment"):
+        launch(lambda: [argv])
 
 
 def progress_text(rec) -> str:
@@ -170,12 +200,14 @@ def live() -> None:
     # widget), so the chosen job is kept by id and its index recomputed on every rerun.
     labels = {job_summary.job_label(r): r["id"] for _, r in frame.iterrows()}
     options, picked = list(labels), st.session_state.get("runs_pick_id")
+    if picked not in labels.values():  # open on the job that is running, not the newest queued one
+        picked = job_summary.default_job(frame)
     index = next((i for i, label in enumerate(options) if labels[label] == picked), 0)
     choice = st.selectbox("Job", options, index=index, key="runs_pick")
     st.session_state["runs_pick_id"] = labels[choice]
     details(labels[choice])
 
 
-with st.expander("Start a job", expanded=False):
+with st.expander("Start a job", expanded=bool(st.session_state.get("runs_exp_arms"))):
     launcher_forms()
 live()

@@ -10,7 +10,7 @@ from engine import explain, jobs
 from engine.llm2llm import records, view
 from engine.user_text import escape_markdown
 
-ui.setup_page("LLM2LLM · Seedbed", "🔁")
+ui.setup_page("LLM2LLM · Seedbed", ":material/model_training:")
 st.title("LLM2LLM")
 st.sidebar.caption(f"Workspace: `{ui.db()}`")
 

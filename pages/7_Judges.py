@@ -12,7 +12,7 @@ import ui
 from engine import agreement, api, explain, judges, quality_model
 from engine.user_text import escape_markdown
 
-ui.setup_page("Judges · Seedbed", "⚖️")
+ui.setup_page("Judges · Seedbed", ":material/balance:")
 st.title("Quality judges: the evidence")
 corpus = ui.pick_corpus("judges")
 evidence, default = judges.load_evidence(), judges.default_judge()
@@ -138,7 +138,13 @@ with st.expander("Every split, derived signals and speed"):
     })
 
 st.subheader("Score a corpus with the judge you pick")
-options = judges.option_names(evidence)
+every = judges.option_names(evidence)
+models = {name: (judges.find_option(evidence, name) or {}).get("model") for name in every}
+options = [name for name in every if not models[name] or installed(models[name])]  # only what can run here
+absent = sorted({models[name] for name in every if name not in options})
+if absent:
+    st.caption(f"{len(every) - len(options)} measured judge options are not offered because their model is not "
+               f"installed here ({escape_markdown(', '.join(absent))}): install with `scripts/setup.sh --with-qwen`.")
 with st.form("judges_pick"):
     option = st.selectbox("Judge", options, index=options.index(default.option) if default.option in options else 0,
                           key="judges_option", format_func=lambda n: n + (" · default here" if n == default.option

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the environment, loads the bundled C4 demo corpus (400 documents whose embeddings,
-# Ask-LLM scores, density and map ship in demo/c4_demo_signals.npz, so nothing is scored now),
+# Sets up the environment, loads the bundled demo corpus (400 C4 documents mixed with small GSM8K, TREC,
+# SST-2 slices and junk; embeddings, Ask-LLM scores, density and map ship in demo/demo_mix_signals.npz),
 # then starts the dashboard. Figures for this machine: bench/demo_timing.md.
 #   scripts/demo.sh [--with-qwen] [streamlit options ...]
 set -euo pipefail

@@ -31,7 +31,10 @@ _LAUNCH_GRACE_S = 60.0  # a claimed run may show no pid for this long before it 
 class JobsConfig:
     """How runs share the machine. `max_device_runs` defaults to $SEEDBED_MAX_DEVICE_RUNS or 1."""
     max_device_runs: int = field(default_factory=lambda: int(os.environ.get("SEEDBED_MAX_DEVICE_RUNS", "1")))
-    cancel_grace_s: float = 10.0  # SIGTERM, then SIGKILL after this long
+    # SIGTERM, then SIGKILL after this long. Short: a job's Python SIGTERM handler runs only once
+    # the current model step returns to the interpreter (seconds on a busy CPU), and every stage
+    # stores each finished step in its own transaction, so a kill loses at most that one step.
+    cancel_grace_s: float = 2.0
     poll_s: float = 1.0  # `wait_job` polling period
 
 
@@ -227,21 +230,54 @@ def cancel_job(ws: Workspace, run_id: str, config: JobsConfig | None = None) -> 
                          error="cancelled by user")
     local = not rec["host"] or rec["host"] == socket.gethostname()  # never signal a pid of another machine
     if rec["status"] == "running" and rec["pid"] and local and is_alive(rec):
-        _stop_group(int(rec["pid"]), config.cancel_grace_s)
+        if _stop_group(int(rec["pid"]), config.cancel_grace_s):  # killed: it could not log its own end
+            _log_line(rec, f"=== job {run_id} ended: cancelled by user (stopped with SIGKILL after "
+                           f"{config.cancel_grace_s:g} s)")
+    elif rec["status"] == "queued":
+        _log_line(rec, f"=== job {run_id} ended: cancelled by user before it started")
     dispatch(ws, config)
     return get_job(ws, run_id)
 
 
-def _stop_group(pid: int, grace_s: float) -> None:
-    """The run leads its own session, so its process group id is its pid."""
+def _stop_group(pid: int, grace_s: float) -> bool:
+    """SIGTERM to the run's process group (the run leads its own session, so the group id is its
+    pid), SIGKILL after `grace_s`. Returns True when it had to SIGKILL. A zombie counts as gone:
+    a run whose parent is not this process (started by another job, a CLI) stays a zombie until
+    its parent reaps it, and waiting for it to vanish used to cost the whole grace period."""
     try:
         os.killpg(pid, signal.SIGTERM)
-        proc = psutil.Process(pid)
-        proc.wait(timeout=grace_s)
-    except psutil.TimeoutExpired:
+    except (ProcessLookupError, PermissionError):
+        return False
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            return False
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, psutil.NoSuchProcess, ChildProcessError):
-        pass
+    return True
+
+
+def _running(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when this process launched it
+            return False
+        return True
+    except psutil.Error:
+        return False
+
+
+def _log_line(rec: dict, line: str) -> None:
+    """Append one line to a run's log (the launcher speaks for a run that cannot), unless the run
+    already wrote its own end line before it was killed."""
+    if f"job {rec['id']} ended:" in log_tail(rec, 400):
+        return
+    with contextlib.suppress(OSError):
+        with open(rec["log_path"], "a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
 
 def resume_job(ws: Workspace, run_id: str, config: JobsConfig | None = None) -> dict:

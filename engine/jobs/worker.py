@@ -82,7 +82,14 @@ def work(ws: Workspace, job_id: str, run_command) -> int:
     except Terminated:
         code, status, error = 143, "failed", "terminated (SIGTERM)"
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    print(f"=== job {job_id} ended: {status} (exit code {code})", flush=True)
+    with ws.connect() as con:  # a cancel records 'cancelled' before it signals: say the same here
+        now = db.get_job(con, job_id)
+    if now is not None and now["status"] == "cancelled":
+        status = "cancelled"
+    print(f"=== job {job_id} ended: {status}" + (" by user" if status == "cancelled" else f" (exit code {code})"),
+          flush=True)
+    if status == "cancelled":
+        return code  # the canceller records it and starts what the queue lets start next
     with ws.connect() as con:  # a cancelled record stays cancelled
         db.set_status_if(con, job_id, status, ["running"], ended_at=db.utcnow(), exit_code=code, error=error)
     from engine.jobs.launcher import dispatch  # noqa: PLC0415

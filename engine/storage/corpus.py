@@ -148,6 +148,14 @@ def corpus_frame(con: Con, corpus: str, snippet_chars: int = 200) -> pd.DataFram
 
 
 
+def meta_field(con: Con, corpus: str, field: str) -> pd.Series:
+    """One metadata field (e.g. 'source') of every document, as text indexed by doc_id (None
+    where a document lacks it); the field name is a parameter, never SQL."""
+    frame = con.execute("SELECT doc_id, json_extract_string(meta, '$.' || ?) AS value FROM documents "
+                        "WHERE corpus = ?", [field, corpus]).df()
+    return frame.set_index("doc_id")["value"]
+
+
 # --- ingest on Ray (engine.ray_backend) -------------------------------------------------------
 
 def documents_with_source(con: Con, corpus: str) -> pd.DataFrame:

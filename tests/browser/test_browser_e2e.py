@@ -72,7 +72,7 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     # 1. home: load the demo corpus
     page.goto(server)
     page.get_by_role("button", name="Load the demo corpus").click()
-    page.get_by_text("Demo corpus 'c4-demo': 400 documents (400 new)").wait_for()
+    page.get_by_text("Demo corpus 'demo': 477 documents (477 new)").wait_for()
 
     # 2. corpus: upload a file with one broken row; the good rows land, the bad one is named
     _nav(page, "Corpus")

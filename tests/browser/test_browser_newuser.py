@@ -25,8 +25,8 @@ CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(10 * 60),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
-              pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "demo" / "c4_demo_signals.npz").exists(),
-                                 reason="demo/c4_demo_signals.npz not made yet (python scripts/make_demo_bundle.py)")]
+              pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "demo" / "demo_mix_signals.npz").exists(),
+                                 reason="demo/demo_mix_signals.npz not made yet (python scripts/make_demo_bundle.py)")]
 
 
 def _nav(page, label: str) -> None:
@@ -124,7 +124,7 @@ def _demo_and_explore(page, url: str) -> None:
                            "?.innerText.trim().endsWith('Home')", timeout=60_000)
     assert nav.locator("a").first.inner_text().split()[-1] == "Home"
     page.get_by_role("button", name="Load the demo corpus").click()
-    page.get_by_text("Demo corpus 'c4-demo': 400 documents (400 new)").wait_for()
+    page.get_by_text("Demo corpus 'demo': 477 documents (477 new)").wait_for()
     _idle(page)
     page.get_by_role("button", name="Load the demo corpus").click()  # again: recognised
     page.get_by_text("is already loaded").wait_for()
@@ -147,7 +147,7 @@ def _selections_per_corpus(page, ws: Workspace) -> None:
     page.get_by_role("button", name="Save selection").last.click()
     page.get_by_text("A selection named 'mine' already exists").wait_for()
     _idle(page)
-    assert _selection(ws, "mine")["doc_ids"] == saved_a["doc_ids"] and _selection(ws, "mine")["corpus"] == "c4-demo"
+    assert _selection(ws, "mine")["doc_ids"] == saved_a["doc_ids"] and _selection(ws, "mine")["corpus"] == "demo"
 
 
 def _upload_becomes_current(page, tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def _review_never_loses_a_decision(page, ws: Workspace) -> None:
 
 def _export_offers_the_right_file(page) -> None:
     _nav(page, "Export")
-    _pick_corpus(page, "c4-demo")
+    _pick_corpus(page, "demo")
     _live(page, "Selection").click()
     page.get_by_role("option", name="mine").click()
     _idle(page)

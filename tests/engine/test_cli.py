@@ -45,7 +45,8 @@ def test_ingest_select_export_without_models(workspace, tmp_path, capsys):
     assert main([*db, "select", "--corpus", "c4", "--strategy", "random", "--budget", "5", "--seed", "2",
                  "--name", "five"]) == 0
     out = capsys.readouterr().out
-    assert "selected 5 of 60 documents by random; saved as 'five'" in out and len(out.splitlines()) == 6
+    assert "selected 5 of 60 documents by random; saved as 'five'" in out and len(out.splitlines()) == 2
+    assert "5 doc_ids, first" in out and "--ids lists them all" in out
     assert main([*db, "export", "--selection", "five", "--out", str(tmp_path / "five.jsonl")]) == 0
     assert "wrote 5 documents of selection 'five'" in capsys.readouterr().out
     assert len(pd.read_json(tmp_path / "five.jsonl", lines=True)) == 5

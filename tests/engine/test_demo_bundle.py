@@ -15,7 +15,7 @@ from engine.storage import signals as signal_store
 
 CORPUS = demo_bundle.DEMO_CORPUS
 needs_bundle = pytest.mark.skipif(not demo_bundle.BUNDLE_FILE.exists(),
-                                  reason="demo/c4_demo_signals.npz not made yet (python scripts/make_demo_bundle.py)")
+                                  reason="demo/demo_mix_signals.npz not made yet (python scripts/make_demo_bundle.py)")
 
 
 def _frame(ws):
@@ -26,7 +26,7 @@ def _frame(ws):
 @needs_bundle
 def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(workspace):
     report = demo_bundle.load_demo(workspace)
-    assert report.n_new == report.n_docs == 400
+    assert report.n_new == report.n_docs == 477
     assert sorted(report.imported) == ["askllm", "clusters", "density", "embed", "project"] and not report.skipped
     assert report.computed == []  # every stage found its outputs stored: no model was loaded
     assert report.selection == demo_bundle.DEMO_SELECTION
@@ -35,7 +35,7 @@ def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(wor
         assert frame[column].notna().all(), column
     assert 0 < frame["askllm"].min() < frame["askllm"].max() < 1
     status = pipeline.stage_status(workspace, CORPUS)
-    assert status["projected"] == 400 and set(status["signals"]) == {"askllm", "density", "cluster"}
+    assert status["projected"] == 477 and set(status["signals"]) == {"askllm", "density", "cluster"}
     assert status["selections"] == [demo_bundle.DEMO_SELECTION]
 
 
@@ -43,7 +43,7 @@ def test_committed_bundle_loads_a_scored_mapped_demo_without_running_a_model(wor
 def test_loading_the_demo_again_recognises_it(workspace):
     demo_bundle.load_demo(workspace)
     again = demo_bundle.load_demo(workspace)
-    assert again.already_loaded and again.n_new == 0 and again.n_docs == 400
+    assert again.already_loaded and again.n_new == 0 and again.n_docs == 477
     assert "already loaded" in again.summary()
     with workspace.connect() as con:
         assert store.list_corpora(con).set_index("name").loc[CORPUS, "n_duplicates"] == 0
@@ -119,3 +119,28 @@ def test_a_bundle_of_another_format_is_one_clear_error(tmp_path):
     np.savez_compressed(path, manifest=np.array(json.dumps({"format": 0})), doc_ids=np.array(["a"]))
     with pytest.raises(demo_bundle.UserError, match="bundle format 0"):
         demo_bundle.read_bundle(path)
+
+
+@needs_bundle
+def test_demo_has_structure_density_keeps_the_small_source_that_top_k_drops(workspace):
+    """The demo mixes 400 C4 documents with small GSM8K, TREC and SST-2 slices and junk. At the
+    Explore page's default budget (0.2), on every seed 0-4: Ask-LLM top-k keeps none of the junk
+    and none of SST-2 (the judge scores both below web text), while density sampling keeps SST-2
+    at about its share of the corpus; top-k spends its budget on GSM8K (the judge scores maths
+    problems highest), density far less. The page shows the same figures (Kept by source)."""
+    from engine import api, select
+
+    demo_bundle.load_demo(workspace)
+    frame = _frame(workspace)
+    kept = []
+    for seed in range(5):
+        chosen = select.choose_all(frame, 0.2, seed, 0.5, "askllm")
+        table = api.kept_by_source(workspace, CORPUS, frame,
+                                   {s: list(chosen[s].doc_ids) for s in ("askllm", "density")}).set_index("group")
+        kept.append(table)
+        assert table.loc["sst2", "askllm"] == 0 and table.loc["junk", "askllm"] == 0  # top-k drops them
+        assert table.loc["sst2", "density"] >= 1 / 15  # density keeps some on every seed
+        assert table.loc["gsm8k", "askllm"] == 1.0 and table.loc["gsm8k", "density"] <= 0.8
+    mean = sum(kept) / len(kept)
+    print("kept by source at budget 0.2, mean of seeds 0-4:\n" + mean.round(2).to_string())
+    assert mean.loc["sst2", "density"] >= 0.12  # about its share (0.2 budget x 15 docs = 3)

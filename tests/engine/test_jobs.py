@@ -149,14 +149,18 @@ def test_runs_start_prints_the_id_last_and_a_light_run_finishes(workspace, capsy
 
 def test_device_queue_and_cancel_with_real_processes(workspace):
     _ingest(workspace)
-    config = jobs.JobsConfig(max_device_runs=1, cancel_grace_s=10)
+    config = jobs.JobsConfig(max_device_runs=1)  # the default grace: a cancel takes seconds, not ten
     first = jobs.start_job(workspace, ["score", "--corpus", "q"], config)
     second = jobs.start_job(workspace, ["score", "--corpus", "q", "--signal", "perplexity"], config)
     assert jobs.get_job(workspace, second)["status"] == "queued"  # the device is busy
     rec = _wait_for(lambda: (r := jobs.get_job(workspace, first))["device"] and r, 120, "the first run to start")
     pid = rec["pid"]
+    t0 = time.monotonic()
     cancelled = jobs.cancel_job(workspace, first, config)
+    assert time.monotonic() - t0 < 10.0  # the old grace alone was 10 s; the call also reads and writes records
     assert cancelled["status"] == "cancelled" and not launcher.is_alive(rec)
+    tail = jobs.log_tail(cancelled)  # the log says what the status says
+    assert f"job {first} ended: cancelled by user" in tail and "ended: failed" not in tail
     assert jobs.get_job(workspace, second)["status"] == "running"  # the freed slot went to the queue
     jobs.cancel_job(workspace, second, config)
     assert jobs.get_job(workspace, second)["status"] == "cancelled"

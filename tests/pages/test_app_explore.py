@@ -56,13 +56,14 @@ def test_no_stages_yet_shows_next_steps_and_runs_them(workspace):
     at = _page().run()
     assert not at.exception
     assert "No map yet" in at.info[0].value
-    assert _widget(at.multiselect, "explore_stages").value == ["embed", "askllm", "density", "clusters", "project"]
+    # a corpus below 20 documents never lists clusters as missing: they are skipped there (engine.process)
+    assert _widget(at.multiselect, "explore_stages").value == ["embed", "askllm", "density", "project"]
     _widget(at.multiselect, "explore_stages").set_value(["embed", "density"]).run()
     at.button(key="explore_run").click().run()
     assert not at.exception and not at.error
     status = pipeline.stage_status(workspace, "small")
     assert status["embedded"]["all-minilm-l6-v2"] == status["n_docs"] and "density" in status["signals"]
-    assert _widget(at.multiselect, "explore_stages").value == ["askllm", "clusters", "project"]
+    assert _widget(at.multiselect, "explore_stages").value == ["askllm", "project"]
     assert _widget(at.selectbox, "explore_strategy").value == "density"  # the new strategy is offered
 
 
