@@ -1,7 +1,7 @@
 """What each strategy keeps of each source of the demo corpus (demo/README.md), at the Explore
 page's default budget (0.2) and weight (0.5), seeds 0-4: mean and spread (min-max) over the seeds.
 
-    python bench/demo_structure.py   # writes bench/demo_structure.md
+    python bench/demo_structure.py   # writes bench/results/demo_structure.md
 """
 import os
 import subprocess
@@ -51,7 +51,7 @@ def main() -> int:
             f"seeds; top-k is deterministic). Demo loaded from the bundle in {load_s:.1f} s.\n\n"
             + _markdown(table) + "\n\nClusters (k-means, keyword labels): "
             + "; ".join(f"{k}: {v}" for k, v in labels.items()) + "\n")
-    out = ROOT / "bench" / "demo_structure.md"
+    out = ROOT / "bench" / "results" / "demo_structure.md"
     out.write_text(text)
     print(text)
     return 0
