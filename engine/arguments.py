@@ -89,3 +89,37 @@ def filter_args(p) -> None:
     p.add_argument("--language", default="", metavar="CODES", help="keep only these languages (e.g. en,de)")
     p.add_argument("--exclude-near-duplicates", action="store_true",
                    help="drop near-duplicates of a kept document first (needs the near_dups signal)")
+
+
+def selection_args(p) -> None:
+    """select/compare/pipeline: the strategy, its weight, budget, seed, quality signal and coverage settings."""
+    from engine.select import PROPENSITIES, TEMPERATURE, quality_signals, strategies  # noqa: PLC0415
+
+    p.add_argument("--strategy", choices=strategies(), default="combined",
+                   help="random | a signal (top-k quality, or inverse-propensity sampling for density) | "
+                        "combined (weighted ranks of quality and coverage); default combined")
+    p.add_argument("--weight", type=float, default=0.5,
+                   help="combined only: 1 = quality only (equals top-k), 0 = coverage only (equals density)")
+    p.add_argument("--budget", type=fraction_or_count, default=0.2,
+                   help="a fraction of the corpus in (0, 1] (0.2, 1.0, 20%%) or a whole number of documents (500)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
+    p.add_argument("--quality", choices=quality_signals(), default="askllm",
+                   help="quality signal that `combined` weighs against coverage (default askllm)")
+    p.add_argument("--temperature", type=float, default=TEMPERATURE,
+                   help="density and combined: sampling temperature T, P ~ (1/propensity)^(1/T); LOWER keeps "
+                        f"MORE rare documents, 1 = plain inverse propensity (default {TEMPERATURE})")
+    p.add_argument("--propensity", choices=PROPENSITIES, default="clusters",
+                   help="density and combined: 'clusters' = cluster share x density within the cluster (evens out "
+                        "topics; needs the clusters stage, else falls back), 'density' = the sketch's density "
+                        "alone (the paper's); default clusters")
+    p.add_argument("--name", default=None, help="save the selection under this name")
+    p.add_argument("--replace", action="store_true", help="overwrite a saved selection of the same name")
+
+
+def backend_args(p) -> None:
+    """Where a stage runs: in this process or on a Ray cluster."""
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: in this process (default); ray: on a Ray cluster through Ray Data")
+    p.add_argument("--address", default=None,
+                   help="ray: cluster address (auto, ray://host:10001); default a local Ray on this machine")
+    p.add_argument("--ray-actors", type=int, default=None, help="ray: model replicas (default one per GPU, else 1)")

@@ -16,14 +16,12 @@ import json
 import os
 import sys
 
-from engine import failures, stages
-from engine.arguments import Parser, field_default, filter_args, filter_spec, fraction_or_count, parse_settings, setting
+from engine import demo_bundle, failures, process, proxy_cli, review_cli, stages
+from engine.arguments import (Parser, backend_args, field_default, filter_args, filter_spec, parse_settings,
+                              selection_args, setting)
 from engine.errors import UserError
-from engine import demo_bundle, process
 from engine.jobs import cli as jobs_cli
 from engine.llm2llm import cli as llm2llm_cli
-from engine import proxy_cli
-from engine import review_cli
 from engine.progress import ProgressFn, tqdm_progress
 from engine.terminal import say
 
@@ -187,38 +185,6 @@ def _per_signal(field: str) -> str:
                      if field in {f for f in s.config.__dataclass_fields__})
 
 
-def _selection_args(p) -> None:
-    from engine.select import PROPENSITIES, TEMPERATURE, quality_signals, strategies  # noqa: PLC0415
-
-    p.add_argument("--strategy", choices=strategies(), default="combined",
-                   help="random | a signal (top-k quality, or inverse-propensity sampling for density) | "
-                        "combined (weighted ranks of quality and coverage); default combined")
-    p.add_argument("--weight", type=float, default=0.5,
-                   help="combined only: 1 = quality only (equals top-k), 0 = coverage only (equals density)")
-    p.add_argument("--budget", type=fraction_or_count, default=0.2,
-                   help="a fraction of the corpus in (0, 1] (0.2, 1.0, 20%%) or a whole number of documents (500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling strategies (default 0)")
-    p.add_argument("--quality", choices=quality_signals(), default="askllm",
-                   help="quality signal that `combined` weighs against coverage (default askllm)")
-    p.add_argument("--temperature", type=float, default=TEMPERATURE,
-                   help="density and combined: sampling temperature T, P ~ (1/propensity)^(1/T); LOWER keeps "
-                        f"MORE rare documents, 1 = plain inverse propensity (default {TEMPERATURE})")
-    p.add_argument("--propensity", choices=PROPENSITIES, default="clusters",
-                   help="density and combined: 'clusters' = cluster share x density within the cluster (evens out "
-                        "topics; needs the clusters stage, else falls back), 'density' = the sketch's density "
-                        "alone (the paper's); default clusters")
-    p.add_argument("--name", default=None, help="save the selection under this name")
-    p.add_argument("--replace", action="store_true", help="overwrite a saved selection of the same name")
-
-
-def _backend_args(p) -> None:
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="local: in this process (default); ray: on a Ray cluster through Ray Data")
-    p.add_argument("--address", default=None,
-                   help="ray: cluster address (auto, ray://host:10001); default a local Ray on this machine")
-    p.add_argument("--ray-actors", type=int, default=None, help="ray: model replicas (default one per GPU, else 1)")
-
-
 def _set_arg(p, stage: str) -> None:
     config = stages.stage(stage).config if stage else None
     names = ", ".join(config.__dataclass_fields__) if config else "any field of the signal's config class"
@@ -238,13 +204,13 @@ def _model_verbs(verb) -> None:
     p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
     p.add_argument("--encoding-fallback", choices=("report", "latin-1"), default="report",
                    help="undecodable rows: skip and report them (default), or decode them as Latin-1")
-    _backend_args(p)
+    backend_args(p)
     embed = stages.stage("embed").config
     p = verb("embed", _embed, "embed documents that have no stored vector for the model")
     p.add_argument("--model", default=None, help=f"sentence-transformers model (default {field_default(embed, 'model')})")
     p.add_argument("--batch-size", type=int, default=None, help=f"(default {field_default(embed, 'batch_size')})")
     _set_arg(p, "embed")
-    _backend_args(p)
+    backend_args(p)
     signals = stages.computed_signals()
     p = verb("score", _score, "score documents with a signal (" + "; ".join(f"{s.name}: {s.help}" for s in signals)
              + "); stored by settings")
@@ -258,14 +224,14 @@ def _model_verbs(verb) -> None:
     p.add_argument("--chunk-size", type=int, default=None,
                    help="documents per stored (resumable) batch (default 64 on CPU, 2048 on a GPU)")
     _set_arg(p, "")
-    _backend_args(p)
+    backend_args(p)
     dens = stages.stage("density").config
     p = verb("density", _density, stages.stage("density").help)
     for flag, name, kind in (("--bandwidth", "bandwidth", float), ("--n-hashes", "n_hashes", int), ("--seed", "seed", int)):
         p.add_argument(flag, type=kind, default=None, help=f"(default {field_default(dens, name)})")
     p.add_argument("--embed-model", default=None, help=f"(default {stages.embedding_key()})")
     _set_arg(p, "density")
-    _backend_args(p)
+    backend_args(p)
     proj = stages.stage("project").config
     p = verb("project", _project, stages.stage("project").help)
     p.add_argument("--max-points", type=int, default=None, help="fit UMAP on a seeded sample of this many documents, "
@@ -281,7 +247,7 @@ def _model_verbs(verb) -> None:
 def _selection_verbs(verb) -> None:
     """select, export, pipeline, corpora, status, compare."""
     p = verb("select", _select, "choose a budget of documents by a strategy; --name saves it")
-    _selection_args(p)
+    selection_args(p)
     filter_args(p)
     p.add_argument("--show", type=int, default=0, help="print the first N chosen doc_ids (default 0: a summary)")
     p.add_argument("--ids", action="store_true", help="print every chosen doc_id, one per line with its rank")
@@ -296,15 +262,15 @@ def _selection_verbs(verb) -> None:
     _file_args(p)
     p.add_argument("--signals", default="askllm", help="comma-separated signals to score ("
                    + ", ".join(s.name for s in stages.computed_signals()) + "), or none (default askllm)")
-    _selection_args(p)
+    selection_args(p)
     filter_args(p)
     p.add_argument("--rules", action=argparse.BooleanOptionalAction, default=True,
                    help="run the cheap rule, language and near-duplicate signals first (default on)")
-    _backend_args(p)
+    backend_args(p)
     verb("corpora", _corpora, "list the workspace's corpora", corpus=False)
     verb("status", _status, "what each stage has stored for a corpus (JSON)")
     p = verb("compare", _compare, "compare strategies: size, overlap, mean quality, map coverage")
-    _selection_args(p)
+    selection_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,8 +41,7 @@ from engine import ingest_inputs as inputs
 from engine import ingest_staging as staging
 from engine import readers
 from engine.errors import UserError
-from engine.progress import ProgressFn
-from engine.progress import report as report_progress
+from engine.progress import ProgressFn, report as report_progress
 from engine.storage import Workspace
 from engine.storage import corpus as store
 from engine.storage import ingest_log

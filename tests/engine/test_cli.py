@@ -87,7 +87,7 @@ def test_user_errors_inside_stages_are_one_line_too(workspace, capsys):
 @pytest.mark.parametrize("text, value", [("0.2", 0.2), ("1.0", 1.0), ("100%", 1.0), ("20%", 0.2), ("500", 500),
                                          ("1", 1)])
 def test_budget_accepts_only_unambiguous_forms(text, value, capsys):
-    from engine.cli import fraction_or_count
+    from engine.arguments import fraction_or_count
 
     got = fraction_or_count(text)
     assert got == value and type(got) is type(value)
@@ -99,7 +99,7 @@ def test_budget_accepts_only_unambiguous_forms(text, value, capsys):
 def test_budget_refuses_ambiguous_or_out_of_range_forms(text):
     import argparse
 
-    from engine.cli import fraction_or_count
+    from engine.arguments import fraction_or_count
 
     with pytest.raises(argparse.ArgumentTypeError):
         fraction_or_count(text)

@@ -79,14 +79,19 @@ def test_runs_page_cancel_and_resume_buttons(seeded):
     assert not at.exception, at.exception
     assert jobs.get_job(seeded, "r3-running")["status"] == "cancelled"
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    # The freed device slot went to the queued run: a real process starts for it.
-    assert jobs.get_job(seeded, "r4-queued")["status"] == "running"
-    jobs.cancel_job(seeded, "r4-queued")
+    # The freed device slot went to the queued run: a real process starts for it (corpus 'q' does not
+    # exist, so on a quiet machine that process may already have ended with its one-line error).
+    started = jobs.get_job(seeded, "r4-queued")
+    assert started["status"] in ("running", "failed") and started["pid"] and started["started_at"] is not None, started
+    if started["status"] == "running":
+        jobs.cancel_job(seeded, "r4-queued")
     _pick(at, "r2-failed")
     at.button(key="runs_resume").click().run()
     rec = jobs.get_job(seeded, "r2-failed")
-    assert rec["status"] in ("queued", "running") and rec["attempts"] == 1
-    jobs.cancel_job(seeded, "r2-failed")
+    # Re-queued once; with the device slot free it may already have started and ended again.
+    assert rec["attempts"] == 1 and rec["status"] in ("queued", "running", "failed"), rec
+    if rec["status"] != "failed":
+        jobs.cancel_job(seeded, "r2-failed")
 
 
 def test_runs_page_launches_scoring_stages_on_ray(seeded, tmp_path):
