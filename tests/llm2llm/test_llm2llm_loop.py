@@ -54,8 +54,8 @@ def check_invariants(ws: Workspace, run: str) -> dict:
         assert db.get_run(con, run)["status"] == "done"
     assert len(seeds) == 8 and len(tests) == 8
     assert list(summary["iteration"]) == [0, 1] and summary["test_acc"].notna().all()
-    assert list(zip(stages["iteration"], stages["stage"])) == [
-        (0, "train"), (0, "eval_train"), (0, "eval_test"), (0, "augment"), (1, "train"), (1, "eval_train"),
+    assert list(zip(stages["iteration"], stages["stage"])) == [  # "check": the teacher's readiness, first
+        (0, "check"), (0, "train"), (0, "eval_train"), (0, "eval_test"), (0, "augment"), (1, "train"), (1, "eval_train"),
         (1, "eval_test")]
     # Lineage: synthetic rows point to seeds, and no synthetic example is ever a parent.
     assert set(syn["parent_id"]) <= seeds and not set(syn["parent_id"]) & set(syn["example_id"])
