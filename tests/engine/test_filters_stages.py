@@ -157,7 +157,8 @@ def test_background_jobs_of_the_new_stages_are_valid_commands():
 
 
 @pytest.mark.slow  # a 50 MB document through ingest and six stages: about a minute here
-def test_bad_documents_get_values_not_crashes(workspace, tmp_path):
+def test_bad_documents_get_values_not_crashes(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEEDBED_MAX_LINE_MB", "64")  # the 50 MB document must reach the rules (default limit 16 MB)
     texts = ["word " * 10_000_000, "\x00\x01\x02 \ufffd\ufffd garbage \x7f" * 100, "Hello world. Привет мир. 你好世界。" * 20,
              "   \t ", "x"]
     pipeline.ingest(workspace, _write(tmp_path / "b.jsonl", texts), "b")

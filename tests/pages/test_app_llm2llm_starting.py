@@ -31,7 +31,7 @@ def test_a_launched_run_shows_as_starting_then_as_itself(workspace):
         assert not any("No LLM2LLM run" in i.value for i in at.info)
         create_llm2llm(workspace, "fresh", LLM2LLMConfig(task="trec", seed_size=10, iterations=1, test_size=5))
         at.run()
-        assert any("fresh" in c.value and "task `trec`" in c.value for c in at.caption)
+        assert any("fresh" in c.value and "task trec" in c.value for c in at.caption), [c.value for c in at.caption]
     finally:
         holder.kill()
         holder.wait()

@@ -66,7 +66,7 @@ def _pipeline(at: AppTest, path: str, name: str = "mine") -> AppTest:
 
 def test_runs_page_has_no_free_form_command(busy):
     at = _page()
-    assert [t.label for t in at.tabs] == ["Scoring stages", "Pipeline", "LLM2LLM"]
+    assert [t.label for t in at.tabs] == ["Scoring stages", "Pipeline", "LLM2LLM", "LLM2LLM experiment"]
     keys = {w.key for w in (*at.text_input, *at.button)}
     assert not {k for k in keys if k and "raw" in k}
 
