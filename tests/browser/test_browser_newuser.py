@@ -221,7 +221,7 @@ def _export_offers_the_right_file(page) -> None:
 def _llm2llm_from_the_form(page) -> None:
     _nav(page, "Jobs")
     page.get_by_text("Start a job").click()
-    page.get_by_role("tab", name="LLM2LLM").click()
+    page.get_by_role("tab", name="LLM2LLM", exact=True).click()
     form = page.locator('[data-testid="stForm"]').filter(has_text="Seed examples")
     for label, value in (("Seed examples", "10"), ("Iterations", "1"), ("Test examples (0 = the whole test set)", "20"),
                          ("Run name", "newuser-trec"),
