@@ -211,6 +211,7 @@ def _export_offers_the_right_file(page) -> None:
     page.get_by_role("button", name="Download mine.jsonl").wait_for()
     page.get_by_text("parquet", exact=True).click()
     page.get_by_text("press Prepare the export for 'mine' as parquet").wait_for()
+    _idle(page)  # the rerun ends before its stale elements (the old download button) are removed
     assert page.get_by_role("button", name="Download mine.jsonl").count() == 0
     page.get_by_role("button", name="Prepare the export").click()
     with page.expect_download() as download:
