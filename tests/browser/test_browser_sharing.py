@@ -278,7 +278,7 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     page.keyboard.press("Escape")
     visit("/Explore_and_select", "Colour by")
     visit("/Export", "Prepare the export")
-    page.get_by_label("Selection").click()
+    page.get_by_label("Selection", exact=True).click()
     page.get_by_role("option", name=tracker.traps("selection")).click()
     _idle(page)
     page.get_by_role("button", name="Prepare the export").click()

@@ -44,7 +44,12 @@ def digests(ws) -> dict[str, str]:
     from engine import demo_bundle, pipeline
     from engine.storage import corpus as store
 
-    demo_bundle.load_demo(ws)
+    # The pins were taken on the 400-document C4 demo, which stays committed beside the newer mixed demo.
+    old_file, demo_bundle.DEMO_FILE = demo_bundle.DEMO_FILE, demo_bundle.DEMO_DIR / "c4_demo.parquet"
+    try:
+        demo_bundle.load_demo(ws, bundle_path=demo_bundle.DEMO_DIR / "c4_demo_signals.npz")
+    finally:
+        demo_bundle.DEMO_FILE = old_file
     pipeline.run_stage(ws, demo_bundle.DEMO_CORPUS, "quality")
     out = {}
     for strategy, weight, propensity, seed in CASES:
@@ -64,7 +69,7 @@ def digests(ws) -> dict[str, str]:
 def test_demo_selections_are_unchanged(workspace):
     from engine import demo_bundle
 
-    if not demo_bundle.BUNDLE_FILE.exists():
+    if not (demo_bundle.DEMO_DIR / "c4_demo_signals.npz").exists():
         pytest.skip("demo/c4_demo_signals.npz not made yet")
     assert digests(workspace) == PINNED
 
