@@ -42,7 +42,8 @@ def signals(a, ws: str, corpus_file: Path) -> dict:
     t = {"ingest": _cli(ws, "ingest", corpus_file, "--corpus", "bench")}
     t["embed"] = _cli(ws, "embed", "--corpus", "bench", "--model", a.embed_model)
     t["askllm"] = _cli(ws, "score", "--corpus", "bench", "--signal", "askllm", "--model", a.judge, "--device", a.device)
-    t["perplexity"] = _cli(ws, "score", "--corpus", "bench", "--signal", "perplexity", "--device", a.device)
+    if "perplexity" in a.strategies:  # the only strategy that reads it
+        t["perplexity"] = _cli(ws, "score", "--corpus", "bench", "--signal", "perplexity", "--device", a.device)
     t["density"] = _cli(ws, "density", "--corpus", "bench", "--embed-model", a.embed_model)
     t["clusters"] = _cli(ws, "clusters", "--corpus", "bench", "--embed-model", a.embed_model)
     return t
@@ -78,8 +79,11 @@ def main() -> None:
                     help="a folder with corpus.jsonl.gz, target.jsonl.gz, built.json (bench/proxy_carry.py pack)")
     ap.add_argument("--limit", type=int, default=0, help="smoke: keep the first N corpus documents")
     ap.add_argument("--budgets", default="0.1,0.3")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES),
+                    help="a subset when device time is short (combined,random answers the issue's question)")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
+    a.strategies = tuple(x for x in STRATEGIES if x in a.strategies.split(","))
     from proxy_corpus import build
 
     from engine import proxy_check
@@ -110,17 +114,17 @@ def main() -> None:
     checks = {}
     for budget in (float(b) for b in a.budgets.split(",")):
         tag = f"{round(budget * 100)}"
-        for s in STRATEGIES:
+        for s in a.strategies:
             _cli(ws, "select", "--corpus", "bench", "--strategy", s, "--budget", budget, "--seed", 0,
                  "--name", f"{s}{tag}", "--replace", "--show", 0)
         settings = proxy_check.CheckSettings(
-            corpus="bench", selections=tuple(f"{s}{tag}" for s in STRATEGIES), target=str(a.work / "target.jsonl"),
+            corpus="bench", selections=tuple(f"{s}{tag}" for s in a.strategies), target=str(a.work / "target.jsonl"),
             seeds=a.seeds, tokens=a.tokens, size=a.size, seq_len=a.seq_len, batch=a.batch, device=a.device,
             random_baseline=True, eval_tokens=a.eval_tokens)
         t1 = time.perf_counter()
         rep = proxy_check.run_check(Workspace(ws), settings, None)
         rep["check_s"] = round(time.perf_counter() - t1, 1)
-        rep["composition"] = {f"{s}{tag}": composition(ws, f"{s}{tag}") for s in STRATEGIES}
+        rep["composition"] = {f"{s}{tag}": composition(ws, f"{s}{tag}") for s in a.strategies}
         checks[tag] = rep
         print(f"[{tag}%] {rep['verdict']}", flush=True)
         write(a, built, stage_s, checks, t0)  # after every budget: a cut-off run keeps what it measured

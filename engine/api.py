@@ -1,7 +1,7 @@
 """The dashboard's one door into the engine: what each page reads (one short read transaction per
 widget group) and every write it makes, as plain functions over a `Workspace`.
 
-Pages and `ui.py` import this module (and the engine's pure modules: `explore`, `select`,
+Pages and `ui/` import this module (and the engine's pure modules: `explore`, `select`,
 `review`'s rules), never `engine.storage`, and never open a connection. The rules a view needs -
 which stages a corpus still lacks, upload formats, export metadata - come from here, so a page
 only lays out widgets. The LLM2LLM page's reads live beside the loop in `engine.llm2llm.view`.

@@ -4,6 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from ui import processing
 from engine import api, explore
 from engine.ingest import safe_upload_path
 from engine.user_text import escape_markdown
@@ -76,7 +77,7 @@ corpus = ui.pick_corpus("corpus")
 if corpus is None:
     st.info("No corpus yet: upload a file above or load the demo corpus on the **Home** page.")
     st.stop()
-ui.process_panel(corpus, "corpus")
+processing.process_panel(corpus, "corpus")
 st.subheader(f"Browse '{escape_markdown(corpus)}'")
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 query = c1.text_input("Search text", key="corpus_query")

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-import ui_filters
+from ui import figures, filter_panels, processing
 from engine import api, coverage, explain, explore, filters, review, select
 from engine.user_text import check_name, escape_markdown
 
@@ -18,25 +18,25 @@ frame = ui.frame(ui.db(), corpus)
 missing = api.missing_stages(status)
 with st.expander("Stages" + (f" — still to run: {', '.join(missing)}" if missing else " — all done"),
                  expanded=bool(missing)):
-    ui.stopped_stages_notice()
-    queued = ui.active_work(corpus)  # never offer work a job already does
+    processing.stopped_stages_notice()
+    queued = processing.active_work(corpus)  # never offer work a job already does
     missing = [m for m in missing if m not in queued]
-    offered = [s for s in ui.STAGES if s not in queued]
+    offered = [s for s in processing.STAGES if s not in queued]
     plan = ui.attempt(api.process_plan, ui.workspace(), corpus, missing) if missing else None
     estimate = f" Estimate for the missing ones: {plan.estimate()}." if plan else ""
     st.caption(f"{len(frame)} documents. Stages compute only what is missing, with a live rate and ETA.{estimate} "
                f"For large corpora use the CLI: `python -m engine process --corpus {corpus}`.")
     # keys name the options: a browser keeps a widget's old value unless its identity changes
-    chosen = st.multiselect("Stages to run", offered, default=missing, format_func=ui.stage_label,
+    chosen = st.multiselect("Stages to run", offered, default=missing, format_func=processing.stage_label,
                             key="explore_stages_" + "_".join(missing) + "__" + "_".join(sorted(queued)))
     here, background = st.columns(2)
     if here.button("Run stages", key="explore_run", type="primary", disabled=not chosen,
                    help="In this page, with a progress bar: fine for a few hundred documents."):
-        if ui.run_stages(corpus, chosen):
+        if processing.run_stages(corpus, chosen):
             st.rerun()
     if background.button("Run in the background", key="explore_background", disabled=not chosen,
                          help="As one background job that outlives this page; follow it on the Jobs page."):
-        if ui.start_background(corpus, chosen):
+        if processing.start_background(corpus, chosen):
             ui.refresh()
             st.rerun()
 
@@ -84,7 +84,7 @@ propensity = bar.radio("Coverage by", select.PROPENSITIES, key="explore_propensi
                        horizontal=True, help=explain.PROPENSITY,
                        format_func={"clusters": "topics + density", "density": "density only"}.get)
 coverage_settings = {"temperature": temperature, "propensity": propensity}
-spec = ui_filters.sidebar_filters(bar, frame, corpus)
+spec = filter_panels.sidebar_filters(bar, frame, corpus)
 pool = frame[filters.keep_mask(frame, spec)].reset_index(drop=True) if spec.active() else frame
 pool_budget = select.budget_count(budget, len(frame)) if spec.active() and isinstance(budget, float) else budget
 pool_budget = max(1, min(len(pool), pool_budget)) if spec.active() else budget
@@ -122,14 +122,14 @@ with left:
                                  help="\n\n".join(f"{explain.label(c)}: {explain.score_help(c)}"
                                                    for c in colours if c in explain.SCORES))
         values, continuous = explore.colour_values(points, mask[rows], colour_by, labels)
-        fig = ui.map_figure(points, values, continuous, hover)
+        fig = figures.map_figure(points, values, continuous, hover)
         query = st.text_input("Highlight documents containing", key="explore_search",
                               placeholder="a word or phrase (case-insensitive)")
         found = api.search_ids(ui.workspace(), corpus, query) if query.strip() else []
         if query.strip():
-            ui.add_highlight(fig, points[points["doc_id"].isin(found)], query.strip())
+            figures.add_highlight(fig, points[points["doc_id"].isin(found)], query.strip())
         if has_clusters:
-            ui.add_cluster_labels(fig, coverage.label_positions(points, labels, min_share=0.01))
+            figures.add_cluster_labels(fig, coverage.label_positions(points, labels, min_share=0.01))
         event = st.plotly_chart(fig, key="explore_map", on_select="rerun", selection_mode=("box", "lasso"),
                                 width="stretch")
         if query.strip():
@@ -207,7 +207,7 @@ else:
                        quality if quality in scores else None, corpus)
     if audit is not None:
         chart, dropped = st.columns([3, 2])
-        chart.plotly_chart(ui.audit_figure(audit.head(30)), width="stretch", key="explore_audit_chart")
+        chart.plotly_chart(figures.audit_figure(audit.head(30)), width="stretch", key="explore_audit_chart")
         lost = coverage.dropped_topics(audit)
         dropped.markdown("**Topics this filter dropped** (kept at under half the average rate)")
         if lost.empty:
@@ -249,7 +249,7 @@ hists = explore.histograms(frame, mask)
 if hists:
     cols = st.columns(len(hists))
     for col, (name, hist) in zip(cols, hists.items()):
-        col.plotly_chart(ui.histogram_figure(explain.label(name), hist), width="stretch", key=f"explore_hist_{name}")
+        col.plotly_chart(figures.histogram_figure(explain.label(name), hist), width="stretch", key=f"explore_hist_{name}")
     with st.expander("What the scores mean"):
         st.markdown(explain.scores_legend(hists))
 st.caption(escape_markdown(result.message))

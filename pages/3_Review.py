@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-import ui_filters
+from ui import filter_panels
 from engine import api, explain, explore, review
 from engine.user_text import escape_markdown
 
@@ -257,8 +257,8 @@ for i, (_, row) in enumerate(rows.iterrows()):
         if near:
             st.caption("Nearest neighbours (cosine similarity): " + escape_markdown(" | ".join(
                 f"{sim:.2f} — {str(snippets.get(n, ''))[:80]}" for n, sim in near)))
-        ui_filters.rule_verdict(row)
-        ui_filters.duplicates_panel(corpus, doc)
+        filter_panels.rule_verdict(row)
+        filter_panels.duplicates_panel(corpus, doc)
         a, r, c, n = st.columns([1, 1, 1, 4])
         note_key = f"review_note_{doc}"
         a.button("Accept", key=f"review_accept_{doc}", on_click=decide, args=([doc], review.ACCEPT, f"card_{doc}"),

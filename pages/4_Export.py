@@ -3,6 +3,7 @@ decisions, notes and the selection's parameters, as JSON Lines or Parquet."""
 import streamlit as st
 
 import ui
+from ui import figures, processing
 from engine import api
 from engine.user_text import escape_markdown
 
@@ -107,7 +108,7 @@ target = p1.text_input("Target set: a .jsonl/.parquet/.txt file of held-out text
 seeds = p2.number_input("Seeds", min_value=2, max_value=10, value=3, key="proxy_seeds")
 whole = p3.checkbox("Also the whole corpus", key="proxy_whole")
 if st.button("Check with a proxy model", key="proxy_start"):
-    run_id = ui.attempt(ui.start_job, api.proxy_command(corpus, name, target.strip(), int(seeds), whole_corpus=whole))
+    run_id = ui.attempt(processing.start_job, api.proxy_command(corpus, name, target.strip(), int(seeds), whole_corpus=whole))
     if run_id:
         st.success(f"Queued as job {run_id}: follow it on **Jobs**; the result appears here when it is done.")
 checks = ui.attempt(api.proxy_checks, ui.workspace(), corpus, name)
@@ -120,4 +121,4 @@ if checks is not None and len(checks):
                f"{escape_markdown(str(rep['target']['source']))} ({rep['target']['tokens']:,} tokens, "
                f"{rep['target'].get('removed_overlap', 0)} overlapping documents removed); checked "
                f"{checks.iloc[0]['created_at']:%Y-%m-%d %H:%M}.")
-    st.plotly_chart(ui.proxy_figure(api.proxy_curves(rep)), key="proxy_curves")
+    st.plotly_chart(figures.proxy_figure(api.proxy_curves(rep)), key="proxy_curves")

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from ui import processing
 from engine import api, forms, jobs, job_summary
 from engine.progress import format_seconds
 from engine.llm2llm.tasks import BUILTIN_TASKS
@@ -19,7 +20,7 @@ def launch(build, *args) -> None:
     """Start the commands `build(*args)` makes from the form's fields (engine.forms validates them)
     as jobs, in order: the queue starts them one after another."""
     for argv in ui.attempt(build, *args) or []:
-        run_id = ui.attempt(ui.start_job, argv)
+        run_id = ui.attempt(processing.start_job, argv)
         if run_id is None:
             return
         st.session_state["runs_pick_id"] = run_id
@@ -60,8 +61,8 @@ def launcher_forms() -> None:
                               "pool (one model per GPU)") == "Ray"
     with score.form("runs_form_score"):
         corpus = st.selectbox("Corpus", corpora, key="runs_score_corpus")
-        stages = st.multiselect("Stages (run in this order)", ui.STAGES, default=["embed", "askllm"],
-                                format_func=ui.stage_label, key="runs_score_stages",
+        stages = st.multiselect("Stages (run in this order)", processing.STAGES, default=["embed", "askllm"],
+                                format_func=processing.stage_label, key="runs_score_stages",
                                 help="Ask-LLM uses this machine's default judge: see the Judges page")
         address, actors = "", 0
         if on_ray:

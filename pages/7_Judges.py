@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from ui import processing
 from engine import agreement, api, explain, judges, quality_model
 from engine.user_text import escape_markdown
 
@@ -156,7 +157,7 @@ with st.form("judges_pick"):
 if start and corpus is not None:
     if not installed(picked["model"]):
         st.error(f"{picked['model']} is not installed here: run scripts/setup.sh --with-qwen")
-    elif (run_id := ui.attempt(ui.start_job, judges.score_argv(option, corpus, evidence))) is not None:
+    elif (run_id := ui.attempt(processing.start_job, judges.score_argv(option, corpus, evidence))) is not None:
         st.success(f"Started job {run_id}: Ask-LLM with {option} on '{escape_markdown(corpus)}' (see **Jobs**).")
 
 if corpus is None:

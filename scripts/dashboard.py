@@ -5,7 +5,7 @@ view: a server bound to a shared address with no login configured is refused in 
 It then sets `server.allowedHosts` for the address (engine.hosts: loopback names, the bound
 address, this machine's names, $SEEDBED_ALLOWED_HOSTS, any --server.allowedHosts given), so a web
 page that renames 127.0.0.1 (DNS rebinding) cannot drive the dashboard, and starts Streamlit in
-this process with the upload route and session messages hardened first (ui_serve.harden_server).
+this process with the upload route and session messages hardened first (ui.serve.harden_server).
 """
 from __future__ import annotations
 
@@ -62,6 +62,25 @@ def plan(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *flags, *rest]
 
 
+def _ui_serve():
+    """`ui.serve`, imported once the checks passed (it imports Streamlit). The `ui` package declares
+    its `st.cache_data` functions on import, before any runtime exists, and Streamlit then logs "No
+    runtime found" once per function although the caches are made later, inside the runtime: those
+    lines alone are silenced."""
+    import logging  # noqa: PLC0415
+
+    from streamlit.runtime.caching import cache_data_api  # noqa: PLC0415
+
+    log = logging.getLogger(cache_data_api.__name__)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        from ui import serve  # noqa: PLC0415
+    finally:
+        log.setLevel(level)
+    return serve
+
+
 def main(argv: list[str]) -> int:
     try:
         command = plan(argv)
@@ -69,10 +88,10 @@ def main(argv: list[str]) -> int:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     os.chdir(ROOT)
-    import ui_serve  # noqa: PLC0415 (imports Streamlit: only once the checks passed)
+    serve = _ui_serve()
     from streamlit.web import cli as streamlit_cli  # noqa: PLC0415
 
-    ui_serve.harden_server()  # upload route and session messages, before the server starts
+    serve.harden_server()  # upload route and session messages, before the server starts
     sys.argv = ["streamlit", *command[3:]]
     return streamlit_cli.main(prog_name="streamlit")
 

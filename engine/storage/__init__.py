@@ -73,6 +73,10 @@ class Workspace:
                 return duckdb.connect(self.path)
             except duckdb.Error as exc:  # one line naming the file and the cause (storage/open_errors.py)
                 holder = open_errors.lock_holder(str(exc))
+                waited = time.monotonic() - start
+                if holder is None and open_errors.SHORT_READ_MARKER in str(exc) and waited < open_errors.SHORT_READ_WAIT_S:
+                    time.sleep(0.05)  # a checkpoint in flight (open_errors.SHORT_READ_MARKER)
+                    continue
                 if holder is None:
                     raise open_errors.describe(self.path, exc) from None
                 if time.monotonic() - start > open_errors.lock_wait_s(holder, self.lock_timeout_s):

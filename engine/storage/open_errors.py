@@ -13,6 +13,10 @@ FOREIGN_LOCK_WAIT_S = 3.0
 # The last one is DuckDB's in-process race (2.0): a thread opens the file while another thread's last
 # connection is tearing the shared instance down; it clears in milliseconds, so it is waited for too.
 LOCK_MARKERS = ("Could not set lock", "database is locked", "Conflicting lock", "Unique file handle conflict")
+# Opened while another process's checkpoint rewrites the file, DuckDB 2.0 can read a short block;
+# it reads whole a moment later. Only a file still short after SHORT_READ_WAIT_S is called corrupt.
+SHORT_READ_MARKER = "Could not read enough bytes"
+SHORT_READ_WAIT_S = 3.0
 _HOLDER = re.compile(r"held in (.+?) \(PID (\d+)\)")
 # What a Seedbed process runs: its program, `-m` module or script (never its other arguments: any
 # program that opened the default workspace names `seedbed.duckdb` there, and was waited for 120 s).

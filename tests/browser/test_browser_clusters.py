@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from page_helpers import CHROMIUM, launch
 
 from engine.clusters import ClusterConfig, stored_labels
 from engine.stage_runners import run_clusters
 
-CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(15 * 60),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")]
@@ -25,7 +25,7 @@ def test_map_labels_and_audit_table_in_the_browser(app_workspace, streamlit_app)
         labels = stored_labels(con, "c4")
     url = streamlit_app(app_workspace.path)
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1400})
         page.set_default_timeout(180_000)
         try:

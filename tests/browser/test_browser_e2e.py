@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium: load the demo corpus, upload a small file with one
 broken row, run the stages with the real models, move the weight slider, box-select on the map,
-accept and reject, export and check the downloaded file. Saves the map page to docs/map.png.
+accept and reject, export and check the downloaded file. Saves the map page to <tmp_path>/map.png (with
+SEEDBED_REFRESH_DOCS=1 also to docs/map.png, the README's picture).
 
 Needs Debian's `chromium` (/usr/bin/chromium) and Playwright for Python; skipped without them.
 Streamlit in a browser on 2 cores is slow: every wait is on a specific element, never a sleep.
@@ -8,14 +9,15 @@ Streamlit in a browser on 2 cores is slow: every wait is on a specific element, 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from page_helpers import CHROMIUM, idle, launch, nav
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parents[1] / "data"
-CHROMIUM = "/usr/bin/chromium"
 N_UPLOAD = 30  # small, so the real judge (Gemma 270M on CPU) finishes in about a minute
 STAGE_TIMEOUT_MS = 15 * 60_000
 
@@ -39,22 +41,10 @@ def _upload_file(tmp_path: Path) -> Path:
     return path
 
 
-def _nav(page, label: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
-
-
-def _idle(page, timeout: int = 120_000) -> None:
-    """Wait until Streamlit has finished the current rerun (the app root's script state)."""
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'", timeout=timeout)
-
-
 def test_dashboard_end_to_end(server, tmp_path):
     sync_playwright = playwright_api.sync_playwright
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
         page.set_default_timeout(120_000)
         try:
@@ -75,7 +65,7 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     page.get_by_text("Demo corpus 'demo': 477 documents (477 new)").wait_for()
 
     # 2. corpus: upload a file with one broken row; the good rows land, the bad one is named
-    _nav(page, "Corpus")
+    nav(page, "Corpus")
     page.locator('input[type="file"]').set_input_files(str(_upload_file(tmp_path)))
     page.get_by_role("button", name="Ingest").click()
     warning = page.locator('[data-testid="stAlertContentWarning"]')
@@ -84,11 +74,11 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     page.get_by_text(f"{N_UPLOAD} new").first.wait_for()
 
     # 3. explore: run the missing stages (real embedder, judge, density, UMAP) on the upload
-    _nav(page, "Explore and select")
+    nav(page, "Explore and select")
     page.get_by_role("button", name="Run stages").click()
     page.get_by_text("Colour by").wait_for(timeout=STAGE_TIMEOUT_MS)  # shown once the map exists
     page.locator(".js-plotly-plot .nsewdrag").first.wait_for()
-    _idle(page, STAGE_TIMEOUT_MS)
+    idle(page, STAGE_TIMEOUT_MS)
 
     # 4. move the quality weight slider (keyboard on the slider thumb: 0.50 -> 0.75)
     slider = page.get_by_role("slider", name="Quality weight").first
@@ -96,10 +86,10 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     for _ in range(5):
         page.keyboard.press("ArrowRight")
     page.locator('[data-testid="stSliderThumbValue"]', has_text="0.75").first.wait_for()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Save selection").click()
     page.get_by_text("Saved 'e2e_upload-combined'").wait_for()
-    _idle(page)
+    idle(page)
 
     # 5. box-select on the map (Plotly's box mode, then a mouse drag across the plot area)
     plot = page.locator(".js-plotly-plot").first
@@ -115,9 +105,10 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     picked_msg.wait_for()
     n_picked = int(picked_msg.inner_text().split()[0])
     assert 2 <= n_picked <= N_UPLOAD
-    _idle(page)
-    (ROOT / "docs").mkdir(exist_ok=True)
-    page.screenshot(path=str(ROOT / "docs" / "map.png"))
+    idle(page)
+    page.screenshot(path=str(tmp_path / "map.png"))
+    if os.environ.get("SEEDBED_REFRESH_DOCS") == "1":  # a test never rewrites tracked files unasked
+        shutil.copy(tmp_path / "map.png", ROOT / "docs" / "map.png")
 
     # 6. review: accept one, reject one; both written at once
     page.get_by_role("link", name="Review the picked documents").click()
@@ -125,16 +116,16 @@ def _run_flow(page, server: str, tmp_path: Path) -> None:
     reviewer = page.get_by_label("Reviewer").last  # a stale copy of the input can linger during the rerun
     reviewer.fill("e2e curator")
     reviewer.press("Enter")
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Accept", exact=True).first.click()
     page.get_by_text(f"Reviewed 1 of {n_picked}").wait_for()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Reject", exact=True).nth(1).click()
     page.get_by_text(f"Reviewed 2 of {n_picked} (1 accepted, 1 rejected").wait_for()
-    _idle(page)
+    idle(page)
 
     # 7. export the map selection: the rejected document is gone, the accepted one marked
-    _nav(page, "Export")
+    nav(page, "Export")
     page.get_by_text("Selection", exact=True).wait_for()
     page.get_by_role("button", name="Prepare the export").click()
     page.get_by_text(f"{n_picked - 1} documents ready").wait_for()

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from page_helpers import CHROMIUM, launch
 
-from tests.pages.test_app_llm2llm import store_finished_run  # the same stored run the AppTests use
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.pages.test_app_llm2llm import (
+    store_finished_run,  # the same stored run the AppTests use
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(15 * 60),
@@ -25,7 +26,7 @@ def server(workspace, streamlit_app):
 
 def test_llm2llm_page_shows_a_finished_runs_charts(server, tmp_path):
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{server}/LLM2LLM", timeout=120_000)
         charts = page.locator('[data-testid="stPlotlyChart"]')
@@ -48,7 +49,7 @@ def test_runs_page_updates_a_run_live(server, workspace):
     from engine import jobs
 
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{server}/Jobs", timeout=120_000)
         page.get_by_text("No jobs yet").wait_for(timeout=180_000)

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from page_helpers import CHROMIUM, expect_corpus, idle, launch, live, nav, pick_corpus
 from playwright.sync_api import expect
 
 from engine import jobs, pipeline
@@ -21,43 +22,11 @@ from engine.storage import Workspace
 from engine.storage import selections as store
 
 DATA = Path(__file__).parents[1] / "data"
-CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(10 * 60),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
               pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "demo" / "demo_mix_signals.npz").exists(),
                                  reason="demo/demo_mix_signals.npz not made yet (python scripts/make_demo_bundle.py)")]
-
-
-def _nav(page, label: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
-    _idle(page)
-
-
-def _idle(page, timeout: int = 180_000) -> None:
-    """Wait until Streamlit has finished the current rerun."""
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'", timeout=timeout)
-
-
-def _pick_corpus(page, name: str) -> None:
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
-    page.get_by_role("option", name=name, exact=True).click()
-    _idle(page)
-
-
-def _expect_corpus(page, name: str) -> None:
-    """The sidebar's corpus picker shows `name` (waits for the rerun that draws it)."""
-    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
-    expect(picker.locator("input")).to_have_value(name, timeout=60_000)  # the combobox shows its value there
-
-
-def _live(page, label: str):
-    """The input labelled exactly `label` that Streamlit drew last: during a rerun (e.g. after a
-    corpus switch) a stale copy of a form can linger beside the new one, and a widget's help
-    button is labelled "Help for <label>"."""
-    return page.get_by_label(label, exact=True).last
 
 
 def _selection(ws: Workspace, name: str):
@@ -84,8 +53,7 @@ def server(tmp_path, streamlit_app):
 def test_new_user_path(server, tmp_path):
     url, ws = server
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
         page.set_default_timeout(180_000)
         try:
@@ -117,68 +85,68 @@ def _judges_by_bookmark(page, url: str) -> None:
 
 def _demo_and_explore(page, url: str) -> None:
     page.goto(url)
-    nav = page.locator('[data-testid="stSidebarNav"]')
+    sidebar = page.locator('[data-testid="stSidebarNav"]')
     # not "app": the router's st.navigation names the pages (the link's text is "<icon>\n\nHome")
     # (before the first script run ends, Streamlit lists the files: "app", ...)
     page.wait_for_function("() => document.querySelector('[data-testid=stSidebarNav] a')"
                            "?.innerText.trim().endsWith('Home')", timeout=60_000)
-    assert nav.locator("a").first.inner_text().split()[-1] == "Home"
+    assert sidebar.locator("a").first.inner_text().split()[-1] == "Home"
     page.get_by_role("button", name="Load the demo corpus").click()
     page.get_by_text("Demo corpus 'demo': 477 documents (477 new)").wait_for()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Load the demo corpus").click()  # again: recognised
     page.get_by_text("is already loaded").wait_for()
-    _nav(page, "Explore and select")
+    nav(page, "Explore and select")
     page.get_by_text("Stages — all done").wait_for()  # scores and map came from the bundle
     page.get_by_text("Colour by").wait_for()
     page.locator(".js-plotly-plot .nsewdrag").first.wait_for()
 
 
 def _selections_per_corpus(page, ws: Workspace) -> None:
-    name = _live(page, "Save this selection as")
+    name = live(page, "Save this selection as")
     name.fill("mine")
     page.get_by_role("button", name="Save selection").click()
     page.get_by_text("Saved 'mine'").wait_for()
-    _idle(page)
+    idle(page)
     saved_a = _selection(ws, "mine")
-    _pick_corpus(page, "b")
-    expect(_live(page, "Save this selection as")).to_have_value("b-random", timeout=60_000)
-    _live(page, "Save this selection as").fill("mine")
+    pick_corpus(page, "b")
+    expect(live(page, "Save this selection as")).to_have_value("b-random", timeout=60_000)
+    live(page, "Save this selection as").fill("mine")
     page.get_by_role("button", name="Save selection").last.click()
     page.get_by_text("A selection named 'mine' already exists").wait_for()
-    _idle(page)
+    idle(page)
     assert _selection(ws, "mine")["doc_ids"] == saved_a["doc_ids"] and _selection(ws, "mine")["corpus"] == "demo"
 
 
 def _upload_becomes_current(page, tmp_path: Path) -> None:
-    _nav(page, "Corpus")
+    nav(page, "Corpus")
     page.locator('input[type="file"]').set_input_files(str(_upload(tmp_path)))
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("12 new").first.wait_for()
-    _idle(page)
-    _expect_corpus(page, "my_upload")
-    _live(page, "Search text").fill("the")  # the next interaction keeps it
+    idle(page)
+    expect_corpus(page, "my_upload")
+    live(page, "Search text").fill("the")  # the next interaction keeps it
     page.keyboard.press("Enter")
-    _idle(page)
-    _expect_corpus(page, "my_upload")
-    _nav(page, "Review")
-    _expect_corpus(page, "my_upload")
+    idle(page)
+    expect_corpus(page, "my_upload")
+    nav(page, "Review")
+    expect_corpus(page, "my_upload")
 
 
 def _review_never_loses_a_decision(page, ws: Workspace) -> None:
-    _live(page, "Documents to review").click()
+    live(page, "Documents to review").click()
     page.get_by_role("option", name="whole corpus").click()
-    _idle(page)
-    reviewer = _live(page, "Reviewer")
+    idle(page)
+    reviewer = live(page, "Reviewer")
     reviewer.fill("new curator")
     reviewer.press("Enter")
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Reject", exact=True).first.click()
     page.get_by_text("Reviewed 1 of 12").wait_for()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Accept all 10 on this page").click()
     page.get_by_text("already decided document(s) as they were").wait_for()
-    _idle(page)
+    idle(page)
     with ws.connect() as con:
         rev = store.reviews(con, "my_upload")
     assert sorted(rev["decision"].tolist()) == ["accept"] * 9 + ["reject"]  # the reject stands
@@ -186,32 +154,32 @@ def _review_never_loses_a_decision(page, ws: Workspace) -> None:
     note.fill("only a menu")
     note.press("Enter")
     page.get_by_text("Note saved").wait_for()
-    _idle(page)
+    idle(page)
     with ws.connect() as con:
         assert "only a menu" in set(store.reviews(con, "my_upload")["note"].dropna())
     page.get_by_role("button", name="Undo my last action").click()
     page.get_by_text("Undid your last note").wait_for()
-    _idle(page)
+    idle(page)
     with ws.connect() as con:
         assert "only a menu" not in set(store.reviews(con, "my_upload")["note"].dropna())
     page.reload()  # the reviewer name survives a reload
-    _idle(page)
-    assert _live(page, "Reviewer").input_value() == "new curator"
+    idle(page)
+    assert live(page, "Reviewer").input_value() == "new curator"
 
 
 def _export_offers_the_right_file(page) -> None:
-    _nav(page, "Export")
-    _pick_corpus(page, "demo")
-    _live(page, "Selection").click()
+    nav(page, "Export")
+    pick_corpus(page, "demo")
+    live(page, "Selection").click()
     page.get_by_role("option", name="mine").click()
-    _idle(page)
+    idle(page)
     page.get_by_text("jsonl", exact=True).click()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Prepare the export").click()
     page.get_by_role("button", name="Download mine.jsonl").wait_for()
     page.get_by_text("parquet", exact=True).click()
     page.get_by_text("press Prepare the export for 'mine' as parquet").wait_for()
-    _idle(page)  # the rerun ends before its stale elements (the old download button) are removed
+    idle(page)  # the rerun ends before its stale elements (the old download button) are removed
     assert page.get_by_role("button", name="Download mine.jsonl").count() == 0
     page.get_by_role("button", name="Prepare the export").click()
     with page.expect_download() as download:
@@ -220,7 +188,7 @@ def _export_offers_the_right_file(page) -> None:
 
 
 def _llm2llm_from_the_form(page) -> None:
-    _nav(page, "Jobs")
+    nav(page, "Jobs")
     page.get_by_text("Start a job").click()
     page.get_by_role("tab", name="LLM2LLM", exact=True).click()
     form = page.locator('[data-testid="stForm"]').filter(has_text="Seed examples")
@@ -232,7 +200,7 @@ def _llm2llm_from_the_form(page) -> None:
         field.press("Tab")
     form.get_by_role("button", name="Start").click()
     page.get_by_text("started job").first.wait_for()
-    _idle(page)
-    _nav(page, "LLM2LLM")
+    idle(page)
+    nav(page, "LLM2LLM")
     # the run as recorded in the workspace by the job's process (the page redraws when it appears)
     page.get_by_text(re.compile(r"newuser-trec · task trec · seed")).wait_for()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_helpers import CHROMIUM, expect_corpus, idle, launch, live, nav, pick_corpus
 from playwright.sync_api import expect
 
 from engine import jobs, pipeline
@@ -25,36 +26,9 @@ from engine.storage import selections as store
 from engine.storage import signals as signal_store
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(30 * 60),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")]
-
-
-def _idle(page, timeout: int = 300_000) -> None:
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'", timeout=timeout)
-
-
-def _nav(page, label: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
-    _idle(page)
-
-
-def _live(page, label: str):
-    return page.get_by_label(label, exact=True).last
-
-
-def _pick_corpus(page, name: str) -> None:
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
-    page.get_by_role("option", name=name, exact=True).click()
-    _idle(page)
-
-
-def _expect_corpus(page, name: str) -> None:
-    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
-    expect(picker.locator("input")).to_have_value(name, timeout=60_000)
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -87,14 +61,13 @@ def server(tmp_path, streamlit_app):
 def test_own_corpus_end_to_end(server, tmp_path):
     url, ws, small, big = server
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
         page.set_default_timeout(300_000)
         try:
             page.goto(url)
-            _idle(page)
-            _nav(page, "Corpus")
+            idle(page)
+            nav(page, "Corpus")
             for path, n in ((small, 15), (big, 60)):
                 _upload_and_process(page, path, n)
             for job_id in jobs.list_jobs(ws)["id"]:
@@ -116,75 +89,81 @@ def test_own_corpus_end_to_end(server, tmp_path):
 
 def _upload_and_process(page, path: Path, n: int) -> None:
     page.locator('input[type="file"]').set_input_files(str(path))
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text(f"{n} new").first.wait_for()
-    _idle(page)
-    _expect_corpus(page, path.stem)
+    idle(page)
+    expect_corpus(page, path.stem)
     page.get_by_text("Process this corpus —").wait_for()  # the plan and estimate, before anything starts
     if n < 20:
         page.get_by_text("clusters: skipped (clusters need at least 20 documents").wait_for()
     page.get_by_role("button", name="Process this corpus").click()
     page.get_by_text(re.compile(r"Job \S+ \(process: embed, askllm, density, clusters, project\) is")).wait_for()
-    _idle(page)
+    idle(page)
     expect(page.get_by_role("button", name="Process this corpus")).to_have_count(0)  # no duplicate offered
 
 
 def _maps_for_both(page) -> None:
-    _nav(page, "Explore and select")
+    nav(page, "Explore and select")
     for corpus in ("big60", "small15"):
-        _pick_corpus(page, corpus)
-        _expect_corpus(page, corpus)
+        pick_corpus(page, corpus)
+        expect_corpus(page, corpus)
         page.get_by_text("Stages — all done").wait_for()
         page.locator(".js-plotly-plot .nsewdrag").first.wait_for()
-    _pick_corpus(page, "big60")
-    _live(page, "Save this selection as").fill("mine")
+    pick_corpus(page, "big60")
+    # the name box is keyed by corpus: wait for big60's own box, or the name typed goes to the old one
+    name_box = live(page, "Save this selection as")
+    expect(name_box).to_have_value(re.compile(r"^big60-"), timeout=60_000)
+    name_box.fill("mine")
+    expect(name_box).to_have_value("mine")
     page.get_by_role("button", name="Save selection").click()
     page.get_by_text("Saved 'mine' (12 documents)").wait_for()
-    _idle(page)
+    idle(page)
 
 
 def _review_survives_reload(page) -> None:
-    _nav(page, "Review")
-    _live(page, "Documents to review").click()
+    nav(page, "Review")
+    live(page, "Documents to review").click()
     page.get_by_role("option", name="saved selection 'mine'").click()
-    _idle(page)
-    reviewer = _live(page, "Reviewer")
+    idle(page)
+    reviewer = live(page, "Reviewer")
     reviewer.fill("ann")
     reviewer.press("Enter")
-    _idle(page)
+    page.wait_for_url(re.compile(r"reviewer=ann"))  # the rerun has written the URL, not only started
+    idle(page)
     page_box = page.get_by_label(re.compile(r"^Page \(of 2;")).last
     page_box.fill("2")
     page_box.press("Enter")
-    _idle(page)
+    page.wait_for_url(re.compile(r"review_page=2"))  # a reload before this would rightly show page 1
+    idle(page)
     for how in ("reload", "navigate and reload"):
         if how == "reload":
             page.reload()
         else:  # a sidebar navigation drops the query string: the browser's cookie brings them back
-            _nav(page, "Home")
+            nav(page, "Home")
             page.reload()
-            _idle(page)
-            _nav(page, "Review")
-        _idle(page)
-        _expect_corpus(page, "big60")
-        expect(_live(page, "Reviewer")).to_have_value("ann", timeout=60_000)
-        expect(_live(page, "Documents to review")).to_have_value("saved selection 'mine'")
+            idle(page)
+            nav(page, "Review")
+        idle(page)
+        expect_corpus(page, "big60")
+        expect(live(page, "Reviewer")).to_have_value("ann", timeout=60_000)
+        expect(live(page, "Documents to review")).to_have_value("saved selection 'mine'")
         expect(page.get_by_label(re.compile(r"^Page \(of 2;")).last).to_have_value("2")
 
 
 def _export_rebuilt_after_a_reject(page, ws: Workspace) -> None:
-    _nav(page, "Export")
+    nav(page, "Export")
     page.get_by_role("button", name="Prepare the export").click()
     page.get_by_text("12 documents ready").wait_for()
-    _idle(page)
-    _nav(page, "Review")
+    idle(page)
+    nav(page, "Review")
     page.get_by_role("button", name="Reject", exact=True).first.click()
     page.get_by_text("1 rejected").first.wait_for()
-    _idle(page)
+    idle(page)
     with ws.connect() as con:
         rejected = store.reviews(con, "big60").query("decision == 'reject'")["doc_id"].tolist()
     assert len(rejected) == 1
-    _nav(page, "Export")
+    nav(page, "Export")
     page.get_by_text("it was rebuilt with them (11 documents now)").wait_for()
     page.get_by_text("11 documents ready").wait_for()
 
@@ -208,32 +187,31 @@ def test_llm2llm_experiment_from_the_page_shows_its_verdict(l2l_server, tmp_path
     test here (test_llm2llm_student.py tests the real student), the path from the page is."""
     url, ws, student = l2l_server
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.set_default_timeout(300_000)
         try:
             page.goto(f"{url}/Jobs")
-            _idle(page)
+            idle(page)
             page.get_by_text("Start a job").click()
             page.get_by_role("tab", name="LLM2LLM experiment").click()
             for label, value in (("Seed sizes (comma-separated)", "10"), ("Seeds (comma-separated)", "0"),
                                  ("Iterations", "1"), ("Test examples (0 = the whole test set)", "20"),
                                  ("Experiment name", "page-exp"), ("Student (optional)", student),
                                  ("Teacher (optional)", "smollm2-135m-instruct")):
-                field = _live(page, label)
+                field = live(page, label)
                 field.fill(value)
                 field.press("Tab")
-                _idle(page)
+                idle(page)
             page.get_by_text("Estimate: 2 runs, 3 student trainings").wait_for()
             page.get_by_role("button", name="Start the experiment").click()
             page.get_by_text("started job").first.wait_for()
             job = jobs.list_jobs(ws)["id"].iloc[0]
             rec = jobs.wait_job(ws, job, timeout_s=45 * 60)  # 25 min was not enough at load ~25 on 2 cores
             assert rec["status"] == "done", (rec["error"], jobs.log_tail(rec))
-            _nav(page, "LLM2LLM")
+            nav(page, "LLM2LLM")
             page.locator('[data-testid="stSidebar"]').get_by_text("Experiments", exact=True).click()
-            _idle(page)
+            idle(page)
             page.get_by_text("Experiment page-exp").first.wait_for()
             page.get_by_text(re.compile(r"^Verdict: ")).first.wait_for()
         except Exception:

@@ -8,20 +8,17 @@ Needs Debian's `chromium` (/usr/bin/chromium) and Playwright for Python for the 
 """
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from page_helpers import CHROMIUM, Tracker, idle, launch, start_dashboard
 
 from engine import auth
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 no_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")
 
 
@@ -38,24 +35,8 @@ class Server:
     """`streamlit run app.py` with the repo's .streamlit/config.toml and only the given flags."""
 
     def __init__(self, tmp_path: Path, flags: list[str], host: str = "127.0.0.1", env: dict | None = None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.log = tmp_path / f"streamlit-{self.port}.log"
-        env = {**os.environ, "SEEDBED_DB": str(tmp_path / "ws.duckdb"), "PYTHONPATH": str(ROOT), **(env or {})}
-        env.pop("SEEDBED_REQUIRE_LOGIN", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
-                                      str(self.port), *flags], cwd=ROOT, env=env, stdout=self.log.open("w"),
-                                     stderr=subprocess.STDOUT)
+        self.proc, self.port, self.log = start_dashboard(tmp_path, flags, env=env, host=host)
         self.url = f"http://{host}:{self.port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex((host, self.port)) == 0:
-                    return
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.5)  # polling for the port to open
-        raise TimeoutError(self.log.read_text()[-2000:])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -75,8 +56,7 @@ def servers():
 def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = launch(p)
         yield chromium
         chromium.close()
 
@@ -95,12 +75,6 @@ def test_default_server_binds_to_loopback_only(tmp_path, servers):
     log = server.log.read_text()
     assert f"URL: http://127.0.0.1:{server.port}" in log
     assert "Network URL" not in log and "External URL" not in log and "Did not auto detect" not in log
-
-
-def _idle(page, timeout: int = 120_000) -> None:
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'", timeout=timeout)
 
 
 @pytest.mark.browser
@@ -123,7 +97,7 @@ def test_shared_server_asks_for_a_login(tmp_path, servers, browser, workspace):
     for path in ("", "/Corpus", "/Review", "/Jobs"):  # every page, reached directly, asks first
         page.goto(server.url + path)
         page.get_by_label("Password", exact=True).wait_for()
-        _idle(page)
+        idle(page)
         assert "private-corpus" not in page.content() and "secret plan" not in page.content()
     page.get_by_label("Name", exact=True).fill("ann")
     page.get_by_label("Password", exact=True).fill("not it")
@@ -157,49 +131,19 @@ def test_shared_server_without_a_login_refuses_in_one_line_and_stops(tmp_path, s
 
 # --- user text never fetches a remote image ----------------------------------------------------
 
-class _Tracker:
-    """A real local HTTP server that records every path a browser asks it for."""
-
-    def __init__(self):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        import threading
-
-        seen = self.seen = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                seen.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def traps(self, where: str) -> str:
-        """User text that would make a Markdown or HTML renderer fetch from this server."""
-        return (f"![{where}]({self.base}/{where}.png) and <img src=\"{self.base}/{where}-html.png\"> "
-                f"and [link]({self.base}/{where}-link)")
-
-
-def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
+def _trap_workspace(ws, tracker: Tracker, tmp_path: Path) -> list[str]:
     """The committed C4 sample plus documents, a note, a selection name, a failed run's error and
     an LLM2LLM seed that carry traps; signals and map as in the `app_workspace` fixture."""
     import numpy as np
 
     from engine import pipeline, review
-    from engine.models import DEFAULT_EMBEDDER, model_fingerprint
     from engine.jobs import launcher
+    from engine.models import DEFAULT_EMBEDDER, model_fingerprint
     from engine.storage import corpus as store
+    from engine.storage import jobs as runs_db
+    from engine.storage import llm2llm as l2l
     from engine.storage import selections as selection_store
     from engine.storage import signals as signal_store
-    from engine.storage import llm2llm as l2l
-    from engine.storage import jobs as runs_db
 
     lines = (Path(__file__).parents[1] / "data" / "c4_sample.jsonl").read_text().splitlines()[:20]
     import json
@@ -252,7 +196,7 @@ def _trap_workspace(ws, tracker: _Tracker, tmp_path: Path) -> list[str]:
 @pytest.mark.browser
 @no_chromium
 def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, workspace):
-    tracker = _Tracker()
+    tracker = Tracker()
     _trap_workspace(workspace, tracker, tmp_path)
     server = Server(tmp_path, ["--server.headless", "true"])
     servers.append(server)
@@ -268,7 +212,7 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     def visit(path: str, ready: str) -> None:
         page.goto(server.url + path)
         page.get_by_text(ready).first.wait_for()
-        _idle(page)
+        idle(page)
 
     visit("", "Corpora")
     visit("/Review", "Reviewed 1 of 4")
@@ -280,10 +224,10 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     visit("/Export", "Prepare the export")
     page.get_by_label("Selection", exact=True).click()
     page.get_by_role("option", name=tracker.traps("selection")).click()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Prepare the export").click()
     page.get_by_text("documents ready").wait_for()
-    _idle(page)
+    idle(page)
     visit("/Jobs", "Start a job")
     page.locator('[data-testid="stAlertContentError"]',  # the scheme carries a word joiner (no bare link)
                  has_text=f"{tracker.base.removeprefix('http://')}/error.png").first.wait_for()
@@ -291,7 +235,7 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     page.get_by_role("tab", name="Families").click()
     seed = page.locator('[data-testid="stMarkdownContainer"]', has_text="Seed train-00").first
     seed.wait_for()
-    _idle(page)
+    idle(page)
     page.wait_for_timeout(1000)  # let any image request arrive
     assert tracker.seen == [], tracker.seen
     shown = seed.inner_text().replace("\u2060", "")  # a word joiner after "http" keeps it from being a bare link
@@ -304,18 +248,18 @@ def test_user_text_never_makes_the_browser_fetch(tmp_path, servers, browser, wor
     visit("/Corpus", "Add documents")
     page.locator('input[type="file"]').set_input_files(str(upload))
     page.get_by_role("button", name="Ingest").wait_for()
-    _idle(page)
+    idle(page)
     page.get_by_label("Corpus name").fill(f"bad {tracker.traps('name')}")
     page.get_by_label("Corpus name").press("Enter")
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text(f"corpus name 'bad ![name](http\u2060://127.0.0.1").first.wait_for()  # refused, quoted as text
     page.get_by_label("Corpus name").fill("header")
     page.get_by_label("Corpus name").press("Enter")
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Ingest").click()
     page.get_by_text("Browse 'header'").wait_for()
-    _idle(page)
+    idle(page)
     page.wait_for_timeout(1000)  # let any late image request arrive before the count
     assert tracker.seen == [], tracker.seen
     tracker.server.shutdown()

@@ -11,34 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
+from page_helpers import CHROMIUM, start_dashboard
 
 from engine import hosts
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 
 
 class Server:
     """A dashboard on a free loopback port: `streamlit run app.py`, or the launcher with `launcher=True`."""
 
     def __init__(self, tmp_path: Path, flags: list[str], launcher: bool = False):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.log = tmp_path / f"server-{self.port}.log"
-        env = {**os.environ, "SEEDBED_DB": str(tmp_path / "ws.duckdb"), "PYTHONPATH": str(ROOT)}
-        env.pop("SEEDBED_REQUIRE_LOGIN", None)
-        start = [str(ROOT / "scripts" / "dashboard.py")] if launcher else ["-m", "streamlit", "run", "app.py"]
-        self.proc = subprocess.Popen([sys.executable, *start, "--server.port", str(self.port), *flags], cwd=ROOT,
-                                     env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.3)  # polling for the port to open
-        raise TimeoutError(self.log.read_text()[-2000:])
+        self.proc, self.port, self.log = start_dashboard(tmp_path, flags, launcher=launcher)
 
     def websocket(self, host: str):
         """A websocket to the server whose Host and Origin headers name `host` (a rebinding page's view)."""

@@ -5,21 +5,17 @@ in may upload nothing and learns no script path or versions, a logged-in one hol
 MAX_UPLOADS files."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from page_helpers import CHROMIUM, launch, start_dashboard
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from engine import auth
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_tokens_are_bound_signed_and_expire():
@@ -49,7 +45,7 @@ def test_throttle_locks_an_account_and_an_address_across_sessions():
 
 
 def test_lockout_refuses_the_right_password_and_every_try_is_audited(app_workspace):
-    import ui_guard
+    from ui import guard as ui_guard
 
     before = config.get_option("server.address")
     config.set_option("server.address", "192.0.2.2")
@@ -81,25 +77,12 @@ def test_lockout_refuses_the_right_password_and_every_try_is_audited(app_workspa
 
 class Server:
     def __init__(self, tmp_path: Path, workspace):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
         secrets = tmp_path / "secrets.toml"
         secrets.write_text(f'[seedbed.users]\n"ann" = "{auth.hash_password("open sesame")}"\n')
-        self.log = tmp_path / "server.log"
-        env = {**os.environ, "SEEDBED_DB": workspace.path, "PYTHONPATH": str(ROOT), "SEEDBED_REQUIRE_LOGIN": "1"}
-        self.proc = subprocess.Popen([sys.executable, "scripts/dashboard.py", "--server.port", str(self.port),
-                                      "--secrets.files", str(secrets)], cwd=ROOT, env=env,
-                                     stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.proc, self.port, self.log = start_dashboard(
+            tmp_path, ["--secrets.files", str(secrets)], db=workspace.path, launcher=True,
+            env={"SEEDBED_REQUIRE_LOGIN": "1"})
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.3)  # polling for the port to open
-        raise TimeoutError(self.log.read_text()[-2000:])
 
     def stop(self):
         self.proc.terminate()
@@ -173,7 +156,7 @@ def test_a_session_id_alone_does_not_reattach_a_login_and_uploads_need_one(tmp_p
             assert b"Password" in raw and b"app.py" not in raw and b"1.67" not in raw  # no script path, no version
             assert _upload(server.port, anonymous, cookie, "f1") == 403  # before a login: nothing
         with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            browser = launch(p)
             page = browser.new_page()
             page.set_default_timeout(120_000)
             frames: list[bytes] = []
@@ -204,23 +187,14 @@ def test_a_session_id_alone_does_not_reattach_a_login_and_uploads_need_one(tmp_p
 
 
 def test_plain_streamlit_run_caps_uploads_per_session_too(tmp_path, workspace):
-    """Without the launcher the limits arrive with the first page view (ui_serve.install_once):
+    """Without the launcher the limits arrive with the first page view (ui.serve.install_once):
     a loopback session may upload, at most ui_serve.MAX_UPLOADS files at once."""
     import requests
 
-    import ui_serve
+    from ui import serve as ui_serve
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SEEDBED_DB": workspace.path, "PYTHONPATH": str(ROOT)}
-    env.pop("SEEDBED_REQUIRE_LOGIN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)], cwd=ROOT,
-                            env=env, stdout=(tmp_path / "server.log").open("w"), stderr=subprocess.STDOUT)
+    proc, port, _ = start_dashboard(tmp_path, db=workspace.path)
     try:
-        deadline = time.monotonic() + 120
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
-            time.sleep(0.3)  # polling for the port
         cookie = requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=30).cookies.get("_streamlit_xsrf")
         with _attach(port, cookie=cookie) as ws:
             session = _frames_to_session_id(_rerun(ws))

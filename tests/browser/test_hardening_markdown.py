@@ -5,22 +5,15 @@ request that reaches it)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from page_helpers import CHROMIUM, Tracker, launch, start_dashboard
 
 from engine.user_text import WORD_JOINER, escape_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_bare_links_are_broken_and_nothing_else_changes():
@@ -28,27 +21,6 @@ def test_bare_links_are_broken_and_nothing_else_changes():
     assert escape_markdown("WWW.a.example") == f"WWW{WORD_JOINER}.a.example"
     assert escape_markdown("swww.x and httpx") == "swww.x and httpx"
     assert escape_markdown("![x](https://h/b)") == f"\\!\\[x\\](https{WORD_JOINER}\\://h/b)"
-
-
-class Tracker:
-    """A local HTTP server recording every path asked of it."""
-
-    def __init__(self):
-        seen = self.seen = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                seen.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def _workspace(ws, tracker: Tracker, tmp_path: Path) -> None:
@@ -84,24 +56,16 @@ def test_a_file_name_in_a_progress_label_fetches_nothing(tmp_path, workspace):
     playwright_api = pytest.importorskip("playwright.sync_api")
     tracker = Tracker()
     _workspace(workspace, tracker, tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SEEDBED_DB": workspace.path, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)], cwd=ROOT,
-                            env=env, stdout=(tmp_path / "server.log").open("w"), stderr=subprocess.STDOUT)
+    proc, port, _ = start_dashboard(tmp_path, db=workspace.path)
     try:
         with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            browser = launch(p)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.set_default_timeout(120_000)
             page.set_content(f'<img src="{tracker.base}/control.png">')  # the probe works
             page.wait_for_load_state("networkidle")
             assert tracker.seen == ["/control.png"]
             tracker.seen.clear()
-            deadline = time.monotonic() + 120
-            while socket.socket().connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
-                time.sleep(0.3)  # polling for the server's port
             page.goto(f"http://127.0.0.1:{port}/Jobs")
             page.locator('[data-testid="stProgress"]', has_text="beacon").first.wait_for()  # the label, as text
             page.wait_for_timeout(1500)  # let any image request arrive

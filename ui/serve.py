@@ -1,4 +1,4 @@
-"""The dashboard server's own limits, installed into Streamlit once (ui_guard decides who is
+"""The dashboard server's own limits, installed into Streamlit once (ui.guard decides who is
 logged in and calls `admit`): a session that has not logged in may upload nothing, a logged-in
 one holds at most MAX_UPLOADS files, and while a login is asked no session message carries the
 script path, the Streamlit/Python versions, the OS or the git repository.
@@ -14,7 +14,7 @@ from typing import Callable
 MAX_UPLOADS = 3  # files one session may hold at once (each up to server.maxUploadSize MB)
 _ADMITTED: set[str] = set()  # session ids whose login was verified on their latest run
 _ADMITTED_LOCK = threading.Lock()
-_SHARED: list[Callable[[], bool]] = [lambda: True]  # whether a login is asked (set by ui_guard)
+_SHARED: list[Callable[[], bool]] = [lambda: True]  # whether a login is asked (set by ui.guard)
 
 
 def admitted(session_id: str) -> bool:

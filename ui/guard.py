@@ -21,7 +21,7 @@ from engine import auth, hosts
 from engine.errors import UserError
 from engine.user_text import escape_markdown
 
-import ui_serve
+from ui import serve
 
 TOKENS = auth.LoginTokens()  # one secret per server process
 THROTTLE = auth.Throttle()
@@ -31,7 +31,7 @@ _XSRF_COOKIE = "_streamlit_xsrf"
 def guard_page() -> None:
     """Host check, session-detail hiding and upload limits (installed once), the page's error
     boundary, then the login."""
-    ui_serve.install_once(_shared)
+    serve.install_once(_shared)
     _error_boundary()
     require_known_host()
     require_login()
@@ -97,7 +97,7 @@ def require_login() -> None:
     except UserError as exc:
         _refuse(str(exc))
     user = current_user(plan.mode)
-    ui_serve.admit(plan.mode == "none" or user is not None)
+    serve.admit(plan.mode == "none" or user is not None)
     if plan.mode == "none" or user:
         if plan.mode != "none":
             st.sidebar.caption(f"Signed in as {escape_markdown(user)}")
@@ -198,7 +198,7 @@ def _logout(mode: str) -> None:
     auth.audit(_audit_folder(), "logout", st.session_state.get("auth_user") or "", _address())
     st.session_state.pop("auth_token", None)
     st.session_state.pop("auth_user", None)
-    ui_serve.admit(False)
+    serve.admit(False)
     if mode == "oidc":
         st.logout()
 
