@@ -18,7 +18,7 @@ import pandas as pd
 from engine import density, pipeline, stages
 from engine.api_jobs import (  # noqa: F401  (the pages' facade: re-exported)
     stage_command, process_command, ProcessPlan, process_plan, stages_of_job, active_jobs,
-    experiment_estimate, llm2llm_export, PROXY_CPU_NOTE, proxy_command, proxy_checks, proxy_curves)
+    experiment_estimate, llm2llm_export, PROXY_CPU_NOTE, proxy_choice_table, proxy_command, proxy_checks, proxy_curves)
 from engine.clusters import stored_labels
 from engine.coverage import cluster_audit
 from engine.errors import UserError

@@ -152,3 +152,13 @@ def proxy_checks(ws: Workspace, corpus: str, selection: str | None = None) -> pd
 def proxy_curves(report: dict) -> pd.DataFrame:
     """Long table for the curve plot: selection, tokens, mean, lo, hi (95% band over seeds)."""
     return pd.DataFrame([{"selection": e["name"], **p} for e in report["entries"] for p in e["curve"]])
+
+
+def proxy_choice_table(report: dict) -> pd.DataFrame | None:
+    """For a multiple-choice target: per selection the mean probability on the right choice, its 95%
+    interval over seeds and the top choice's accuracy; None for a text target."""
+    rows = [{"selection": e["name"], "P(right choice)": e["p_correct_mean"],
+             "95% interval": "" if not e["p_correct_ci95"] else f"[{e['p_correct_ci95'][0]:.4f}, {e['p_correct_ci95'][1]:.4f}]",
+             "accuracy": e["acc_mean"], "items": e["choice_items"]}
+            for e in report["entries"] if "p_correct_mean" in e]
+    return pd.DataFrame(rows) if rows else None

@@ -205,11 +205,12 @@ def _restore(path: Path | None, spec: ProxySpec, model, opt) -> tuple[int, list,
 def train_proxy(train_ids: np.ndarray, eval_ids: np.ndarray, spec: ProxySpec, device: str = "cpu",
                 checkpoint: Path | None = None, progress: ProgressFn | None = None, label: str = "proxy",
                 tokens_done: int = 0, tokens_total: int | None = None, compile_: bool | None = None,
-                checkpoint_every_s: float = 20.0) -> dict:
+                checkpoint_every_s: float = 20.0, choices=None) -> dict:
     """Train one proxy on `train_ids` (flat, EOS-joined) and score it on `eval_ids`.
 
     Returns {"loss": final held-out loss, "curve": [[tokens, loss], ...], "params", "seconds",
-    "tokens_per_s", "mfu" (CUDA only, against the H100 bf16 peak), "epochs"}. Progress counts
+    "tokens_per_s", "mfu" (CUDA only, against the H100 bf16 peak), "epochs"}, plus "choices"
+    (`engine.proxy_choice.score`) for a multiple-choice target's `choices`. Progress counts
     training tokens from `tokens_done` towards `tokens_total` (the whole check's), so one bar and
     ETA cover every run of a check.
     """
@@ -254,6 +255,11 @@ def train_proxy(train_ids: np.ndarray, eval_ids: np.ndarray, spec: ProxySpec, de
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     tps = spec.steps * per_step / max(seconds, 1e-9)
-    return {"loss": curve[-1][1], "curve": curve, "params": n_params(spec), "seconds": round(seconds, 2),
-            "tokens_per_s": round(tps), "epochs": round(spec.steps * spec.batch / len(train), 2),
-            "mfu": round(6 * n_params(spec) * tps / H100_BF16_PEAK, 4) if cuda else None}
+    result = {"loss": curve[-1][1], "curve": curve, "params": n_params(spec), "seconds": round(seconds, 2),
+              "tokens_per_s": round(tps), "epochs": round(spec.steps * spec.batch / len(train), 2),
+              "mfu": round(6 * n_params(spec) * tps / H100_BF16_PEAK, 4) if cuda else None}
+    if choices is not None:
+        from engine import proxy_choice  # noqa: PLC0415
+
+        result["choices"] = proxy_choice.score(model, choices, device, spec.seq_len)
+    return result

@@ -8,7 +8,10 @@ Contract of `run_check(ws, settings, progress)`:
   count) with `random_baseline`, plus `corpus` (every document) with `whole_corpus`;
 - target: a file (.jsonl/.json with a `text` field, .parquet, or .txt with one document per line), or
   `accepted` (the corpus's curator-accepted documents, removed from every training entry). Target
-  documents whose normalised text equals a training document's are removed and counted;
+  documents whose normalised text equals a training document's are removed and counted. A file
+  with `choices` and `answer` columns is a multiple-choice target (`engine.proxy_choice`): the loss
+  is that of each question followed by its right answer, and every entry also reports the
+  probability its proxies put on the right choice;
 - each (entry, seed) run is stored in DuckDB under a key of its ids, target, spec and device, so a
   rerun trains only what is missing; a run in progress checkpoints to `<workspace dir>/proxy/ckpt/`.
 Bad input (unknown selection, too few tokens, nothing left of the target, too large a proxy) raises
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import proxy, proxy_stats
+from engine import proxy, proxy_choice, proxy_stats
 from engine.errors import UserError
 from engine.progress import ProgressFn, report
 from engine.proxy_tokens import CorpusTokens, _encode, _norm, _sha, _tokenizer, corpus_tokens
@@ -85,8 +88,9 @@ def _random_like(ct: CorpusTokens, ref: np.ndarray, seed: int = 0) -> np.ndarray
     return order[:int(np.searchsorted(np.cumsum(lengths), ct.n_tokens(ref))) + 1]
 
 
-def _target(ws: Workspace, s: CheckSettings, ct: CorpusTokens, entries: dict) -> tuple[np.ndarray, dict]:
-    """(target ids, description): overlapping documents removed, `accepted` ones kept out of training."""
+def _target(ws: Workspace, s: CheckSettings, ct: CorpusTokens, entries: dict) -> tuple[np.ndarray, dict, tuple | None]:
+    """(target ids, description, multiple-choice items as text or None): overlapping documents
+    removed, `accepted` ones kept out of training."""
     train_hashes = set(ct.norm_hash[np.unique(np.concatenate(list(entries.values())))])
     if s.target == "accepted":
         with ws.connect() as con:
@@ -96,25 +100,31 @@ def _target(ws: Workspace, s: CheckSettings, ct: CorpusTokens, entries: dict) ->
         kept_out = {n: int(np.isin(p, pos).sum()) for n, p in entries.items()}
         for n in entries:
             entries[n] = entries[n][~np.isin(entries[n], pos)]
-        ids = ct.stream(pos)
+        ids, choices = ct.stream(pos), None
         info = {"source": "accepted", "docs": len(pos), "kept_out_of_training": kept_out, "removed_overlap": 0}
     else:
-        texts = read_target(s.target)
-        keep = [t for t in texts if _sha(_norm(t)) not in train_hashes]
+        texts, choices = read_target(s.target)
+        kept = [i for i, t in enumerate(texts) if _sha(_norm(t)) not in train_hashes]
+        keep = [texts[i] for i in kept]
+        if choices is not None:
+            choices = tuple([part[i] for i in kept] for part in choices)
         tok = _tokenizer(s.tokenizer)
         flat, offsets = _encode(tok, keep, None, "proxy: tokenising the target")
         cut = CorpusTokens(np.array([]), np.array([]), flat, offsets, ct.eos, "")
         ids = cut.stream(np.arange(len(keep)))
-        info = {"source": Path(s.target).name, "docs": len(keep), "removed_overlap": len(texts) - len(keep)}
+        info = {"source": Path(s.target).name, "docs": len(keep), "removed_overlap": len(texts) - len(keep),
+                "multiple_choice": choices is not None}
     if len(ids) < 2:
         raise UserError(f"the target '{s.target}' has no documents left outside the training data "
                         f"({info.get('removed_overlap', 0)} overlapping removed)")
     info["tokens"] = int(len(ids))
-    return ids, info
+    return ids, info, choices
 
 
-def read_target(path: str) -> list[str]:
-    """Texts of a target file: .jsonl/.json (field `text`), .parquet (column `text`), .txt (one per line)."""
+def read_target(path: str) -> tuple[list[str], tuple | None]:
+    """(texts, multiple-choice items or None) of a target file: .jsonl/.json (field `text`), .parquet
+    (column `text`), .txt (one per line); with `choices` and `answer` a multiple-choice target, whose
+    texts are each question followed by its right answer (`engine.proxy_choice`)."""
     import pandas as pd  # noqa: PLC0415
 
     p = Path(path)
@@ -122,13 +132,16 @@ def read_target(path: str) -> list[str]:
         raise UserError(f"target file not found: {path} (or use --target accepted)")
     try:
         if p.suffix == ".txt":
-            return [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            return [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()], None
         frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_json(p, lines=p.suffix == ".jsonl")
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read target {path}: {str(exc).splitlines()[0]}") from None
+    choices = proxy_choice.parse(frame, path)
+    if choices is not None:
+        return proxy_choice.right_texts(*choices), choices
     if "text" not in frame.columns:
         raise UserError(f"target {path} has no 'text' column (columns: {', '.join(map(str, frame.columns))})")
-    return [str(t) for t in frame["text"] if str(t).strip()]
+    return [str(t) for t in frame["text"] if str(t).strip()], None
 
 
 def _defaults(device: str) -> dict:
@@ -151,8 +164,9 @@ def run_check(ws: Workspace, s: CheckSettings, progress: ProgressFn | None = Non
     t0 = time.perf_counter()
     ct = corpus_tokens(ws, s.corpus, s.tokenizer, progress)
     entries = _entries(ws, s, ct)
-    target_ids, target_info = _target(ws, s, ct, entries)
+    target_ids, target_info, choices = _target(ws, s, ct, entries)
     lut = ct.vocab_map(s.vocab or _defaults(device)["vocab"])
+    items = None if choices is None else proxy_choice.tokenise(_tokenizer(s.tokenizer), lut, *choices)
     target_ids = lut[target_ids[:(s.eval_tokens or _defaults(device)["eval_tokens"]) + 1]]
     target_info["tokens_scored"] = int(len(target_ids))
     spec = resolve_spec(s, device, int(lut.max()) + 1)
@@ -164,13 +178,14 @@ def run_check(ws: Workspace, s: CheckSettings, progress: ProgressFn | None = Non
             raise UserError(f"selection '{name}' has {ct.n_tokens(pos):,} tokens; the proxy needs at least {need:,} "
                             f"(one batch of {spec.batch} x {spec.seq_len}); choose a larger budget or --batch/--seq-len")
     proxy.check_memory(spec, device)
-    target_hash = _sha(target_ids.tobytes())
-    runs = _train_all(ws, s, ct, lut, entries, target_ids, target_hash, spec, device, progress)
+    target_hash = _sha(target_ids.tobytes(), items.key() if items else "")
+    runs = _train_all(ws, s, ct, lut, entries, (target_ids, items), target_hash, spec, device, progress)
     return _report(ws, s, ct, entries, runs, spec, device, target_info, time.perf_counter() - t0)
 
 
-def _train_all(ws, s, ct, lut, entries, target_ids, target_hash, spec, device, progress) -> dict[str, list[dict]]:
-    """Entry name -> one result per seed; stored runs are read back, missing ones trained and stored."""
+def _train_all(ws, s, ct, lut, entries, target, target_hash, spec, device, progress) -> dict[str, list[dict]]:
+    """Entry name -> one result per seed; stored runs are read back, missing ones trained and stored.
+    `target`: (held-out ids, multiple-choice items or None)."""
     per_run = spec.steps * spec.batch * spec.seq_len
     todo, results = [], {}
     for name, pos in entries.items():
@@ -187,9 +202,9 @@ def _train_all(ws, s, ct, lut, entries, target_ids, target_hash, spec, device, p
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     for k, (name, seed, run_spec, key, ids_hash, pos) in enumerate(todo):
         ckpt = ckpt_dir / f"{key}.pt"
-        result = proxy.train_proxy(lut[ct.stream(pos)], target_ids, run_spec, device, ckpt, progress,
+        result = proxy.train_proxy(lut[ct.stream(pos)], target[0], run_spec, device, ckpt, progress,
                                    "proxy: training (tokens)", k * per_run, len(todo) * per_run,
-                                   checkpoint_every_s=s.checkpoint_s)
+                                   checkpoint_every_s=s.checkpoint_s, choices=target[1])
         with ws.connect() as con:
             store.save_run(con, key, s.corpus, name, ids_hash, target_hash, seed, asdict(run_spec), result)
         ckpt.unlink(missing_ok=True)
@@ -205,10 +220,15 @@ def _report(ws, s, ct, entries, runs, spec, device, target_info, wall_s) -> dict
         row = proxy_stats.entry_summary(name, [r["loss"] for r in res], [r["curve"] for r in res])
         pos = entries[name]
         row.update(docs=int(len(pos)), tokens=ct.n_tokens(pos), epochs=res[0]["epochs"])
+        if res[0].get("choices"):
+            row.update(proxy_stats.choice_summary([r["choices"] for r in res]))
         summaries.append(row)
     names = list(runs)
     pairs = [proxy_stats.pair_summary(a, [r["loss"] for r in runs[a]], b, [r["loss"] for r in runs[b]])
              for i, a in enumerate(names) for b in names[i + 1:]]
+    if target_info.get("multiple_choice"):
+        pairs = [proxy_stats.choice_gap(q, [r["choices"] for r in runs[q["better"]]],
+                                        [r["choices"] for r in runs[q["worse"]]]) for q in pairs]
     first = next((p for p in pairs if {"random", names[0]} == {p["better"], p["worse"]}), pairs[0] if pairs else None)
     trained = [r for res in runs.values() for r in res]
     rep = {"corpus": s.corpus, "selections": names, "target": target_info,

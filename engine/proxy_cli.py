@@ -35,14 +35,29 @@ def _proxy(args) -> int:
     for e in rep["entries"]:
         ci = e["loss_ci95"]
         print(f"  {e['name']}: loss {e['loss_mean']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
-              + f"  ({e['docs']} docs, {e['tokens']:,} tokens, {e['epochs']} epochs)")
+              + f"  ({e['docs']} docs, {e['tokens']:,} tokens, {e['epochs']} epochs)" + _choice_text(e))
     for q in rep["pairs"]:
         ci = q["gap_ci95"]
         print(f"  {q['better']} < {q['worse']}: gap {q['gap_mean']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
-              + ("  (interval includes zero: no measured difference)" if q["includes_zero"] else ""))
+              + ("  (interval includes zero: no measured difference)" if q["includes_zero"] else "")
+              + (f"; P(right choice) {_signed_ci(q['p_correct_gap_mean'], q['p_correct_gap_ci95'])}"
+                 if "p_correct_gap_mean" in q else ""))
     print(f"verdict: {rep['verdict']}  [{rep['wall_s']} s, {rep['tokens_per_s']:,} tokens/s"
           + (f", MFU {rep['mfu']:.1%}" if rep["mfu"] is not None else "") + "]")
     return 0
+
+
+def _signed_ci(mean: float, ci: list | None) -> str:
+    return f"{mean:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
+
+
+def _choice_text(entry: dict) -> str:
+    """A multiple-choice target's figures for one entry, or nothing."""
+    if "p_correct_mean" not in entry:
+        return ""
+    ci = entry["p_correct_ci95"]
+    return (f"; P(right choice) {entry['p_correct_mean']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+            + f", accuracy {entry['acc_mean']:.3f} over {entry['choice_items']} items")
 
 
 def register(sub) -> None:
@@ -50,8 +65,10 @@ def register(sub) -> None:
     p.add_argument("--corpus", required=True, help="corpus name")
     p.add_argument("--selections", required=True, help="comma-separated saved selections, e.g. combined10,random10")
     p.add_argument("--target", required=True,
-                   help="held-out file (.jsonl/.json with 'text', .parquet, .txt one document per line) or "
-                        "'accepted' (the curator-accepted documents, kept out of training)")
+                   help="held-out file (.jsonl/.json with 'text', .parquet, .txt one document per line), a "
+                        "multiple-choice file (rows with 'question', 'choices', 'answer': also reports the "
+                        "probability on the right choice) or 'accepted' (the curator-accepted documents, kept "
+                        "out of training)")
     p.add_argument("--seeds", type=int, default=3, help="proxies per selection (default 3; the interval needs 2+)")
     p.add_argument("--tokens", type=int, default=None, help="training tokens per proxy (default 200k on CPU, 20M on CUDA)")
     p.add_argument("--size", default=None, help="tiny (~0.4M params, CPU default) | small | base (CUDA default) | large")

@@ -46,6 +46,20 @@ def pair_summary(a: str, a_losses: list[float], b: str, b_losses: list[float]) -
             "includes_zero": ci is None or ci[0] <= 0.0}
 
 
+def choice_summary(per_seed: list[dict]) -> dict:
+    """A multiple-choice target's figures for one entry: mean probability on the right choice with
+    its 95% interval over seeds, and mean accuracy of the top choice."""
+    mean, half = t_interval([r["p_correct"] for r in per_seed])
+    return {"p_correct_mean": round(mean, 5), "p_correct_ci95": _ci(mean, half),
+            "acc_mean": round(float(np.mean([r["acc"] for r in per_seed])), 5), "choice_items": per_seed[0]["items"]}
+
+
+def choice_gap(pair: dict, better: list[dict], worse: list[dict]) -> dict:
+    """The pair's paired gap in probability on the right choice (better minus worse by loss, seed by seed)."""
+    mean, half = t_interval(np.asarray([r["p_correct"] for r in better]) - [r["p_correct"] for r in worse])
+    return {**pair, "p_correct_gap_mean": round(mean, 5), "p_correct_gap_ci95": _ci(mean, half)}
+
+
 def verdict(pair: dict, tokens: int, seeds: int) -> str:
     """One line: 'combined beats random by 0.031 ± 0.012 nats at 2M tokens, 3 seeds' or, when the
     95% interval includes zero (or there is one seed), 'no measured difference ...'."""

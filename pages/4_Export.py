@@ -104,7 +104,9 @@ st.caption("Check with a proxy model: small Llama-style language models are trai
            "text. " + api.PROXY_CPU_NOTE)
 p1, p2, p3 = st.columns([3, 1, 1])
 target = p1.text_input("Target set: a .jsonl/.parquet/.txt file of held-out text, or 'accepted' (curator-accepted "
-                       "documents, kept out of training)", value="accepted", key="proxy_target")
+                       "documents, kept out of training)", value="accepted", key="proxy_target",
+                       help="A file whose rows have 'question', 'choices' and 'answer' is a multiple-choice target: "
+                            "each proxy also reports the probability it puts on the right choice.")
 seeds = p2.number_input("Seeds", min_value=2, max_value=10, value=3, key="proxy_seeds")
 whole = p3.checkbox("Also the whole corpus", key="proxy_whole")
 if st.button("Check with a proxy model", key="proxy_start"):
@@ -122,3 +124,6 @@ if checks is not None and len(checks):
                f"{rep['target'].get('removed_overlap', 0)} overlapping documents removed); checked "
                f"{checks.iloc[0]['created_at']:%Y-%m-%d %H:%M}.")
     st.plotly_chart(figures.proxy_figure(api.proxy_curves(rep)), key="proxy_curves")
+    choice_table = api.proxy_choice_table(rep)
+    if choice_table is not None:  # a multiple-choice target: the continuous measure beside the loss
+        st.dataframe(choice_table, hide_index=True, key="proxy_choices")
