@@ -178,7 +178,8 @@ def run_check(ws: Workspace, s: CheckSettings, progress: ProgressFn | None = Non
             raise UserError(f"selection '{name}' has {ct.n_tokens(pos):,} tokens; the proxy needs at least {need:,} "
                             f"(one batch of {spec.batch} x {spec.seq_len}); choose a larger budget or --batch/--seq-len")
     proxy.check_memory(spec, device)
-    target_hash = _sha(target_ids.tobytes(), items.key() if items else "")
+    # a text target's key is as before (stored runs stay valid); multiple-choice items extend it
+    target_hash = _sha(target_ids.tobytes(), *([items.key()] if items else []))
     runs = _train_all(ws, s, ct, lut, entries, (target_ids, items), target_hash, spec, device, progress)
     return _report(ws, s, ct, entries, runs, spec, device, target_info, time.perf_counter() - t0)
 
