@@ -70,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--student", default="smollm2-135m-instruct")
     p.add_argument("--embedder", default="all-minilm-l6-v2", help="on-topic rule's embedder (alias or folder)")
     p.add_argument("--no-topic-check", action="store_true")
+    p.add_argument("--no-generation", action="store_true",
+                   help="score the test set by label likelihood only (free generation doubles a CPU cell's time)")
     p.add_argument("--label-check", default="auto", choices=("auto", "teacher", "student", "off"))
     p.add_argument("--teacher-max-new-tokens", type=int, default=48)
     p.add_argument("--eval-batch-size", type=int, default=512)
@@ -111,7 +113,7 @@ def spec_for(task: str, args) -> ExperimentSpec:
     teacher = TeacherSettings(model=args.teacher, max_new_tokens=args.teacher_max_new_tokens, device=args.device)
     base = LLM2LLMConfig(task="jsonl" if task == "quality" else task, train_path=train, test_path=test, labels=labels,
                          test_size=args.test_size or None, noise_seeds=args.noise_seeds,
-                         readiness_sample=args.readiness_sample,
+                         readiness_sample=args.readiness_sample, record_generation=not args.no_generation,
                          iterations=args.iterations, max_attempts=2 if args.smoke else 3,
                          # On SST-2 the on-topic rule rejected 79% of candidates in the 2026-11-29 GPU run
                          # (bench/results/llm2llm_results_gpu-invalid.md): sentiment is not topical in MiniLM space.

@@ -1,9 +1,10 @@
 """Carry what bench/proxy_bench.py needs to a device reached only through 64 MiB calls.
 
-Here (`pack DIR`): this worktree's engine/ and bench/ code, the built corpus and target (gzip), the
-wheels the device lacks (duckdb, gguf, cloudpickle, psutil), and a stream of MiniLM (fp16 folder tar)
-+ SmolLM2-135M-Instruct GGUF (judge, perplexity LM and proxy tokenizer) cut into pieces whose sizes
-fit beside the rest of each call (`--first-mib` for the call that also carries data and wheels).
+Here (`pack DIR`): this worktree's engine/ and bench/ code, the built corpus and target (gzip), and a
+stream of MiniLM (fp16 folder tar) + SmolLM2-135M-Instruct GGUF (judge, perplexity LM and proxy
+tokenizer) cut into pieces whose sizes fit beside the rest of each call (`--first-mib` for the call
+that also carries the data and the duckdb and gguf wheels, which `bench/kits/gpu_llm2llm_device.sh kit`
+downloads). bench/kits/proxy_device.sh makes the calls.
 There (`recv K DIR`, one call per piece while the machine stays warm): bench/kits/gpu_judges_carry.py's
 receiver appends piece K, cuts out every file the stream now covers, checks its sha256, untars
 MiniLM to /tmp/m/minilm and converts the GGUF into $SEEDBED_CACHE/models/smollm2-135m-instruct.
