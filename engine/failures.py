@@ -52,8 +52,14 @@ def one_line(exc: BaseException) -> str:
         where = f"{str(where)[:160]}{'…' if len(str(where)) > 160 else ''}: " if where else ""
         return " ".join(f"{where}{what}".split())
     message = " ".join(str(exc).split())
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda's (torch is not imported here)
+        return f"the GPU is out of memory; run fewer workers at once or a smaller batch ({message[:160]})"
     hint = next((h for marker, h in _DUCKDB_HINTS if marker.lower() in message.lower()), None)
-    return f"{hint} ({message[:200]})" if hint else f"the workspace database failed ({message[:240]})"
+    if hint:
+        return f"{hint} ({message[:200]})"
+    if isinstance(exc, duckdb.Error):
+        return f"the workspace database failed ({message[:240]})"
+    return f"{type(exc).__name__}: {message[:240]}"
 
 
 def log_traceback(exc: BaseException, context: str = "") -> Path | None:

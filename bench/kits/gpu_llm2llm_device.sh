@@ -16,6 +16,7 @@ kit)
   dl=(python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp
       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux2014_x86_64)
   ls "$dest"/whl/duckdb-2.0.0-*.whl >/dev/null 2>&1 || "${dl[@]}" -d "$dest/whl" duckdb==2.0.0
+  ls "$dest"/whl/zstandard-0.25.0-*.whl >/dev/null 2>&1 || "${dl[@]}" -d "$dest/whl" zstandard==0.25.0  # engine.ingest_formats
   ls "$dest"/ggufwhl/gguf-0.19.0-*.whl >/dev/null 2>&1 || "${dl[@]}" -d "$dest/ggufwhl" gguf==0.19.0
   cp bench/kits/gpu_llm2llm_device.sh "$dest/dev.sh"
   du -sh "$dest/code" "$dest/whl" "$dest/ggufwhl" ;;

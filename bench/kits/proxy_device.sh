@@ -5,7 +5,7 @@
 #           .kit-proxy/pieces/p00:                 bash bench/kits/proxy_device.sh setup
 #   calls 2-3, carry the manifest and pK:          bash bench/kits/proxy_device.sh recv K
 #   call 4, carry the manifest and p03:            bash bench/kits/proxy_device.sh run TAG SECONDS [bench args]
-# The wheels are duckdb 2.0.0 and gguf 0.19.0 (bench/kits/gpu_llm2llm_device.sh kit downloads them).
+# The wheels are duckdb 2.0.0, zstandard 0.25.0 (the device lacked it) and gguf 0.19.0 (bench/kits/gpu_llm2llm_device.sh kit downloads them).
 set -euo pipefail
 export SEEDBED_CACHE=/tmp/sc HF_HUB_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site
 case "$1" in

@@ -179,6 +179,20 @@ def test_an_unexpected_error_is_one_line_from_the_shell(tmp_path):
     time.sleep(0)
 
 
+def test_one_line_blames_the_database_only_for_database_errors():
+    import duckdb
+
+    from engine.failures import one_line
+
+    class OutOfMemoryError(RuntimeError):  # torch.cuda.OutOfMemoryError's name; torch is not needed
+        pass
+
+    assert one_line(OutOfMemoryError("CUDA out of memory. Tried to allocate 450 MiB")).startswith(
+        "the GPU is out of memory; run fewer workers at once")  # seen: 10 LLM2LLM workers on one 80 GB card
+    assert one_line(RuntimeError("bug")) == "RuntimeError: bug"
+    assert one_line(duckdb.IOException("disk I/O")).startswith("the workspace database failed")
+
+
 def test_a_foreign_program_naming_the_workspace_is_not_waited_for(tmp_path, capsys):
     from engine.storage import Workspace
 
