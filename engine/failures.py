@@ -1,6 +1,7 @@
 """The error boundary shared by the CLI and the pages: an OS or DuckDB error (full disk, a name
-too long, a file where a folder should be, a read-only folder, a truncated workspace) becomes one
-line naming the problem, and its traceback goes to a log file for whoever debugs it.
+too long, a file where a folder should be, a read-only folder, a truncated workspace) or a GPU out
+of memory becomes one line naming the problem (anything else: its type and message, never blamed on
+the database), and its traceback goes to a log file for whoever debugs it.
 
 The log is `$SEEDBED_CACHE/errors.log` (else `~/.cache/seedbed/errors.log`), falling back to the
 system temporary folder when that cannot be written (a full disk or read-only home).
